@@ -1,0 +1,230 @@
+//! The command line: one clap definition per verb, dispatch, and the mapping
+//! of errors to `agent-runner: <what went wrong> (<what to do>)` plus an exit
+//! code from [`crate::exit_code`].
+
+use crate::exit_code;
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+/// Restart-on-exit supervisor for autonomous coding CLIs, with a native-SSH witness.
+#[derive(Debug, Parser)]
+#[command(name = "agent-runner", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub verb: Option<Verb>,
+}
+
+/// Options accepted before or after the verb.
+#[derive(Debug, Clone, Args)]
+pub struct GlobalArgs {
+    /// Path of the project config.
+    #[arg(
+        long,
+        global = true,
+        value_name = "PATH",
+        default_value = "agent-runner.toml"
+    )]
+    pub config: PathBuf,
+    /// Print machine-readable JSON.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Verb {
+    /// Scaffold agent-runner project files (config, prompt, .gitignore).
+    Init(InitArgs),
+    /// Run one round of the agent under every defense, then exit.
+    Round(RoundArgs),
+    /// Long-running supervisor loop: round after round until a stop condition.
+    Serve(ServeArgs),
+    /// Run the main job on an embedded demo agent in a scratch project.
+    Demo(DemoArgs),
+    /// Generate systemd units for serve (and the monitor), enable and start.
+    Install(PassThrough),
+    /// Stop, disable and remove the systemd units.
+    Uninstall(PassThrough),
+    /// Start the service (systemd, or a detached serve with a pid file).
+    Start(PassThrough),
+    /// Graceful stop: the current round finishes first.
+    Stop(PassThrough),
+    /// Force-terminate serve, the round and the agent's process group.
+    Kill(PassThrough),
+    /// End the current round now but keep the loop running.
+    Cancel(PassThrough),
+    /// Stop then start (--force: kill then start).
+    Restart(PassThrough),
+    /// Show the service state.
+    Status(PassThrough),
+    /// Show the project state, with optional drill-down.
+    Peek(PassThrough),
+    /// Watch the project state, redrawn every few seconds.
+    Watch(PassThrough),
+    /// Query or stream events by kind.
+    Events(PassThrough),
+    /// Anomaly detection, narration, event stream or HTTP page; local or over SSH.
+    Monitor(PassThrough),
+    /// Remote end of the witness: stream state as JSON frames.
+    Probe(PassThrough),
+    /// Pre-flight checks, locally or of a remote host over SSH.
+    Doctor(PassThrough),
+    /// Print the SSH settings resolved for a host, like `ssh -G`.
+    #[command(name = "ssh-config")]
+    SshConfig(PassThrough),
+    /// Copy this binary (or the matching one) to a remote host over SSH.
+    Deploy(PassThrough),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct InitArgs {
+    /// Preset to scaffold from.
+    #[arg(long, default_value = "claude")]
+    pub preset: String,
+    /// Overwrite an existing agent-runner.toml / prompt.
+    #[arg(long)]
+    pub force: bool,
+    /// Commit the files written (default).
+    #[arg(long, conflicts_with = "no_commit")]
+    pub commit: bool,
+    /// Do not commit.
+    #[arg(long)]
+    pub no_commit: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RoundArgs {
+    /// Run this phase instead of the rotation's.
+    #[arg(long)]
+    pub phase: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Run one round, then exit.
+    #[arg(long)]
+    pub once: bool,
+    /// Stop after N rounds (overrides runtime.max_rounds).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_rounds: Option<u64>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DemoArgs {
+    /// Project directory to create (default: a fresh temp dir).
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    /// How many rounds to run.
+    #[arg(long, default_value_t = 4)]
+    pub rounds: u64,
+}
+
+/// Arguments of a verb that is not available yet (accepted, then refused).
+#[derive(Debug, Clone, Args)]
+pub struct PassThrough {
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
+    pub rest: Vec<String>,
+}
+
+/// A failure to report: one line on stderr and an exit code.
+#[derive(Debug)]
+pub struct CliError {
+    pub code: i32,
+    pub message: String,
+}
+
+impl CliError {
+    pub fn new(code: i32, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+    pub fn failure(message: impl Into<String>) -> Self {
+        Self::new(exit_code::FAILURE, message)
+    }
+    pub fn usage(message: impl Into<String>) -> Self {
+        Self::new(exit_code::USAGE, message)
+    }
+}
+
+impl From<crate::config::ConfigError> for CliError {
+    fn from(e: crate::config::ConfigError) -> Self {
+        CliError::usage(e.to_string())
+    }
+}
+
+pub type CmdResult = Result<i32, CliError>;
+
+fn not_yet(verb: &str) -> CmdResult {
+    Err(CliError::usage(format!(
+        "'{verb}' is not available yet in this version (see the README for what is)"
+    )))
+}
+
+/// Parse the process arguments, run, return the exit code.
+pub fn run() -> i32 {
+    init_tracing();
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = match e.kind() {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
+                    exit_code::OK
+                }
+                _ => exit_code::USAGE,
+            };
+            let _ = e.print();
+            return code;
+        }
+    };
+    match dispatch(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("agent-runner: {}", e.message);
+            e.code
+        }
+    }
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("RUST_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
+fn dispatch(cli: Cli) -> CmdResult {
+    let g = cli.global;
+    let Some(verb) = cli.verb else {
+        use clap::CommandFactory;
+        let _ = Cli::command().print_help();
+        return Ok(exit_code::FAILURE);
+    };
+    match verb {
+        Verb::Init(a) => crate::config::presets::cmd_init(&g, &a),
+        Verb::Round(a) => crate::round::cmd_round(&g, &a),
+        Verb::Serve(_) => not_yet("serve"),
+        Verb::Demo(_) => not_yet("demo"),
+        Verb::Install(_) => not_yet("install"),
+        Verb::Uninstall(_) => not_yet("uninstall"),
+        Verb::Start(_) => not_yet("start"),
+        Verb::Stop(_) => not_yet("stop"),
+        Verb::Kill(_) => not_yet("kill"),
+        Verb::Cancel(_) => not_yet("cancel"),
+        Verb::Restart(_) => not_yet("restart"),
+        Verb::Status(_) => not_yet("status"),
+        Verb::Peek(_) => not_yet("peek"),
+        Verb::Watch(_) => not_yet("watch"),
+        Verb::Events(_) => not_yet("events"),
+        Verb::Monitor(_) => not_yet("monitor"),
+        Verb::Probe(_) => not_yet("probe"),
+        Verb::Doctor(_) => not_yet("doctor"),
+        Verb::SshConfig(_) => not_yet("ssh-config"),
+        Verb::Deploy(_) => not_yet("deploy"),
+    }
+}

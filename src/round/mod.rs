@@ -1,0 +1,8 @@
+//! Layer 1, the Round: one agent invocation under hard defenses.
+
+use crate::cli::{CmdResult, GlobalArgs, RoundArgs};
+
+/// `agent-runner round`.
+pub fn cmd_round(_g: &GlobalArgs, _a: &RoundArgs) -> CmdResult {
+    Err(crate::cli::CliError::usage("'round' is not available yet"))
+}

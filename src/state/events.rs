@@ -1,0 +1,189 @@
+//! The event log: the envelope (`ts`, `event`, then the payload in upstream
+//! order), the registry of every kind we emit, and the append that writes one
+//! whole line with one `write(2)` so concurrent writers never interleave.
+
+use crate::state::layout::Layout;
+use crate::state::pyjson;
+use chrono::Utc;
+use serde_json::{Map, Value};
+use std::io::Write;
+use std::path::PathBuf;
+
+macro_rules! kinds {
+    ($( $variant:ident => $name:literal [$($field:literal),*] ),* $(,)?) => {
+        /// Every event kind this tool can emit. A kind not listed here cannot be
+        /// emitted: [`EventLog::emit`] takes a `Kind`.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum Kind { $($variant),* }
+
+        impl Kind {
+            /// All kinds, in registry order.
+            pub const ALL: &'static [Kind] = &[$(Kind::$variant),*];
+            /// The wire name (`round_start`, …).
+            pub fn as_str(self) -> &'static str {
+                match self { $(Kind::$variant => $name),* }
+            }
+            /// The payload fields upstream writes, in upstream order (optional
+            /// trailing fields included). Emitters must follow this order.
+            pub fn fields(self) -> &'static [&'static str] {
+                match self { $(Kind::$variant => &[$($field),*]),* }
+            }
+            /// Look a wire name up.
+            pub fn from_name(s: &str) -> Option<Kind> {
+                match s { $($name => Some(Kind::$variant),)* _ => None }
+            }
+        }
+    };
+}
+
+kinds! {
+    // ---- round process (spec §5.2) ----
+    SmokeCheckFailed => "smoke_check_failed" ["reason"],
+    StatusRecovered => "status_recovered" ["reason"],
+    HookFailed => "hook_failed" ["hook_name", "hook_kind", "error_type", "error_message", "traceback"],
+    RoundStart => "round_start" ["round_num", "phase", "config_digest", "config_changed", "config_prompt_files", "config_check_names", "config_vcs_dirty_action", "config_prompt_delivery"],
+    AgentSpawn => "agent_spawn" ["round_num", "timeout_s"],
+    RoundProgress => "round_progress" ["round_num", "log_size_kb", "last_write_age_s", "wall_age_s"],
+    RoundGraceExtended => "round_grace_extended" ["round_num", "grace_s", "live_children", "ignored_children"],
+    AgentExit => "agent_exit" ["round_num", "exit_code", "duration_s", "timed_out", "exit_cause"],
+    AgentNetworkBlip => "agent_network_blip" ["round_num", "phase", "matched", "round_duration_s", "exit_code", "timed_out"],
+    DirtyDetected => "dirty_detected" ["round_num", "files"],
+    DirtyCheckFailed => "dirty_check_failed" ["round_num", "reason"],
+    OrphanStashed => "orphan_stashed" ["round_num", "ref", "reason"],
+    OrphanIdempotentSkip => "orphan_idempotent_skip" ["round_num", "ref", "reason"],
+    OrphanStashFailed => "orphan_stash_failed" ["round_num", "phase", "reason"],
+    DirtyAutoCommitted => "dirty_auto_committed" ["round_num", "files", "ref"],
+    DirtyCommitFailed => "dirty_commit_failed" ["round_num", "phase", "reason"],
+    StaleIndexLockCleared => "stale_index_lock_cleared" ["lock_path", "round_num"],
+    RoundGraceKill => "round_grace_kill" ["round_num", "grace_s", "live_children"],
+    RoundTimeoutKill => "round_timeout_kill" ["round_num", "reason"],
+    RoundCancelled => "round_cancelled" ["round_num", "reason"],
+    RoundEnd => "round_end" ["round_num"],
+    TransientErrorDetected => "transient_error_detected" ["classification", "agent", "reset_at_epoch", "round_num", "raw", "phase"],
+    AgentUsageRecorded => "agent_usage_recorded" ["agent", "model", "round_num", "input_tokens", "output_tokens", "cached_tokens", "cost_usd", "duration_ms", "models_breakdown", "cache_creation_tokens", "tool_call_count", "phase", "success"],
+    AgentAuthErrorDetected => "agent_auth_error_detected" ["round_num", "agent", "raw"],
+    AnomalyRepetitiveTool => "anomaly_repetitive_tool" ["round_num", "tool_name", "target", "count", "window"],
+    RoundEscapedProcessesKilled => "round_escaped_processes_killed" ["round_num", "count", "processes"],
+    // ---- serve process ----
+    AgentSelfTerminated => "agent_self_terminated" ["reason"],
+    TransientErrorBackoffCapped => "transient_error_backoff_capped" ["classification", "agent", "requested_sleep_s", "applied_sleep_s", "original_reset_at_epoch", "applied_reset_at_epoch", "consecutive_count", "capped_by_absolute_max"],
+    TransientErrorRecovered => "transient_error_recovered" ["classification", "agent", "throttled_for_s"],
+    StopFileDetected => "stop_file_detected" ["stop_file", "content", "rounds_completed"],
+    MaxRoundsReached => "max_rounds_reached" ["rounds_completed", "max_rounds"],
+    RoundSubstrateBefore => "round_substrate_before" ["round_num", "git_head", "paths_hash"],
+    FreshEyesRoundTriggered => "fresh_eyes_round_triggered" ["round_num", "every_n"],
+    RoundSubstrateAfter => "round_substrate_after" ["round_num", "git_head", "paths_hash"],
+    ConfigBroken => "config_broken" ["reason"],
+    CrashLoop => "crash_loop" ["consecutive", "exit_code", "reason"],
+    StalledNoProgress => "stalled_no_progress" ["consecutive", "exit_code", "reason"],
+    MemLoop => "mem_loop" ["consecutive", "exit_code", "reason"],
+    MemLoopPersistent => "mem_loop_persistent" ["consecutive", "exit_code", "reason"],
+    RoundSupervisorWedged => "round_supervisor_wedged" ["pid", "timeout_s", "log_path"],
+    RoundLogsPruneDeferred => "round_logs_prune_deferred" ["directory", "existing", "keep", "would_delete", "hint"],
+    ServeStopping => "serve_stopping" ["reason", "signal"],
+    // ---- monitor process ----
+    MonitorStarted => "monitor_started" ["host", "interval_s", "log_dir", "mode"],
+    MonitorAlertEmitted => "monitor_alert_emitted" ["detector", "severity", "message", "auto_action", "host"],
+    MonitorAlertCleared => "monitor_alert_cleared" ["detector", "host"],
+    MonitorAutoStopTriggered => "monitor_auto_stop_triggered" ["detector", "host"],
+    MonitorAutoStopFailed => "monitor_auto_stop_failed" ["detector", "host", "error"],
+    MonitorRemoteBlip => "monitor_remote_blip" ["host", "error", "attempt", "elapsed_s", "cap_s", "interval_s", "next_sleep_s"],
+    MonitorRemoteGiveup => "monitor_remote_giveup" ["host", "total_attempts", "total_elapsed_s", "cap_s", "final_error"],
+    DetectorError => "detector_error" ["detector", "error"],
+}
+
+/// Build a payload map in the order written: `fields! { "round_num" => 1, … }`.
+#[macro_export]
+macro_rules! fields {
+    ($($k:literal => $v:expr),* $(,)?) => {{
+        #[allow(unused_mut)]
+        let mut m = ::serde_json::Map::new();
+        $( m.insert($k.to_string(), ::serde_json::json!($v)); )*
+        m
+    }};
+}
+
+/// Appends events to `<log_dir>/events-YYYY-MM.jsonl`.
+#[derive(Debug, Clone)]
+pub struct EventLog {
+    layout: Layout,
+}
+
+impl EventLog {
+    pub fn new(layout: Layout) -> Self {
+        Self { layout }
+    }
+
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    /// Render one event line (with trailing newline) at the current time.
+    pub fn render(kind: Kind, payload: Map<String, Value>) -> (chrono::DateTime<Utc>, String) {
+        let now = Utc::now();
+        let mut m = Map::with_capacity(payload.len() + 2);
+        m.insert("ts".into(), Value::String(crate::timefmt::iso_ms(now)));
+        m.insert("event".into(), Value::String(kind.as_str().into()));
+        debug_assert!(
+            payload.keys().all(|k| kind.fields().contains(&k.as_str())),
+            "field not registered for {}: {:?}",
+            kind.as_str(),
+            payload.keys().collect::<Vec<_>>()
+        );
+        m.extend(payload);
+        let mut line = pyjson::to_line(&Value::Object(m));
+        line.push('\n');
+        (now, line)
+    }
+
+    /// Append one event. Errors are returned, never panicked; callers that must
+    /// not fail on a full disk log them.
+    pub fn emit(&self, kind: Kind, payload: Map<String, Value>) -> std::io::Result<PathBuf> {
+        let (now, line) = Self::render(kind, payload);
+        let path = self.layout.events_file(now);
+        append_line(&path, line.as_bytes())?;
+        tracing::debug!(kind = kind.as_str(), "event");
+        Ok(path)
+    }
+
+    /// Like [`emit`](Self::emit) but logs a failure instead of returning it.
+    pub fn emit_or_warn(&self, kind: Kind, payload: Map<String, Value>) {
+        if let Err(e) = self.emit(kind, payload) {
+            tracing::warn!("could not write event {}: {e}", kind.as_str());
+        }
+    }
+}
+
+/// Append a whole line with a single `write` on an `O_APPEND` descriptor.
+pub fn append_line(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?;
+    f.write_all(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registry_is_consistent() {
+        let mut seen = std::collections::HashSet::new();
+        for k in Kind::ALL {
+            assert!(seen.insert(k.as_str()), "duplicate kind {}", k.as_str());
+            assert_eq!(Kind::from_name(k.as_str()), Some(*k));
+        }
+    }
+
+    #[test]
+    fn envelope_order() {
+        let (_, line) = EventLog::render(
+            Kind::AgentExit,
+            crate::fields! {"round_num" => 1, "exit_code" => 0, "duration_s" => 0.5, "timed_out" => false, "exit_cause" => "clean"},
+        );
+        assert!(line.starts_with(r#"{"ts": ""#));
+        assert!(line.contains(r#"Z", "event": "agent_exit", "round_num": 1, "exit_code": 0, "duration_s": 0.5, "timed_out": false, "exit_cause": "clean"}"#), "{line}");
+        assert!(line.ends_with("}\n"));
+    }
+}

@@ -1,0 +1,68 @@
+//! JSON text exactly as Python's `json.dumps(..., ensure_ascii=False)` writes
+//! it: `", "` and `": "` separators, UTF-8 unescaped. Keys keep insertion order
+//! (serde_json's `preserve_order`).
+
+use serde_json::ser::Formatter;
+use serde_json::Value;
+use std::io;
+
+struct PyFormatter;
+
+impl Formatter for PyFormatter {
+    fn begin_array_value<W: ?Sized + io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> io::Result<()> {
+        if first {
+            Ok(())
+        } else {
+            w.write_all(b", ")
+        }
+    }
+    fn begin_object_key<W: ?Sized + io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> io::Result<()> {
+        if first {
+            Ok(())
+        } else {
+            w.write_all(b", ")
+        }
+    }
+    fn begin_object_value<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
+        w.write_all(b": ")
+    }
+}
+
+/// One-line Python-style JSON.
+pub fn to_line(v: &Value) -> String {
+    let mut out = Vec::with_capacity(256);
+    let mut ser = serde_json::Serializer::with_formatter(&mut out, PyFormatter);
+    // Serializing a Value into a Vec cannot fail.
+    if serde::Serialize::serialize(v, &mut ser).is_err() {
+        return String::from("{}");
+    }
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// Indented (2 spaces) JSON, as `json.dumps(indent=2)` writes state files.
+pub fn to_pretty(v: &Value) -> String {
+    serde_json::to_string_pretty(v).unwrap_or_else(|_| String::from("{}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn matches_python_separators() {
+        let v = json!({"ts": "x", "event": "round_start", "round_num": 1, "phase": null, "l": [1, "é"], "f": 0.20334386825561523});
+        assert_eq!(
+            to_line(&v),
+            r#"{"ts": "x", "event": "round_start", "round_num": 1, "phase": null, "l": [1, "é"], "f": 0.20334386825561523}"#
+        );
+    }
+}
