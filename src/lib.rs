@@ -16,5 +16,6 @@ pub mod exit_code;
 pub mod proc;
 pub mod redact;
 pub mod round;
+pub mod ssh;
 pub mod state;
 pub mod timefmt;

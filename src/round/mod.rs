@@ -1,5 +1,8 @@
 //! Layer 1, the Round: one agent invocation under hard defenses.
 
+pub mod parsers;
+pub mod process;
+
 use crate::cli::{CmdResult, GlobalArgs, RoundArgs};
 
 /// `agent-runner round`.
