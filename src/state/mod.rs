@@ -11,6 +11,7 @@ pub mod layout;
 pub mod lock;
 pub mod metrics;
 pub mod pyjson;
+pub mod reader;
 pub mod status;
 
 pub use events::{EventLog, Kind};

@@ -1,0 +1,703 @@
+//! The read side of the event log: tail from the end, resume with cursors.
+//!
+//! Reading must never cost O(total log size) per poll (DESIGN §6). This module
+//! owns three ways in:
+//!
+//! * [`tail_last_n`] reads month files **backwards** in blocks and stops once it
+//!   has the newest `n` matching events;
+//! * [`EventTail`] keeps one byte offset per month file between polls and only
+//!   reads what was appended since (with rollover, truncation, replacement and
+//!   deletion handled);
+//! * [`since`] replays from a [`Cursor`] or a timestamp.
+//!
+//! A torn last line (a writer mid-append) is never consumed: offsets only move
+//! past a line once its `\n` is on disk. Corrupt lines (not JSON, not an object)
+//! are skipped and counted. This module reads; it never writes or decides.
+
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+/// Size of one backwards read.
+const BLOCK: u64 = 64 * 1024;
+
+/// A resumable position in the event log: a month file name and the byte
+/// offset just after the last line consumed.
+///
+/// Serialised as `events-2026-11.jsonl:12345` (see [`fmt::Display`] and
+/// [`FromStr`]). Resuming from a cursor reads that file from the offset and
+/// every later month file from its start; earlier files are never opened. The
+/// remote `probe --stream` hands these out in `event` frames.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Cursor {
+    /// Bare file name (`events-YYYY-MM.jsonl`), never a path.
+    pub file: String,
+    /// Byte offset after the last consumed line.
+    pub offset: u64,
+}
+
+/// A cursor string that does not parse.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("invalid cursor '{0}' (expected 'events-YYYY-MM.jsonl:OFFSET')")]
+pub struct CursorError(pub String);
+
+impl fmt::Display for Cursor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.file, self.offset)
+    }
+}
+
+impl FromStr for Cursor {
+    type Err = CursorError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || CursorError(s.to_string());
+        let (file, off) = s.rsplit_once(':').ok_or_else(bad)?;
+        if !is_shard_name(file, "events-") {
+            return Err(bad());
+        }
+        let offset = off.parse::<u64>().map_err(|_| bad())?;
+        Ok(Cursor {
+            file: file.to_string(),
+            offset,
+        })
+    }
+}
+
+/// True for `<prefix>YYYY-MM.jsonl`.
+pub fn is_shard_name(name: &str, prefix: &str) -> bool {
+    let Some(rest) = name
+        .strip_prefix(prefix)
+        .and_then(|r| r.strip_suffix(".jsonl"))
+    else {
+        return false;
+    };
+    let b = rest.as_bytes();
+    b.len() == 7
+        && b[4] == b'-'
+        && b[..4].iter().all(u8::is_ascii_digit)
+        && b[5..].iter().all(u8::is_ascii_digit)
+}
+
+/// One complete line of the log: its original text, the parsed object, and the
+/// cursor just after it.
+#[derive(Debug, Clone)]
+pub struct Line {
+    pub text: String,
+    pub value: Map<String, Value>,
+    pub end: Cursor,
+}
+
+impl Line {
+    /// The `event` field.
+    pub fn kind(&self) -> &str {
+        self.value
+            .get("event")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+    }
+    /// The `ts` field.
+    pub fn ts(&self) -> &str {
+        self.value.get("ts").and_then(Value::as_str).unwrap_or("")
+    }
+}
+
+/// Parse one line into an object; `None` for blank, corrupt or non-object lines.
+/// Bytes that are not UTF-8 are replaced (a bit-rotted byte on an SD card must
+/// not break every reader).
+pub fn parse_line(bytes: &[u8]) -> Option<(String, Map<String, Value>)> {
+    let text = String::from_utf8_lossy(bytes);
+    let t = text.trim();
+    if t.is_empty() {
+        return None;
+    }
+    match serde_json::from_str::<Value>(t) {
+        Ok(Value::Object(m)) => Some((t.to_string(), m)),
+        _ => None,
+    }
+}
+
+/// Month shards `<prefix>YYYY-MM.jsonl` in `dir`, oldest first (by name).
+pub fn shard_files(dir: &Path, prefix: &str) -> Vec<(String, PathBuf)> {
+    let mut v: Vec<(String, PathBuf)> = match std::fs::read_dir(dir) {
+        Ok(rd) => rd
+            .flatten()
+            .filter_map(|e| {
+                let name = e.file_name().to_str()?.to_string();
+                is_shard_name(&name, prefix).then(|| (name, e.path()))
+            })
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    v.sort();
+    v
+}
+
+/// Reads a file's complete lines from the end towards the start, in blocks.
+///
+/// With `complete_only`, a trailing partial line (no final `\n`) is skipped —
+/// the writer may still be appending it. Without, it is returned first (round
+/// logs, whose last line may legitimately have no newline).
+pub struct RevLines {
+    file: File,
+    /// File offset of `buf[0]`.
+    pos: u64,
+    /// Unconsumed bytes `[pos, pos + buf.len())`, always ending at a line end.
+    buf: Vec<u8>,
+    /// Was the last consumed line terminated at `pos + buf.len()`?
+    primed: bool,
+    complete_only: bool,
+    size: u64,
+}
+
+impl RevLines {
+    pub fn open(path: &Path, complete_only: bool) -> std::io::Result<RevLines> {
+        let file = File::open(path)?;
+        let size = file.metadata()?.len();
+        Ok(RevLines {
+            file,
+            pos: size,
+            buf: Vec::new(),
+            primed: false,
+            complete_only,
+            size,
+        })
+    }
+
+    /// Read one more block before `pos`; false at the start of the file.
+    fn grow(&mut self) -> std::io::Result<bool> {
+        if self.pos == 0 {
+            return Ok(false);
+        }
+        let start = self.pos.saturating_sub(BLOCK);
+        let len = (self.pos - start) as usize;
+        let mut block = vec![0u8; len];
+        self.file.seek(SeekFrom::Start(start))?;
+        self.file.read_exact(&mut block)?;
+        block.extend_from_slice(&self.buf);
+        self.buf = block;
+        self.pos = start;
+        Ok(true)
+    }
+
+    fn prime(&mut self) -> std::io::Result<()> {
+        self.primed = true;
+        if self.size == 0 {
+            return Ok(());
+        }
+        self.grow()?;
+        if self.buf.last() == Some(&b'\n') || !self.complete_only {
+            return Ok(());
+        }
+        // Drop the torn tail: everything after the last newline.
+        loop {
+            if let Some(i) = self.buf.iter().rposition(|b| *b == b'\n') {
+                self.buf.truncate(i + 1);
+                return Ok(());
+            }
+            if !self.grow()? {
+                self.buf.clear();
+                return Ok(());
+            }
+        }
+    }
+
+    /// The next line towards the start: its bytes (without `\n`) and the byte
+    /// offset just after its newline (or its end, for a partial last line).
+    pub fn next_line(&mut self) -> std::io::Result<Option<(Vec<u8>, u64)>> {
+        if !self.primed {
+            self.prime()?;
+        }
+        loop {
+            if self.buf.is_empty() {
+                if !self.grow()? {
+                    return Ok(None);
+                }
+                continue;
+            }
+            let end = self.pos + self.buf.len() as u64;
+            let body_len = if self.buf.last() == Some(&b'\n') {
+                self.buf.len() - 1
+            } else {
+                self.buf.len()
+            };
+            if let Some(i) = self.buf[..body_len].iter().rposition(|b| *b == b'\n') {
+                let line = self.buf[i + 1..body_len].to_vec();
+                self.buf.truncate(i + 1);
+                return Ok(Some((line, end)));
+            }
+            if self.pos == 0 {
+                let line = self.buf[..body_len].to_vec();
+                self.buf.clear();
+                return Ok(Some((line, end)));
+            }
+            self.grow()?;
+        }
+    }
+}
+
+/// The last `n` lines of a text file (partial last line included), for round
+/// log tails. Reads only the blocks it needs.
+pub fn tail_text(path: &Path, n: usize) -> std::io::Result<String> {
+    let mut r = RevLines::open(path, false)?;
+    let mut lines = Vec::with_capacity(n);
+    while lines.len() < n {
+        match r.next_line()? {
+            Some((l, _)) => lines.push(l),
+            None => break,
+        }
+    }
+    lines.reverse();
+    let mut out = String::new();
+    for l in lines {
+        out.push_str(&String::from_utf8_lossy(&l));
+        out.push('\n');
+    }
+    Ok(out)
+}
+
+/// What a backwards scan found.
+#[derive(Debug, Default)]
+pub struct TailResult {
+    /// Oldest first.
+    pub lines: Vec<Line>,
+    /// Lines skipped because they were not JSON objects.
+    pub corrupt: u64,
+}
+
+/// The newest `n` events whose kind is in `kinds` (all kinds when empty), read
+/// backwards over the month files of `dir` (newest file first), oldest first in
+/// the result. Cost is proportional to what is returned, not to the log size.
+pub fn tail_last_n(dir: &Path, kinds: &[&str], n: usize) -> std::io::Result<TailResult> {
+    tail_last_n_in(&shard_files(dir, "events-"), kinds, n)
+}
+
+/// [`tail_last_n`] over explicit shards (also used for `metrics-*.jsonl`).
+pub fn tail_last_n_in(
+    shards: &[(String, PathBuf)],
+    kinds: &[&str],
+    n: usize,
+) -> std::io::Result<TailResult> {
+    let mut res = TailResult::default();
+    if n == 0 {
+        return Ok(res);
+    }
+    'files: for (name, path) in shards.iter().rev() {
+        let mut r = match RevLines::open(path, true) {
+            Ok(r) => r,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
+        while let Some((bytes, end)) = r.next_line()? {
+            if bytes.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            if !kinds.is_empty() && !kinds.iter().any(|k| mentions_kind(&bytes, k)) {
+                continue;
+            }
+            let Some((text, value)) = parse_line(&bytes) else {
+                res.corrupt += 1;
+                continue;
+            };
+            let kind = value.get("event").and_then(Value::as_str).unwrap_or("");
+            if !kinds.is_empty() && !kinds.contains(&kind) {
+                continue;
+            }
+            res.lines.push(Line {
+                text,
+                value,
+                end: Cursor {
+                    file: name.clone(),
+                    offset: end,
+                },
+            });
+            if res.lines.len() >= n {
+                break 'files;
+            }
+        }
+    }
+    res.lines.reverse();
+    Ok(res)
+}
+
+/// Cheap pre-filter: does the raw line contain `"kind"` at all?
+fn mentions_kind(bytes: &[u8], kind: &str) -> bool {
+    let needle_len = kind.len() + 2;
+    bytes.windows(needle_len).any(|w| {
+        w[0] == b'"' && w[needle_len - 1] == b'"' && &w[1..needle_len - 1] == kind.as_bytes()
+    })
+}
+
+/// Where a replay starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Since {
+    /// Resume exactly after a previous read.
+    Cursor(Cursor),
+    /// Every event with `ts >= t` (month files before `t`'s month are skipped).
+    Ts(DateTime<Utc>),
+}
+
+/// A `--since` value that is neither a cursor nor a timestamp.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error(
+    "--since expects a cursor like 'events-2026-11.jsonl:12345' or an ISO-8601 time, got '{0}'"
+)]
+pub struct SinceError(pub String);
+
+impl FromStr for Since {
+    type Err = SinceError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim();
+        if s.starts_with("events-") {
+            return s
+                .parse::<Cursor>()
+                .map(Since::Cursor)
+                .map_err(|_| SinceError(s.to_string()));
+        }
+        crate::timefmt::parse_ts(s)
+            .map(Since::Ts)
+            .ok_or_else(|| SinceError(s.to_string()))
+    }
+}
+
+/// Offsets per month file, carried between polls.
+///
+/// * a file seen for the first time is read from its start (or from its end
+///   after [`EventTail::seek_to_end`]);
+/// * a file that shrank, or was replaced (new inode), is re-read from 0;
+/// * a deleted file is forgotten;
+/// * a torn last line is left for the next poll;
+/// * corrupt lines are skipped and counted in [`EventTail::corrupt`].
+#[derive(Debug, Clone)]
+pub struct EventTail {
+    dir: PathBuf,
+    prefix: &'static str,
+    /// file name → (inode, offset)
+    offsets: BTreeMap<String, (u64, u64)>,
+    /// Files whose name sorts before this are never read.
+    floor: Option<String>,
+    corrupt: u64,
+}
+
+impl EventTail {
+    /// A tail that reads every existing events file from its start.
+    pub fn from_start(dir: &Path) -> EventTail {
+        EventTail {
+            dir: dir.to_path_buf(),
+            prefix: "events-",
+            offsets: BTreeMap::new(),
+            floor: None,
+            corrupt: 0,
+        }
+    }
+
+    /// A tail over `metrics-*.jsonl` instead of events.
+    pub fn metrics_from_start(dir: &Path) -> EventTail {
+        EventTail {
+            prefix: "metrics-",
+            ..Self::from_start(dir)
+        }
+    }
+
+    /// A tail that skips history: existing files start at their current end
+    /// (rounded back to the last complete line); new files from 0.
+    pub fn at_end(dir: &Path) -> EventTail {
+        let mut t = Self::from_start(dir);
+        t.seek_to_end();
+        t
+    }
+
+    /// A tail resuming after `c`.
+    pub fn from_cursor(dir: &Path, c: &Cursor) -> EventTail {
+        let mut t = Self::from_start(dir);
+        t.floor = Some(c.file.clone());
+        let ino = std::fs::metadata(dir.join(&c.file))
+            .map(|m| m.ino())
+            .unwrap_or(0);
+        t.offsets.insert(c.file.clone(), (ino, c.offset));
+        t
+    }
+
+    /// Move every existing file's offset to its last complete line.
+    pub fn seek_to_end(&mut self) {
+        for (name, path) in shard_files(&self.dir, self.prefix) {
+            if let Ok(m) = std::fs::metadata(&path) {
+                let end = complete_end(&path, m.len()).unwrap_or(m.len());
+                self.offsets.insert(name, (m.ino(), end));
+            }
+        }
+    }
+
+    /// Lines skipped as corrupt so far.
+    pub fn corrupt(&self) -> u64 {
+        self.corrupt
+    }
+
+    /// The position after everything read so far (newest file), if any.
+    pub fn cursor(&self) -> Option<Cursor> {
+        self.offsets.iter().next_back().map(|(f, (_, o))| Cursor {
+            file: f.clone(),
+            offset: *o,
+        })
+    }
+
+    /// Read every complete line appended since the last poll, oldest first.
+    pub fn poll(&mut self) -> std::io::Result<Vec<Line>> {
+        let mut out = Vec::new();
+        self.poll_with(|l| out.push(l))?;
+        Ok(out)
+    }
+
+    /// Like [`poll`](Self::poll) but hands lines to `f` as they are read.
+    pub fn poll_with(&mut self, mut f: impl FnMut(Line)) -> std::io::Result<()> {
+        let files = shard_files(&self.dir, self.prefix);
+        let present: std::collections::HashSet<&str> =
+            files.iter().map(|(n, _)| n.as_str()).collect();
+        self.offsets.retain(|k, _| present.contains(k.as_str()));
+        for (name, path) in &files {
+            if self.floor.as_deref().is_some_and(|fl| name.as_str() < fl) {
+                continue;
+            }
+            let meta = match std::fs::metadata(path) {
+                Ok(m) => m,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e),
+            };
+            let (ino, mut off) = self.offsets.get(name).copied().unwrap_or((meta.ino(), 0));
+            if ino != meta.ino() || meta.len() < off {
+                off = 0; // replaced or truncated
+            }
+            if meta.len() > off {
+                off = self.read_from(name, path, off, &mut f)?;
+            }
+            self.offsets.insert(name.clone(), (meta.ino(), off));
+        }
+        Ok(())
+    }
+
+    fn read_from(
+        &mut self,
+        name: &str,
+        path: &Path,
+        start: u64,
+        f: &mut impl FnMut(Line),
+    ) -> std::io::Result<u64> {
+        let mut file = match File::open(path) {
+            Ok(x) => x,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(start),
+            Err(e) => return Err(e),
+        };
+        file.seek(SeekFrom::Start(start))?;
+        let mut r = BufReader::with_capacity(256 * 1024, file);
+        let mut off = start;
+        let mut buf = Vec::with_capacity(512);
+        loop {
+            buf.clear();
+            let n = r.read_until(b'\n', &mut buf)?;
+            if n == 0 || buf.last() != Some(&b'\n') {
+                break; // EOF, or a torn line the writer has not finished
+            }
+            off += n as u64;
+            if buf.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            match parse_line(&buf) {
+                Some((text, value)) => f(Line {
+                    text,
+                    value,
+                    end: Cursor {
+                        file: name.to_string(),
+                        offset: off,
+                    },
+                }),
+                None => self.corrupt += 1,
+            }
+        }
+        Ok(off)
+    }
+}
+
+/// The offset just after the last `\n` at or before `len`.
+fn complete_end(path: &Path, len: u64) -> std::io::Result<u64> {
+    let mut r = RevLines::open(path, true)?;
+    r.prime()?;
+    Ok(r.pos + r.buf.len() as u64).map(|e| e.min(len))
+}
+
+/// Replay events since a cursor or a time, oldest first; returns the lines and
+/// a tail positioned exactly where the replay stopped (no gap, no duplicate if
+/// the caller follows on with it).
+pub fn since(dir: &Path, from: &Since) -> std::io::Result<(Vec<Line>, EventTail)> {
+    let mut tail = match from {
+        Since::Cursor(c) => EventTail::from_cursor(dir, c),
+        Since::Ts(t) => {
+            let mut tl = EventTail::from_start(dir);
+            tl.floor = Some(format!("events-{}.jsonl", crate::timefmt::month(*t)));
+            tl
+        }
+    };
+    let mut out = Vec::new();
+    match from {
+        Since::Cursor(_) => tail.poll_with(|l| out.push(l))?,
+        Since::Ts(t) => tail.poll_with(|l| {
+            if crate::timefmt::parse_ts(l.ts()).is_some_and(|lt| lt >= *t) {
+                out.push(l)
+            }
+        })?,
+    }
+    Ok((out, tail))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn ev(ts: &str, kind: &str, n: u64) -> String {
+        format!("{{\"ts\": \"{ts}\", \"event\": \"{kind}\", \"round_num\": {n}}}\n")
+    }
+
+    fn append(p: &Path, s: &str) {
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(p)
+            .unwrap();
+        f.write_all(s.as_bytes()).unwrap();
+    }
+
+    #[test]
+    fn cursor_round_trips_and_rejects_paths() {
+        let c: Cursor = "events-2026-11.jsonl:12345".parse().unwrap();
+        assert_eq!(c.file, "events-2026-11.jsonl");
+        assert_eq!(c.offset, 12345);
+        assert_eq!(c.to_string(), "events-2026-11.jsonl:12345");
+        assert!("../events-2026-11.jsonl:1".parse::<Cursor>().is_err());
+        assert!("events-2026-11.jsonl:x".parse::<Cursor>().is_err());
+        assert!("events-26-11.jsonl:1".parse::<Cursor>().is_err());
+        assert!(matches!(
+            "2026-11-01T00:00:00Z".parse::<Since>(),
+            Ok(Since::Ts(_))
+        ));
+        assert!("yesterday".parse::<Since>().is_err());
+    }
+
+    #[test]
+    fn tail_last_n_reads_backwards_across_months_and_skips_torn_and_corrupt() {
+        let d = tempfile::tempdir().unwrap();
+        let a = d.path().join("events-2026-10.jsonl");
+        let b = d.path().join("events-2026-11.jsonl");
+        let mut s = String::new();
+        for i in 0..5000 {
+            s.push_str(&ev("2026-10-01T00:00:00.000Z", "agent_exit", i));
+        }
+        append(&a, &s);
+        append(&b, &ev("2026-11-01T00:00:00.000Z", "round_start", 5000));
+        append(&b, "not json at all\n");
+        append(&b, &ev("2026-11-01T00:00:01.000Z", "agent_exit", 5001));
+        append(
+            &b,
+            "{\"ts\": \"2026-11-01T00:00:02.000Z\", \"event\": \"agent_ex",
+        ); // torn
+        let r = tail_last_n(d.path(), &["agent_exit"], 3).unwrap();
+        let nums: Vec<u64> = r
+            .lines
+            .iter()
+            .map(|l| l.value["round_num"].as_u64().unwrap())
+            .collect();
+        assert_eq!(nums, vec![4998, 4999, 5001]);
+        let all = tail_last_n(d.path(), &[], 3).unwrap();
+        assert_eq!(all.corrupt, 1);
+        assert_eq!(all.lines[1].kind(), "round_start");
+        // The newest line's cursor points just after it, before the torn bytes.
+        let last = &all.lines[2];
+        let len_b = std::fs::metadata(&b).unwrap().len();
+        assert!(last.end.offset < len_b);
+        assert_eq!(last.end.file, "events-2026-11.jsonl");
+    }
+
+    #[test]
+    fn event_tail_waits_for_torn_lines_and_survives_truncation_rotation_deletion() {
+        let d = tempfile::tempdir().unwrap();
+        let a = d.path().join("events-2026-11.jsonl");
+        append(&a, &ev("2026-11-01T00:00:00.000Z", "round_start", 1));
+        append(
+            &a,
+            "garbage\n{\"ts\": \"2026-11-01T00:00:01.000Z\", \"event\": \"round_",
+        );
+        let mut t = EventTail::from_start(d.path());
+        let got = t.poll().unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!(t.corrupt(), 1);
+        // Writer finishes the line.
+        append(&a, "end\", \"round_num\": 1}\n");
+        let got = t.poll().unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].kind(), "round_end");
+        assert!(t.poll().unwrap().is_empty());
+        // Month rollover: a new file is read from its start.
+        let b = d.path().join("events-2026-12.jsonl");
+        append(&b, &ev("2026-12-01T00:00:00.000Z", "round_start", 2));
+        let got = t.poll().unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!(t.cursor().unwrap().file, "events-2026-12.jsonl");
+        // Truncation: re-read from 0.
+        std::fs::write(&b, ev("2026-12-01T00:00:05.000Z", "agent_exit", 2)).unwrap();
+        let got = t.poll().unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].kind(), "agent_exit");
+        // Replacement by a bigger file (rotation): new inode → from 0.
+        let tmp = d.path().join("tmp");
+        let mut big = String::new();
+        for i in 0..10 {
+            big.push_str(&ev("2026-12-01T00:00:06.000Z", "round_end", i));
+        }
+        std::fs::write(&tmp, &big).unwrap();
+        std::fs::rename(&tmp, &b).unwrap();
+        assert_eq!(t.poll().unwrap().len(), 10);
+        // Deletion: forgotten, no error.
+        std::fs::remove_file(&b).unwrap();
+        assert!(t.poll().unwrap().is_empty());
+        assert_eq!(t.cursor().unwrap().file, "events-2026-11.jsonl");
+    }
+
+    #[test]
+    fn at_end_skips_history_and_since_resumes_without_gap_or_duplicate() {
+        let d = tempfile::tempdir().unwrap();
+        let a = d.path().join("events-2026-10.jsonl");
+        let b = d.path().join("events-2026-11.jsonl");
+        append(&a, &ev("2026-10-31T23:59:59.000Z", "round_start", 1));
+        append(&b, &ev("2026-11-01T00:00:00.000Z", "round_end", 1));
+        append(&b, &ev("2026-11-02T00:00:00.000Z", "round_start", 2));
+        let mut t = EventTail::at_end(d.path());
+        assert!(t.poll().unwrap().is_empty());
+        append(&b, &ev("2026-11-03T00:00:00.000Z", "round_end", 2));
+        assert_eq!(t.poll().unwrap().len(), 1);
+
+        let ts: Since = "2026-11-02T00:00:00Z".parse().unwrap();
+        let (lines, mut follow) = since(d.path(), &ts).unwrap();
+        assert_eq!(lines.len(), 2);
+        let c = lines[0].end.clone();
+        let (again, _) = since(d.path(), &Since::Cursor(c)).unwrap();
+        assert_eq!(again.len(), 1);
+        assert_eq!(again[0].kind(), "round_end");
+        append(&b, &ev("2026-11-04T00:00:00.000Z", "round_start", 3));
+        let more = follow.poll().unwrap();
+        assert_eq!(more.len(), 1);
+        assert_eq!(more[0].value["round_num"], 3);
+    }
+
+    #[test]
+    fn tail_text_keeps_partial_last_line() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("R1-x.log");
+        std::fs::write(&p, "a\nb\nc").unwrap();
+        assert_eq!(tail_text(&p, 2).unwrap(), "b\nc\n");
+        assert_eq!(tail_text(&p, 10).unwrap(), "a\nb\nc\n");
+    }
+}
