@@ -19,3 +19,4 @@ pub mod round;
 pub mod ssh;
 pub mod state;
 pub mod timefmt;
+pub mod witness;

@@ -1,0 +1,95 @@
+//! The input of one detector pass: a [`Window`] over recent events, the latest
+//! metrics samples, tails of the newest round logs, the host's `now` and the
+//! [`Thresholds`] derived from the config.
+//!
+//! A `Window` is plain data. Building it (reading files, or receiving frames
+//! from a remote `probe`) happens elsewhere; detectors only read it.
+
+use crate::config::{Config, HostHealth};
+use chrono::{DateTime, Utc};
+use regex::{Regex, RegexBuilder};
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+
+/// One event or metrics record as parsed from its JSON line.
+pub type Record = Map<String, Value>;
+
+/// The thresholds the detectors use, from `[runtime]`, `[phases]` and `[monitor]`.
+#[derive(Debug, Clone)]
+pub struct Thresholds {
+    pub round_budget_s: u64,
+    /// Per-phase budgets that override `round_budget_s`.
+    pub phase_budgets: BTreeMap<String, u64>,
+    /// 0 disables `supervisor_stale`.
+    pub supervisor_stale_threshold_s: u64,
+    /// Compiled case-insensitively.
+    pub auth_fail_patterns: Vec<Regex>,
+    pub auth_fail_hint: String,
+    pub host_health: HostHealth,
+}
+
+impl Thresholds {
+    /// The thresholds a config sets (defaults where it sets none).
+    pub fn from_config(cfg: &Config) -> Thresholds {
+        let mut pats: Vec<Regex> = cfg
+            .monitor
+            .auth_fail_patterns
+            .iter()
+            .filter_map(|r| {
+                RegexBuilder::new(r.as_str())
+                    .case_insensitive(true)
+                    .build()
+                    .ok()
+            })
+            .collect();
+        if pats.is_empty() {
+            pats = default_auth_patterns();
+        }
+        Thresholds {
+            round_budget_s: cfg.runtime.round_budget_s,
+            phase_budgets: cfg
+                .phases
+                .overrides
+                .iter()
+                .filter_map(|(k, o)| o.round_budget_s.map(|b| (k.clone(), b)))
+                .collect(),
+            supervisor_stale_threshold_s: cfg.supervisor_stale_threshold_s(),
+            auth_fail_patterns: pats,
+            auth_fail_hint: cfg.monitor.auth_fail_hint.clone(),
+            host_health: cfg.monitor.host_health.clone(),
+        }
+    }
+
+    /// The budget of a round in `phase`.
+    pub fn budget_for(&self, phase: Option<&str>) -> u64 {
+        phase
+            .and_then(|p| self.phase_budgets.get(p).copied())
+            .unwrap_or(self.round_budget_s)
+    }
+}
+
+/// `[monitor] auth_fail_patterns`'s default, compiled case-insensitively.
+pub fn default_auth_patterns() -> Vec<Regex> {
+    RegexBuilder::new(crate::config::DEFAULT_AUTH_FAIL_PATTERN)
+        .case_insensitive(true)
+        .build()
+        .into_iter()
+        .collect()
+}
+
+/// Everything one detector pass sees. Borrowed so a long-lived monitor does not
+/// copy its rolling buffers every poll.
+#[derive(Debug, Clone, Copy)]
+pub struct Window<'a> {
+    /// Recent events, oldest first (the monitor keeps a bounded rolling buffer).
+    pub events: &'a [Record],
+    /// Recent metrics samples, oldest first.
+    pub metrics: &'a [Record],
+    /// Round number → last lines of its agent log (newest rounds only).
+    pub log_tails: &'a BTreeMap<u64, String>,
+    /// `status.json` as read, if any.
+    pub status: Option<&'a Value>,
+    /// The watched host's clock (never the watcher's, for remote hosts).
+    pub now: DateTime<Utc>,
+    pub thresholds: &'a Thresholds,
+}
