@@ -59,13 +59,13 @@ pub enum Verb {
     /// Show the service state.
     Status(PassThrough),
     /// Show the project state, with optional drill-down.
-    Peek(PassThrough),
+    Peek(crate::observe::peek::PeekArgs),
     /// Watch the project state, redrawn every few seconds.
-    Watch(PassThrough),
+    Watch(crate::observe::watch::WatchArgs),
     /// Query or stream events by kind.
-    Events(PassThrough),
+    Events(crate::observe::events::EventsArgs),
     /// Anomaly detection, narration, event stream or HTTP page; local or over SSH.
-    Monitor(PassThrough),
+    Monitor(crate::witness::monitor::MonitorArgs),
     /// Remote end of the witness: stream state as JSON frames.
     Probe(PassThrough),
     /// Pre-flight checks, locally or of a remote host over SSH.
@@ -218,10 +218,10 @@ fn dispatch(cli: Cli) -> CmdResult {
         Verb::Cancel(_) => not_yet("cancel"),
         Verb::Restart(_) => not_yet("restart"),
         Verb::Status(_) => not_yet("status"),
-        Verb::Peek(_) => not_yet("peek"),
-        Verb::Watch(_) => not_yet("watch"),
-        Verb::Events(_) => not_yet("events"),
-        Verb::Monitor(_) => not_yet("monitor"),
+        Verb::Peek(a) => crate::observe::peek::cmd_peek(&g, &a),
+        Verb::Watch(a) => crate::observe::watch::cmd_watch(&g, &a),
+        Verb::Events(a) => crate::observe::events::cmd_events(&g, &a),
+        Verb::Monitor(a) => crate::witness::monitor::cmd_monitor(&g, &a),
         Verb::Probe(_) => not_yet("probe"),
         Verb::Doctor(_) => not_yet("doctor"),
         Verb::SshConfig(_) => not_yet("ssh-config"),

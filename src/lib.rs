@@ -12,7 +12,9 @@
 
 pub mod cli;
 pub mod config;
+pub mod defenses;
 pub mod exit_code;
+pub mod observe;
 pub mod proc;
 pub mod redact;
 pub mod round;

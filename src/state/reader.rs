@@ -287,7 +287,26 @@ pub fn tail_last_n_in(
     if n == 0 {
         return Ok(res);
     }
-    'files: for (name, path) in shards.iter().rev() {
+    let mut lines = Vec::new();
+    res.corrupt = scan_back(shards, kinds, |l| {
+        lines.push(l);
+        lines.len() < n
+    })?;
+    lines.reverse();
+    res.lines = lines;
+    Ok(res)
+}
+
+/// Walk lines newest → oldest across `shards` (newest file first), handing
+/// each parsed line whose kind is in `kinds` (all when empty) to `f` until it
+/// returns false. Returns the number of corrupt lines met.
+pub fn scan_back(
+    shards: &[(String, PathBuf)],
+    kinds: &[&str],
+    mut f: impl FnMut(Line) -> bool,
+) -> std::io::Result<u64> {
+    let mut corrupt = 0;
+    for (name, path) in shards.iter().rev() {
         let mut r = match RevLines::open(path, true) {
             Ok(r) => r,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
@@ -301,28 +320,27 @@ pub fn tail_last_n_in(
                 continue;
             }
             let Some((text, value)) = parse_line(&bytes) else {
-                res.corrupt += 1;
+                corrupt += 1;
                 continue;
             };
             let kind = value.get("event").and_then(Value::as_str).unwrap_or("");
             if !kinds.is_empty() && !kinds.contains(&kind) {
                 continue;
             }
-            res.lines.push(Line {
+            let line = Line {
                 text,
                 value,
                 end: Cursor {
                     file: name.clone(),
                     offset: end,
                 },
-            });
-            if res.lines.len() >= n {
-                break 'files;
+            };
+            if !f(line) {
+                return Ok(corrupt);
             }
         }
     }
-    res.lines.reverse();
-    Ok(res)
+    Ok(corrupt)
 }
 
 /// Cheap pre-filter: does the raw line contain `"kind"` at all?

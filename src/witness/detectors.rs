@@ -193,7 +193,7 @@ fn ts_of(e: &Record) -> Option<DateTime<Utc>> {
         .and_then(crate::timefmt::parse_ts)
 }
 
-fn last_exits<'a>(events: &'a [Record], n: usize) -> Vec<&'a Record> {
+fn last_exits(events: &[Record], n: usize) -> Vec<&Record> {
     let mut v: Vec<&Record> = events
         .iter()
         .rev()
@@ -238,7 +238,7 @@ pub fn py_repr(v: &Value) -> String {
     }
 }
 
-/// 1. `timeout_rate`.
+/// `timeout_rate` (#1).
 pub fn timeout_rate(w: &Window) -> Option<Alert> {
     let recent = last_exits(w.events, RATE_WINDOW);
     if recent.len() < RATE_WINDOW {
@@ -265,7 +265,7 @@ pub fn timeout_rate(w: &Window) -> Option<Alert> {
     ))
 }
 
-/// 2. `hung`: only the highest-numbered started round can be a live hang.
+/// `hung` (#2): only the highest-numbered started round can be a live hang.
 pub fn hung(w: &Window) -> Option<Alert> {
     let mut open: std::collections::HashMap<i64, (&str, Option<&str>)> = Default::default();
     let mut highest: Option<i64> = None;
@@ -303,7 +303,7 @@ pub fn hung(w: &Window) -> Option<Alert> {
     ))
 }
 
-/// 3. `orphan_chain`.
+/// `orphan_chain` (#3).
 pub fn orphan_chain(w: &Window) -> Option<Alert> {
     let orphan_rounds: std::collections::HashSet<Option<i64>> = w
         .events
@@ -342,7 +342,7 @@ fn latest<'a>(metrics: &'a [Record], key: &str) -> Option<&'a Value> {
     metrics.iter().rev().find_map(|m| m.get(key))
 }
 
-/// 4. `disk_warning`.
+/// `disk_warning` (#4).
 pub fn disk_warning(w: &Window) -> Option<Alert> {
     let d = &w.thresholds.host_health.disk;
     let v = latest(w.metrics, "disk_used_pct")?;
@@ -360,7 +360,7 @@ pub fn disk_warning(w: &Window) -> Option<Alert> {
     ))
 }
 
-/// 5. `disk_critical` (auto-stop).
+/// `disk_critical` (#5) (auto-stop).
 pub fn disk_critical(w: &Window) -> Option<Alert> {
     let d = &w.thresholds.host_health.disk;
     let v = latest(w.metrics, "disk_used_pct")?;
@@ -381,7 +381,7 @@ pub fn disk_critical(w: &Window) -> Option<Alert> {
     ))
 }
 
-/// 6. `disk_growth`: rate between the oldest sample within the growth window of
+/// `disk_growth` (#6): rate between the oldest sample within the growth window of
 /// the latest sample and the latest.
 pub fn disk_growth(w: &Window) -> Option<Alert> {
     let d = &w.thresholds.host_health.disk;
@@ -551,7 +551,7 @@ fn last_two(metrics: &[Record]) -> (Option<&Record>, Option<&Record>) {
     )
 }
 
-/// 7+8. `mem_pressure`, or `mem_signal_unavailable` when no tier is readable.
+/// `mem_pressure` (#7+8), or `mem_signal_unavailable` when no tier is readable.
 pub fn mem_pressure(w: &Window) -> Option<Alert> {
     let empty = Record::new();
     let (cur, prev) = last_two(w.metrics);
@@ -589,7 +589,7 @@ pub fn mem_pressure(w: &Window) -> Option<Alert> {
     None
 }
 
-/// 9. `mem_pressure_gate_inert`.
+/// `mem_pressure_gate_inert` (#9).
 pub fn mem_pressure_gate_inert(w: &Window) -> Option<Alert> {
     let empty = Record::new();
     let (cur, prev) = last_two(w.metrics);
@@ -637,7 +637,7 @@ fn short_failed_matching(
     pats.iter().any(|p| p.is_match(tail))
 }
 
-/// 10. `oauth_fail` (auto-stop): structured `agent_auth_error_detected`, or a
+/// `oauth_fail` (#10) (auto-stop): structured `agent_auth_error_detected`, or a
 /// short failed exit whose log tail matches an auth pattern.
 pub fn oauth_fail(w: &Window) -> Option<Alert> {
     let recent = last_exits(w.events, RATE_WINDOW);
@@ -676,7 +676,7 @@ pub fn oauth_fail(w: &Window) -> Option<Alert> {
     ))
 }
 
-/// 11. `network_fail`.
+/// `network_fail` (#11).
 pub fn network_fail(w: &Window) -> Option<Alert> {
     let recent = last_exits(w.events, RATE_WINDOW);
     if recent.len() < RATE_WINDOW {
@@ -703,7 +703,7 @@ pub fn network_fail(w: &Window) -> Option<Alert> {
     ))
 }
 
-/// 12. `rate_limit_active`.
+/// `rate_limit_active` (#12).
 pub fn rate_limit_active(w: &Window) -> Option<Alert> {
     let e = w.events.iter().rev().find(|e| {
         matches!(
@@ -745,7 +745,7 @@ pub fn rate_limit_active(w: &Window) -> Option<Alert> {
     ))
 }
 
-/// 13. `anomaly_repetitive_active`.
+/// `anomaly_repetitive_active` (#13).
 pub fn anomaly_repetitive_active(w: &Window) -> Option<Alert> {
     let max_round = w
         .events
@@ -785,7 +785,7 @@ pub fn anomaly_repetitive_active(w: &Window) -> Option<Alert> {
     ))
 }
 
-/// 14. `supervisor_stale`: newest supervisor event (monitor kinds ignored)
+/// `supervisor_stale` (#14): newest supervisor event (monitor kinds ignored)
 /// older than the threshold, unless a pause or memory deferral is still live.
 pub fn supervisor_stale(w: &Window) -> Option<Alert> {
     let threshold = w.thresholds.supervisor_stale_threshold_s;

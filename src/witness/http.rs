@@ -1,1 +1,447 @@
-//! placeholder
+//! `monitor --mode http`: a tiny HTTP/1.0 server on a loopback address only.
+//!
+//! Routes (GET, exact paths): `/` an HTML page (meta refresh), `/api/state`
+//! (the peek document plus `alerts`), `/metrics` (Prometheus text). Every
+//! request re-reads the tail of the log_dir and runs the detectors without side
+//! effects. std `TcpListener`, one short-lived thread per connection.
+
+use crate::config::Config;
+use crate::observe::state::{self, PeekOptions};
+use crate::state::Layout;
+use serde_json::{json, Value};
+use std::fmt::Write as _;
+use std::io::{Read, Write};
+use std::net::{IpAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Refuse any bind address that is not loopback.
+pub fn check_bind(bind: &str) -> Result<IpAddr, String> {
+    let ip: IpAddr = bind
+        .parse()
+        .map_err(|_| format!("--bind expects an IP address, got '{bind}'"))?;
+    if !ip.is_loopback() {
+        return Err(format!(
+            "refusing to serve on '{bind}': the monitor page has no authentication, so it binds loopback only (use 127.0.0.1 or ::1, and an SSH tunnel to reach it remotely)"
+        ));
+    }
+    Ok(ip)
+}
+
+/// A response.
+#[derive(Debug, Clone)]
+pub struct Response {
+    pub status: u16,
+    pub content_type: &'static str,
+    pub body: String,
+}
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+fn sv(v: Option<&Value>) -> String {
+    match v {
+        None | Some(Value::Null) => "-".into(),
+        Some(Value::String(s)) => s.clone(),
+        Some(x) => x.to_string(),
+    }
+}
+
+/// The `/api/state` document: peek's document plus the active alerts.
+pub fn state_doc(cfg: &Config) -> Result<Value, String> {
+    let snap = state::gather(&Layout::new(&cfg.runtime.log_dir)).map_err(|e| e.to_string())?;
+    let mut doc = state::project_state(
+        cfg,
+        &snap,
+        &PeekOptions {
+            events: Some(20),
+            ..Default::default()
+        },
+    )
+    .map_err(|e| e.to_string())?;
+    let alerts = super::monitor::detect(cfg, &snap);
+    if let Value::Object(m) = &mut doc {
+        m.insert(
+            "alerts".into(),
+            serde_json::to_value(&alerts).unwrap_or(Value::Null),
+        );
+        m.insert("now".into(), json!(crate::timefmt::iso_ms(snap.now)));
+    }
+    Ok(doc)
+}
+
+fn page(doc: &Value) -> String {
+    let mut h = String::new();
+    let g = |k: &str| doc.get(k);
+    let project = esc(&sv(g("project")));
+    let _ = write!(
+        h,
+        "<!doctype html><html><head><meta charset=\"utf-8\"><meta http-equiv=\"refresh\" content=\"5\"><title>agent-runner: {project}</title><style>body{{font-family:system-ui,sans-serif;margin:1.5em;max-width:70em}}table{{border-collapse:collapse}}td,th{{padding:.2em .8em;border-bottom:1px solid #ddd;text-align:left}}.warning{{color:#a60}}.critical{{color:#b00;font-weight:bold}}.ok{{color:#070}}pre{{background:#f6f6f6;padding:.5em;overflow:auto}}</style></head><body><h1>agent-runner: {project}</h1>"
+    );
+    let svc = g("service");
+    let active = svc
+        .and_then(|s| s.get("active"))
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let _ = write!(
+        h,
+        "<p>Service: <b class=\"{}\">{}</b> ({}), pid {} &middot; log_dir <code>{}</code> &middot; as of {}</p>",
+        if active { "ok" } else { "warning" },
+        if active { "running" } else { "not running" },
+        esc(&sv(svc.and_then(|s| s.get("mode")))),
+        esc(&sv(svc.and_then(|s| s.get("pid")))),
+        esc(&sv(g("log_dir"))),
+        esc(&sv(g("now")))
+    );
+    if let Some(rl) = svc
+        .and_then(|s| s.get("rate_limit"))
+        .filter(|v| !v.is_null())
+    {
+        let _ = write!(
+            h,
+            "<p class=\"critical\">Throttled until {} ({})</p>",
+            esc(&sv(rl.get("throttled_until_iso"))),
+            esc(&sv(rl.get("limit_type")))
+        );
+    }
+    h.push_str("<h2>Alerts</h2>");
+    match g("alerts")
+        .and_then(Value::as_array)
+        .filter(|a| !a.is_empty())
+    {
+        Some(al) => {
+            h.push_str("<ul>");
+            for a in al {
+                let sevr = sv(a.get("severity"));
+                let _ = write!(
+                    h,
+                    "<li class=\"{}\">[{}] {} \u{2014} {}</li>",
+                    esc(&sevr),
+                    esc(&sevr.to_uppercase()),
+                    esc(&sv(a.get("detector"))),
+                    esc(&sv(a.get("message")))
+                );
+            }
+            h.push_str("</ul>");
+        }
+        None => h.push_str("<p class=\"ok\">No alerts.</p>"),
+    }
+    h.push_str("<h2>Current round</h2>");
+    match g("current_round").filter(|v| !v.is_null()) {
+        Some(r) => {
+            let running = r.get("running").and_then(Value::as_bool).unwrap_or(false);
+            let _ = write!(
+                h,
+                "<p>R{} phase {} &middot; {} &middot; {} s &middot; started {}{}</p>",
+                esc(&sv(r.get("round_num"))),
+                esc(&sv(r.get("phase"))),
+                if running { "running" } else { "finished" },
+                esc(&sv(r.get("duration_so_far_s"))),
+                esc(&sv(r.get("started_at"))),
+                if running {
+                    String::new()
+                } else {
+                    format!(
+                        " &middot; exit {} ({})",
+                        esc(&sv(r.get("exit_code"))),
+                        esc(&sv(r.get("exit_cause")))
+                    )
+                }
+            );
+        }
+        None => h.push_str("<p>No rounds yet.</p>"),
+    }
+    h.push_str("<h2>Recent rounds</h2><table><tr><th>Round</th><th>Phase</th><th>Started</th><th>Duration (s)</th><th>Exit</th><th>Exit cause</th></tr>");
+    if let Some(rs) = g("recent_rounds").and_then(Value::as_array) {
+        for r in rs.iter().rev() {
+            let _ = write!(
+                h,
+                "<tr><td>R{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                esc(&sv(r.get("round_num"))),
+                esc(&sv(r.get("phase"))),
+                esc(&sv(r.get("started_at"))),
+                esc(&r
+                    .get("duration_s")
+                    .and_then(Value::as_f64)
+                    .map(|d| format!("{d:.1}"))
+                    .unwrap_or_else(|| "-".into())),
+                esc(&sv(r.get("exit_code"))),
+                esc(&sv(r.get("exit_cause")))
+            );
+        }
+    }
+    h.push_str("</table>");
+    if let Some(sy) = g("system") {
+        let _ = write!(
+            h,
+            "<h2>Host</h2><p>Disk {}% used, {} GB free &middot; memory {} MB available of {} MB &middot; load {} &middot; sampled {}</p>",
+            esc(&sv(sy.get("disk_used_pct"))),
+            esc(&sv(sy.get("disk_free_gb"))),
+            esc(&sv(sy.get("mem_available_mb"))),
+            esc(&sv(sy.get("mem_total_mb"))),
+            esc(&sv(sy.get("load_1m"))),
+            esc(&sv(sy.get("sampled_at")))
+        );
+    }
+    h.push_str("<h2>Recent events</h2><pre>");
+    if let Some(evs) = g("recent_events").and_then(Value::as_array) {
+        for e in evs {
+            h.push_str(&esc(&super::narrate::narrate_line(e)));
+            h.push('\n');
+        }
+    }
+    h.push_str("</pre></body></html>\n");
+    h
+}
+
+fn label(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+fn prometheus(doc: &Value) -> String {
+    let mut o = String::new();
+    let num = |v: Option<&Value>| v.and_then(Value::as_f64).unwrap_or(0.0);
+    let mut causes: std::collections::BTreeMap<String, u64> = Default::default();
+    if let Some(rs) = doc.get("recent_rounds").and_then(Value::as_array) {
+        for r in rs {
+            let c = match r.get("exit_cause") {
+                Some(Value::String(s)) => s.clone(),
+                _ => "unfinished".into(),
+            };
+            *causes.entry(c).or_default() += 1;
+        }
+    }
+    o.push_str("# HELP agent_runner_recent_rounds Rounds among the most recent ones, by exit cause.\n# TYPE agent_runner_recent_rounds gauge\n");
+    for (c, n) in &causes {
+        let _ = writeln!(
+            o,
+            "agent_runner_recent_rounds{{exit_cause=\"{}\"}} {n}",
+            label(c)
+        );
+    }
+    let cur = doc.get("current_round").filter(|v| !v.is_null());
+    let now = doc
+        .get("now")
+        .and_then(Value::as_str)
+        .and_then(crate::timefmt::parse_ts);
+    let last_start = cur
+        .and_then(|r| r.get("started_at"))
+        .and_then(Value::as_str)
+        .and_then(crate::timefmt::parse_ts);
+    o.push_str("# HELP agent_runner_current_round Number of the latest round.\n# TYPE agent_runner_current_round gauge\n");
+    let _ = writeln!(
+        o,
+        "agent_runner_current_round {}",
+        num(cur.and_then(|r| r.get("round_num")))
+    );
+    o.push_str("# HELP agent_runner_round_running 1 while the latest round is running.\n# TYPE agent_runner_round_running gauge\n");
+    let running = cur
+        .and_then(|r| r.get("running"))
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let _ = writeln!(o, "agent_runner_round_running {}", u8::from(running));
+    if let (Some(n), Some(s)) = (now, last_start) {
+        o.push_str("# HELP agent_runner_last_round_age_seconds Seconds since the latest round started.\n# TYPE agent_runner_last_round_age_seconds gauge\n");
+        let _ = writeln!(
+            o,
+            "agent_runner_last_round_age_seconds {}",
+            (n - s).num_milliseconds() as f64 / 1000.0
+        );
+    }
+    o.push_str("# HELP agent_runner_alert 1 when the detector's alert is active.\n# TYPE agent_runner_alert gauge\n");
+    let active: Vec<(String, String)> = doc
+        .get("alerts")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .map(|x| (sv(x.get("detector")), sv(x.get("severity"))))
+                .collect()
+        })
+        .unwrap_or_default();
+    for d in super::detectors::CATALOGUE {
+        let hit = active.iter().find(|(n, _)| n == d.name);
+        let _ = writeln!(
+            o,
+            "agent_runner_alert{{detector=\"{}\",severity=\"{}\"}} {}",
+            d.name,
+            hit.map(|(_, s)| s.as_str()).unwrap_or("none"),
+            u8::from(hit.is_some())
+        );
+    }
+    let sy = doc.get("system");
+    o.push_str("# HELP agent_runner_disk_used_percent Disk used on the log_dir filesystem (latest sample).\n# TYPE agent_runner_disk_used_percent gauge\n");
+    let _ = writeln!(
+        o,
+        "agent_runner_disk_used_percent {}",
+        num(sy.and_then(|s| s.get("disk_used_pct")))
+    );
+    o.push_str("# HELP agent_runner_disk_free_gigabytes Disk free (latest sample).\n# TYPE agent_runner_disk_free_gigabytes gauge\n");
+    let _ = writeln!(
+        o,
+        "agent_runner_disk_free_gigabytes {}",
+        num(sy.and_then(|s| s.get("disk_free_gb")))
+    );
+    o.push_str("# HELP agent_runner_mem_available_megabytes MemAvailable (latest sample).\n# TYPE agent_runner_mem_available_megabytes gauge\n");
+    let _ = writeln!(
+        o,
+        "agent_runner_mem_available_megabytes {}",
+        num(sy.and_then(|s| s.get("mem_available_mb")))
+    );
+    o.push_str("# HELP agent_runner_mem_total_megabytes MemTotal (latest sample).\n# TYPE agent_runner_mem_total_megabytes gauge\n");
+    let _ = writeln!(
+        o,
+        "agent_runner_mem_total_megabytes {}",
+        num(sy.and_then(|s| s.get("mem_total_mb")))
+    );
+    o.push_str("# HELP agent_runner_service_up 1 when the supervised serve process is alive.\n# TYPE agent_runner_service_up gauge\n");
+    let up = doc
+        .get("service")
+        .and_then(|s| s.get("active"))
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let _ = writeln!(o, "agent_runner_service_up {}", u8::from(up));
+    o
+}
+
+/// Answer one request path.
+pub fn handle(cfg: &Config, method: &str, path: &str) -> Response {
+    let not_found = || Response {
+        status: 404,
+        content_type: "text/plain; charset=utf-8",
+        body: "not found\n".into(),
+    };
+    if method != "GET" {
+        return Response {
+            status: 405,
+            content_type: "text/plain; charset=utf-8",
+            body: "only GET is supported\n".into(),
+        };
+    }
+    if !matches!(path, "/" | "/api/state" | "/metrics") {
+        return not_found();
+    }
+    let doc = match state_doc(cfg) {
+        Ok(d) => d,
+        Err(e) => {
+            return Response {
+                status: 500,
+                content_type: "text/plain; charset=utf-8",
+                body: format!("cannot read state: {e}\n"),
+            }
+        }
+    };
+    match path {
+        "/" => Response {
+            status: 200,
+            content_type: "text/html; charset=utf-8",
+            body: page(&doc),
+        },
+        "/api/state" => Response {
+            status: 200,
+            content_type: "application/json",
+            body: super::ascii_json_line(&doc),
+        },
+        _ => Response {
+            status: 200,
+            content_type: "text/plain; version=0.0.4; charset=utf-8",
+            body: prometheus(&doc),
+        },
+    }
+}
+
+fn serve_conn(cfg: &Config, mut s: TcpStream) -> std::io::Result<()> {
+    s.set_read_timeout(Some(Duration::from_secs(5)))?;
+    s.set_write_timeout(Some(Duration::from_secs(5)))?;
+    let mut buf = Vec::with_capacity(1024);
+    let mut chunk = [0u8; 1024];
+    while !buf.windows(4).any(|w| w == b"\r\n\r\n") && !buf.windows(2).any(|w| w == b"\n\n") {
+        let n = s.read(&mut chunk)?;
+        if n == 0 {
+            break;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        if buf.len() > 16 * 1024 {
+            break;
+        }
+    }
+    let head = String::from_utf8_lossy(&buf);
+    let mut parts = head.lines().next().unwrap_or("").split_whitespace();
+    let method = parts.next().unwrap_or("");
+    let path = parts.next().unwrap_or("");
+    let r = handle(cfg, method, path);
+    let reason = match r.status {
+        200 => "OK",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        _ => "Internal Server Error",
+    };
+    let msg = format!(
+        "HTTP/1.0 {} {reason}\r\nContent-Type: {}\r\nContent-Length: {}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n",
+        r.status,
+        r.content_type,
+        r.body.len()
+    );
+    s.write_all(msg.as_bytes())?;
+    s.write_all(r.body.as_bytes())?;
+    s.flush()
+}
+
+/// Accept connections until `stop` is set (checked every 100 ms).
+pub fn serve(cfg: Arc<Config>, listener: TcpListener, stop: &AtomicBool) -> std::io::Result<()> {
+    listener.set_nonblocking(true)?;
+    while !stop.load(Ordering::SeqCst) {
+        match listener.accept() {
+            Ok((s, _)) => {
+                s.set_nonblocking(false)?;
+                let cfg = Arc::clone(&cfg);
+                std::thread::spawn(move || {
+                    if let Err(e) = serve_conn(&cfg, s) {
+                        tracing::debug!("http connection: {e}");
+                    }
+                });
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            Err(e) => tracing::warn!("http accept: {e}"),
+        }
+    }
+    Ok(())
+}
+
+static STOP: AtomicBool = AtomicBool::new(false);
+
+/// `monitor --mode http`.
+pub fn run(cfg: Config, bind: &str, port: u16) -> crate::cli::CmdResult {
+    use crate::cli::CliError;
+    let ip = check_bind(bind).map_err(CliError::usage)?;
+    let listener = TcpListener::bind((ip, port))
+        .map_err(|e| CliError::failure(format!("port {port} in use ({e}); try --port <other>")))?;
+    eprintln!(
+        "agent-runner: serving http://{}/ (Ctrl-C to stop)",
+        listener
+            .local_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default()
+    );
+    crate::observe::install_interrupt();
+    let cfg = Arc::new(cfg);
+    std::thread::scope(|sc| {
+        sc.spawn(|| {
+            while !crate::observe::interrupted() {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            STOP.store(true, Ordering::SeqCst);
+        });
+        serve(Arc::clone(&cfg), listener, &STOP)
+    })
+    .map_err(|e| CliError::failure(format!("http server failed: {e}")))?;
+    Ok(crate::exit_code::OK)
+}

@@ -1,0 +1,163 @@
+//! The defenses catalogue as data (spec §11 plus 0.3's three additions): what
+//! each hard defense is set to, which incident it codifies, which of OUR tests
+//! guards it, and its current state computed from the config.
+//!
+//! `peek --select defenses` shows it; docs are checked against it. This module
+//! only describes; it enforces nothing.
+
+use crate::config::Config;
+use serde::Serialize;
+use serde_json::{json, Value};
+
+/// One defense.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Defense {
+    pub name: &'static str,
+    pub value: Value,
+    pub codifies: &'static str,
+    /// `tests/<file>.rs::<test name>` of the test that fails if the defense breaks.
+    pub guarded_by: &'static str,
+    /// `active`, `degraded` or `off`.
+    pub current_state: &'static str,
+}
+
+/// The catalogue for a config, in upstream 0.3 order.
+pub fn catalog(cfg: &Config) -> Vec<Defense> {
+    let env_keys: Vec<&str> = {
+        let mut k: Vec<&str> = cfg.agent.env.iter().map(|(k, _)| k.as_str()).collect();
+        k.sort_unstable();
+        k
+    };
+    let d = |name, value: Value, codifies, guarded_by| Defense {
+        name,
+        value,
+        codifies,
+        guarded_by,
+        current_state: "active",
+    };
+    vec![
+        d(
+            "round_budget_s",
+            json!(cfg.runtime.round_budget_s),
+            "R1128 \u{2014} TaskOutput polling loop 60min, scheduler grace fails to trigger",
+            "tests/round_process.rs::budget_kills_whole_tree",
+        ),
+        d(
+            "process_group_isolation",
+            json!("own process group (setsid); TERM -> grace -> KILL to the whole group; escaped descendants found and reaped"),
+            "#307 \u{2014} process group reaping for descendant cleanup",
+            "tests/round_process.rs::escaped_setsid_descendants_are_reaped",
+        ),
+        d(
+            "sigterm_reaper",
+            json!("serve exits only after the current round completes; systemd KillSignal=SIGTERM + KillMode=mixed, TimeoutStopSec=max(round_budget)+60"),
+            "R725 \u{2014} SIGTERM-during-round dual-claude race",
+            "tests/serve_signals.rs::sigterm_waits_for_round_then_exits",
+        ),
+        d(
+            "orphan_stash_idempotency_s",
+            json!(cfg.vcs.stash_idempotency_s),
+            "R820 \u{2014} same-second 3 phantom stashes",
+            "tests/stash.rs::stash_is_idempotent_within_window",
+        ),
+        d(
+            "sha_locked_stash",
+            json!("no stash@{N} index references"),
+            "\u{a7}9 IMMUTABLE \u{2014} batch drop by index breaks under concurrent stash",
+            "tests/stash.rs::stash_refs_are_shas_not_indices",
+        ),
+        d(
+            "set_diff_classification",
+            json!("no unified-diff +/- line parsing anywhere in src/"),
+            "R2110 \u{2014} rotation-only diff via +-line scan misclassifies",
+            "tests/stash.rs::dirty_set_is_a_set_diff",
+        ),
+        Defense {
+            name: "critical_envs_injection",
+            value: json!(env_keys),
+            codifies: "Env injection via [agent.env] block \u{2014} preset-supplied per CLI (e.g. DISABLE_AUTOUPDATER for claude prevents mid-loop self-updates)",
+            guarded_by: "tests/round_process.rs::agent_env_is_injected",
+            current_state: if cfg.agent.env.is_empty() { "off" } else { "active" },
+        },
+        d(
+            "startup_smoke_check",
+            json!("startup battery (config / log_dir / agent_cli / git / prompt_file / prompt_smoke)"),
+            "R721 + #446 \u{2014} _common.md frontmatter caused 4h/123-round silent burn; now halts serve (config_broken) instead of respawning a broken config",
+            "tests/round_startup.rs::broken_config_exits_78",
+        ),
+        d(
+            "crash_loop_breaker",
+            json!("stop after 5 consecutive short crashes; exp-escalating delay"),
+            "Run 6 \u{2014} crashing agent respawned ~100 empty rounds at a fixed 2x delay",
+            "tests/serve_breakers.rs::crash_loop_exits_75",
+        ),
+        d(
+            "mem_loop_breaker",
+            json!("stop after 5 consecutive mid-round memory-terminated rounds (exit 71, restarts); escalates to a persistent stop (exit 70) if mem_loop itself recurs 3x within a rolling 2h window across restarts"),
+            "0.2.15/0.2.16 \u{2014} a host stuck under sustained memory pressure could mem-terminate every round forever with no give-up",
+            "tests/serve_breakers.rs::mem_loop_exits_71_then_70",
+        ),
+        d(
+            "stalled_no_progress_breaker",
+            json!("stop after 5 consecutive fast (<30s) exit-0 rounds with no recorded usage (exit 75, same code as crash_loop_breaker)"),
+            "0.2.16 \u{2014} some CLIs exit 0 on a provider failure that never reached the model, invisible to crash_loop_breaker",
+            "tests/serve_breakers.rs::stalled_no_progress_exits_75",
+        ),
+        d(
+            "bulk_round_log_prune_guard",
+            json!("a prune deleting more files than it keeps deletes nothing"),
+            "0.2.4 \u{2014} rounds/ pruning shipped against backlogs it never built; one deployment would have deleted 12,193 of 12,293 transcripts silently",
+            "tests/serve_retention.rs::bulk_prune_is_deferred",
+        ),
+        d(
+            "flock_concurrency",
+            json!("agent-runner.lock"),
+            "Architectural \u{2014} prevent concurrent supervisors corrupting state",
+            "src/state/lock.rs::tests (lock contention)",
+        ),
+        d(
+            "atomic_state_writes",
+            json!("tmp + fsync + rename"),
+            "Data integrity \u{2014} crashes never leave half-written state files",
+            "src/state/atomic.rs::tests",
+        ),
+        d(
+            "event_kind_registry",
+            json!(format!(
+                "Kind registry ({} built-in kinds; EventLog::emit takes a Kind, so an unregistered kind does not compile)",
+                crate::state::Kind::ALL.len()
+            )),
+            "Prevent events.emit() typos / unregistered kinds slipping past CI",
+            "src/state/events.rs::tests::registry_is_consistent",
+        ),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn catalogue_has_fifteen_named_defenses_with_config_values() {
+        let dir = std::path::Path::new("/nonexistent/p");
+        let mut cfg = crate::witness::default_config(dir, &dir.join("logs"));
+        cfg.runtime.round_budget_s = 777;
+        let c = super::catalog(&cfg);
+        assert_eq!(c.len(), 15);
+        assert_eq!(c[0].name, "round_budget_s");
+        assert_eq!(c[0].value, serde_json::json!(777));
+        let envs = c
+            .iter()
+            .find(|d| d.name == "critical_envs_injection")
+            .unwrap();
+        assert_eq!(envs.current_state, "off");
+        cfg.agent.env = vec![("Z".into(), "1".into()), ("A".into(), "2".into())];
+        let c = super::catalog(&cfg);
+        let envs = c
+            .iter()
+            .find(|d| d.name == "critical_envs_injection")
+            .unwrap();
+        assert_eq!(envs.current_state, "active");
+        assert_eq!(envs.value, serde_json::json!(["A", "Z"]));
+        let names: std::collections::HashSet<_> = c.iter().map(|d| d.name).collect();
+        assert_eq!(names.len(), 15);
+    }
+}
