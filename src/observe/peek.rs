@@ -242,7 +242,7 @@ pub fn render_text(doc: &Value) -> String {
             let _ = writeln!(
                 o,
                 "  [{}] {} \u{2014} {}",
-                s(a.get("severity")).to_uppercase(),
+                crate::witness::detectors::tag_of(&s(a.get("severity"))),
                 s(a.get("detector")),
                 s(a.get("message"))
             );

@@ -26,6 +26,16 @@ pub enum Severity {
     Critical,
 }
 
+/// The text tag for a severity name (`warning` → `WARN`).
+pub fn tag_of(severity: &str) -> String {
+    match severity {
+        "critical" => "CRIT".into(),
+        "warning" => "WARN".into(),
+        "info" => "OK".into(),
+        other => other.to_uppercase(),
+    }
+}
+
 impl Severity {
     pub fn as_str(self) -> &'static str {
         match self {

@@ -122,7 +122,7 @@ fn page(doc: &Value) -> String {
                     h,
                     "<li class=\"{}\">[{}] {} \u{2014} {}</li>",
                     esc(&sevr),
-                    esc(&sevr.to_uppercase()),
+                    esc(&super::detectors::tag_of(&sevr)),
                     esc(&sv(a.get("detector"))),
                     esc(&sv(a.get("message")))
                 );
