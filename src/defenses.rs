@@ -133,6 +133,21 @@ pub fn catalog(cfg: &Config) -> Vec<Defense> {
     ]
 }
 
+/// The defenses table of docs/commands.md, generated from [`catalog`] with
+/// default values.
+pub fn markdown_table(cfg: &Config) -> String {
+    let mut s = String::from("| Defense | Codifies | Guarded by |\n|---|---|---|\n");
+    for d in catalog(cfg) {
+        s.push_str(&format!(
+            "| `{}` | {} | `{}` |\n",
+            d.name,
+            d.codifies.replace('|', "\\|"),
+            d.guarded_by
+        ));
+    }
+    s
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -55,21 +55,14 @@ pub fn read_metrics(layout: &Layout) -> std::io::Result<Vec<Record>> {
         .collect())
 }
 
-/// Tails of the newest [`TAIL_FILES`] round logs (by mtime), keyed by round.
+/// Tails of the newest [`TAIL_FILES`] round logs (by round number, which is
+/// the order they were written in; no per-file `stat`), keyed by round.
 pub fn read_log_tails(layout: &Layout) -> BTreeMap<u64, String> {
-    let mut logs: Vec<(std::time::SystemTime, u64, std::path::PathBuf)> = layout
-        .agent_logs()
-        .into_iter()
-        .filter_map(|(n, p)| {
-            let m = std::fs::metadata(&p).ok()?.modified().ok()?;
-            Some((m, n, p))
-        })
-        .collect();
-    logs.sort();
+    let logs = layout.agent_logs();
     let skip = logs.len().saturating_sub(TAIL_FILES);
     logs.into_iter()
         .skip(skip)
-        .filter_map(|(_, n, p)| Some((n, reader::tail_text(&p, TAIL_LINES).ok()?)))
+        .filter_map(|(n, p)| Some((n, reader::tail_text(&p, TAIL_LINES).ok()?)))
         .collect()
 }
 

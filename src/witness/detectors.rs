@@ -866,3 +866,15 @@ pub fn run_all(w: &Window) -> Vec<Alert> {
     ];
     fns.iter().filter_map(|f| f(w)).collect()
 }
+
+/// The detectors table of docs/commands.md, generated from [`CATALOGUE`].
+pub fn markdown_table() -> String {
+    let mut s = String::from("| Alert | Severity | Action | Fires when |\n|---|---|---|---|\n");
+    for d in CATALOGUE {
+        s.push_str(&format!(
+            "| `{}` | {} | {} | {} |\n",
+            d.name, d.severity, d.action, d.fires_when
+        ));
+    }
+    s
+}

@@ -1,0 +1,43 @@
+//! docs/commands.md's detector and defense tables are generated from the code
+//! (`AGENT_RUNNER_BLESS=1 cargo test --test docs_tables` rewrites them).
+
+fn check(begin: &str, end: &str, table: &str) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/commands.md");
+    let doc = std::fs::read_to_string(&path).unwrap();
+    let b = doc
+        .find(begin)
+        .unwrap_or_else(|| panic!("{begin} missing in docs/commands.md"));
+    let e = doc
+        .find(end)
+        .unwrap_or_else(|| panic!("{end} missing in docs/commands.md"));
+    let current = &doc[b + begin.len()..e];
+    let want = format!("\n{table}");
+    if current != want {
+        if std::env::var_os("AGENT_RUNNER_BLESS").is_some() {
+            let new = format!("{}{want}{}", &doc[..b + begin.len()], &doc[e..]);
+            std::fs::write(&path, new).unwrap();
+            return;
+        }
+        panic!("docs/commands.md table between {begin} and {end} is out of date; run AGENT_RUNNER_BLESS=1 cargo test --test docs_tables\n--- want ---\n{want}--- have ---\n{current}");
+    }
+}
+
+#[test]
+fn detectors_table_matches_code() {
+    check(
+        "<!-- detectors:begin -->",
+        "<!-- detectors:end -->",
+        &agent_runner::witness::detectors::markdown_table(),
+    );
+}
+
+#[test]
+fn defenses_table_matches_code() {
+    let d = std::path::Path::new("/nonexistent/p");
+    let cfg = agent_runner::witness::default_config(d, &d.join("logs"));
+    check(
+        "<!-- defenses:begin -->",
+        "<!-- defenses:end -->",
+        &agent_runner::defenses::markdown_table(&cfg),
+    );
+}
