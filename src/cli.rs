@@ -115,8 +115,8 @@ pub struct DemoArgs {
     /// Project directory to create (default: a fresh temp dir).
     #[arg(long)]
     pub dir: Option<PathBuf>,
-    /// How many rounds to run.
-    #[arg(long, default_value_t = 4)]
+    /// Upper bound on rounds (the demo agent asks to stop after its fourth).
+    #[arg(long, default_value_t = 5)]
     pub rounds: u64,
 }
 
@@ -208,8 +208,8 @@ fn dispatch(cli: Cli) -> CmdResult {
     match verb {
         Verb::Init(a) => crate::config::presets::cmd_init(&g, &a),
         Verb::Round(a) => crate::round::cmd_round(&g, &a),
-        Verb::Serve(_) => not_yet("serve"),
-        Verb::Demo(_) => not_yet("demo"),
+        Verb::Serve(a) => crate::serve::cmd_serve(&g, &a),
+        Verb::Demo(a) => crate::demo::cmd_demo(&g, &a),
         Verb::Install(_) => not_yet("install"),
         Verb::Uninstall(_) => not_yet("uninstall"),
         Verb::Start(_) => not_yet("start"),
