@@ -18,6 +18,7 @@ pub mod proc;
 pub mod redact;
 pub mod round;
 pub mod serve;
+pub mod service;
 pub mod signals;
 pub mod ssh;
 pub mod state;

@@ -323,7 +323,7 @@ pub fn serve(cfg: &Config, max_rounds: Option<u64>, once: bool, signals: &Signal
             _ => (i64::from(rc), rc != 0),
         };
         let throttled = throttle_state(&layout, chrono::Utc::now().timestamp()).is_some();
-        let cancelled_by_us = signals.counts().int >= 2;
+        let cancelled_by_us = signals.counts().int >= 2 || round_was_cancelled(&layout, round_num);
         match decide(rc, agent_failed && !cancelled_by_us, duration, throttled, &mut consecutive, cfg.runtime.restart_delay_s) {
             Decision::ConfigBroken => {
                 log.emit_or_warn(Kind::ConfigBroken, fields! {"reason" => "startup battery permanent failure"});
@@ -377,6 +377,15 @@ fn interruptible_sleep(signals: &Signals, d: Duration, cfg: &Config) -> Duration
         }
     }
     start.elapsed()
+}
+
+/// True if the round recorded `round_cancelled` (e.g. `agent-runner cancel`):
+/// a cancelled round is not a failure for the breaker.
+fn round_was_cancelled(layout: &Layout, round_num: u64) -> bool {
+    let Some(f) = layout.event_files().pop() else { return false };
+    crate::state::events::tail_lines(&f, 50).iter().rev().filter_map(|l| serde_json::from_str::<Value>(l).ok()).any(|e| {
+        e.get("event").and_then(Value::as_str) == Some("round_cancelled") && e.get("round_num").and_then(Value::as_u64) == Some(round_num)
+    })
 }
 
 fn crash_reason(layout: &Layout, round_num: u64) -> String {
