@@ -201,6 +201,42 @@ wait"#,
 }
 
 #[test]
+fn double_forked_helper_in_its_own_group_dies() {
+    // The intermediate shell exits at once, so the helper is reparented away
+    // from the agent (no ppid path) and it left the agent's process group;
+    // it is still in the agent's session.
+    let mut a = agent(
+        r#"echo $$ >> "$OUT/pids"
+bash -c 'perl "$OUT/helper.pl" &'
+exec sleep 1000"#,
+    );
+    std::fs::write(
+        a.dir.path().join("helper.pl"),
+        r#"use POSIX;
+POSIX::setpgid(0, 0) or die "setpgid: $!";
+open(F, ">>", "$ENV{OUT}/pids") or die; print F "$$\n"; close F;
+sleep 1000;
+"#,
+    )
+    .unwrap();
+    a.spec
+        .env
+        .push(("OUT".into(), a.dir.path().display().to_string()));
+    let pids_file = a.dir.path().join("pids");
+    let p = policy(3);
+    let (out, _, _) = go(&a, &p);
+    let pids = pids_in(&pids_file);
+    assert_eq!(pids.len(), 2, "{pids:?}");
+    assert!(out.timed_out);
+    assert_eq!(
+        out.escaped_killed.iter().map(|c| c.pid).collect::<Vec<_>>(),
+        vec![pids[1]],
+        "{out:?}"
+    );
+    assert_all_dead(&pids);
+}
+
+#[test]
 fn megabyte_prompt_to_an_agent_that_never_reads_ends_at_the_budget() {
     let mut a = agent("echo $$ > \"$OUT/pids\"; exec sleep 1000");
     a.spec.stdin = Some(vec![b'x'; 1 << 20]);

@@ -175,18 +175,27 @@ impl TreeSnapshot {
         s
     }
 
-    /// Add descendants that appeared since the last look: children of the
-    /// leader and of every member that is still the same process.
+    /// Add what appeared since the last look: members of the agent's session
+    /// (sid = leader; they stay in it even when a double fork reparented them
+    /// away from the leader) and the descendants of the leader, of those, and
+    /// of every member that is still the same process.
     pub(crate) fn refresh(&mut self, leader: i32) {
         let all = proc::all();
+        for s in all.iter().filter(|s| s.sid == leader && s.pid != leader) {
+            self.add(s.clone());
+        }
         let mut roots = vec![leader];
         roots.extend(self.members.iter().filter(|m| still_same(m)).map(|m| m.pid));
         for root in roots {
             for d in proc::descendants_in(&all, root) {
-                if !self.members.iter().any(|m| m.pid == d.pid) {
-                    self.members.push(d);
-                }
+                self.add(d);
             }
+        }
+    }
+
+    fn add(&mut self, s: Stat) {
+        if !self.members.iter().any(|m| m.pid == s.pid) {
+            self.members.push(s);
         }
     }
 }
@@ -272,6 +281,46 @@ mod tests {
             sid: 1,
             start_ticks: 0,
         }
+    }
+
+    #[test]
+    fn fallback_wait_sees_exit_without_reaping() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("0.3")
+            .spawn()
+            .unwrap();
+        let pid = child.id() as i32;
+        assert!(!exited_unreaped(pid));
+        assert!(!wait_leader(
+            pid,
+            None,
+            Instant::now() + Duration::from_millis(50)
+        ));
+        assert!(wait_leader(
+            pid,
+            None,
+            Instant::now() + Duration::from_secs(30)
+        ));
+        // Still a zombie: the status is ours to collect.
+        assert_eq!(proc::stat(pid).map(|s| s.state), Some('Z'));
+        assert!(child.wait().unwrap().success());
+    }
+
+    #[test]
+    fn pidfd_wait_sees_exit_without_reaping() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("0.3")
+            .spawn()
+            .unwrap();
+        let pid = child.id() as i32;
+        let fd = pidfd_open(pid).expect("pidfd_open (Linux >= 5.3) is required here");
+        assert!(wait_leader(
+            pid,
+            Some(&fd),
+            Instant::now() + Duration::from_secs(30)
+        ));
+        assert_eq!(proc::stat(pid).map(|s| s.state), Some('Z'));
+        assert!(child.wait().unwrap().success());
     }
 
     #[test]
