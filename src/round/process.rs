@@ -168,10 +168,24 @@ pub fn run(
     stop: &StopSignal,
     on_obs: &mut dyn FnMut(Observation),
 ) -> Result<Outcome, ProcessError> {
+    run_inner(spec, policy, stop, on_obs, true)
+}
+
+/// [`run`], optionally without a pidfd (the fallback path, for tests).
+fn run_inner(
+    spec: &SpawnSpec,
+    policy: &WaitPolicy,
+    stop: &StopSignal,
+    on_obs: &mut dyn FnMut(Observation),
+    use_pidfd: bool,
+) -> Result<Outcome, ProcessError> {
     let mut child = spawn(spec)?;
     let start = Instant::now();
-    let pid =
-        i32::try_from(child.id()).map_err(|_| ProcessError::Setup("pid out of range".into()))?;
+    // Linux pids are < 2^22, so this cannot wrap.
+    let pid = child.id() as i32;
+    // If anything below unwinds (a panicking observer), the tree must not
+    // outlive us.
+    let mut guard = TreeGuard { pid, armed: true };
     if let (Some(bytes), Some(mut pipe)) = (spec.stdin.clone(), child.stdin.take()) {
         // Off-thread so a full pipe never blocks the budget; EPIPE (the agent
         // never reads, or died) ends the thread. Not joined: killing the
@@ -181,7 +195,11 @@ pub fn run(
             let _ = pipe.write_all(&bytes);
         });
     }
-    let pidfd = reap::pidfd_open(pid);
+    let pidfd = if use_pidfd {
+        reap::pidfd_open(pid)
+    } else {
+        None
+    };
     let mut waiter = Waiter::new(spec, policy, start);
 
     let end = loop {
@@ -231,6 +249,7 @@ pub fn run(
         waiter.progress(now, on_obs);
     };
 
+    guard.armed = false;
     let mut outcome = Outcome {
         exit_code: -1,
         duration: Duration::ZERO,
@@ -257,6 +276,20 @@ pub fn run(
     }
     outcome.duration = start.elapsed();
     Ok(outcome)
+}
+
+/// Kills the agent's tree if `run` unwinds before deciding how it ended.
+struct TreeGuard {
+    pid: i32,
+    armed: bool,
+}
+
+impl Drop for TreeGuard {
+    fn drop(&mut self) {
+        if self.armed {
+            reap::kill_tree(self.pid, None, Signal::SIGKILL, Duration::ZERO);
+        }
+    }
 }
 
 enum Why {
@@ -448,5 +481,56 @@ impl<'a> Waiter<'a> {
             wall_age_s: now.duration_since(self.start).as_secs(),
         });
         self.next_progress = Some(now + every);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(dir: &std::path::Path, body: &str) -> SpawnSpec {
+        SpawnSpec {
+            argv: vec!["bash".into(), "-c".into(), body.into()],
+            env: Vec::new(),
+            cwd: dir.to_path_buf(),
+            stdin: None,
+            log_path: dir.join("round.log"),
+        }
+    }
+
+    #[test]
+    fn fallback_without_pidfd_sees_exit_and_enforces_the_budget() {
+        let dir = tempfile::tempdir().unwrap();
+        let stop = StopSignal::new().unwrap();
+        let mut p = WaitPolicy::with_budget(Duration::from_secs(60));
+        let out = run_inner(&spec(dir.path(), "exit 7"), &p, &stop, &mut |_| {}, false).unwrap();
+        assert_eq!((out.exit_code, out.timed_out), (7, false));
+
+        p.budget = Duration::from_secs(1);
+        p.term_grace = Duration::from_secs(1);
+        let s = spec(dir.path(), "echo $$ > pid; exec sleep 1000");
+        let out = run_inner(&s, &p, &stop, &mut |_| {}, false).unwrap();
+        assert!(out.timed_out);
+        assert_eq!(out.exit_code, -15);
+        assert!(out.duration < Duration::from_secs(20), "{:?}", out.duration);
+    }
+
+    #[test]
+    fn panicking_observer_does_not_orphan_the_agent() {
+        let dir = tempfile::tempdir().unwrap();
+        let stop = StopSignal::new().unwrap();
+        let mut p = WaitPolicy::with_budget(Duration::from_secs(60));
+        p.progress_interval = Some(Duration::from_secs(1));
+        let s = spec(dir.path(), "echo $$ > pid; exec sleep 1000");
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            run(&s, &p, &stop, &mut |_| panic!("observer failed"))
+        }));
+        assert!(r.is_err());
+        let pid: i32 = std::fs::read_to_string(dir.path().join("pid"))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        assert!(!crate::proc::alive(pid), "{:?}", crate::proc::stat(pid));
     }
 }
