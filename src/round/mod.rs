@@ -24,7 +24,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 /// Grace between SIGTERM and SIGKILL on the budget and grace kills.
-pub const TERM_GRACE: Duration = Duration::from_secs(5);
+pub const TERM_GRACE: Duration = process::DEFAULT_TERM_GRACE;
 /// At most this many paths in `dirty_detected.files`.
 const DIRTY_LIST_MAX: usize = 20;
 
@@ -175,9 +175,11 @@ pub fn run_round(cfg: &Config, phase_override: Option<&str>) -> CmdResult {
         grace_after_result: (cfg.runtime.max_grace_after_result_s > 0).then(|| Duration::from_secs(cfg.runtime.max_grace_after_result_s)),
         grace_ignore: cfg.runtime.grace_kill_ignore_patterns.clone(),
         progress_interval: (cfg.monitor.round_progress_interval_s > 0).then(|| Duration::from_secs(cfg.monitor.round_progress_interval_s)),
+        stop_signal: cooperative_stop_signal(&agent_name),
+        stop_grace: stop_grace(cfg, &agent_name),
     };
     log.emit_or_warn(Kind::AgentSpawn, fields! {"round_num" => round_num, "timeout_s" => budget});
-    let stop = process::install_stop_handlers();
+    let stop = process::install_stop_handlers().map_err(|e| CliError::failure(e.to_string()))?;
     let mut on_obs = |o: process::Observation| match o {
         process::Observation::Progress { log_size_kb, last_write_age_s, wall_age_s } => log.emit_or_warn(
             Kind::RoundProgress,
@@ -260,6 +262,30 @@ pub fn run_round(cfg: &Config, phase_override: Option<&str>) -> CmdResult {
         log.emit_or_warn(kind, payload);
     }
     Ok(exit_code::OK)
+}
+
+/// The signal a stop request sends first: the agent's cooperative stop
+/// (claude flushes on SIGINT), else SIGTERM (0.3 delta §3.7).
+pub fn cooperative_stop_signal(agent_binary: &str) -> nix::sys::signal::Signal {
+    let from_env = std::env::var("AGENT_RUNNER_COOPERATIVE_STOP_SIGNAL").ok();
+    match from_env.as_deref() {
+        Some("SIGINT") => return nix::sys::signal::Signal::SIGINT,
+        Some("SIGTERM") => return nix::sys::signal::Signal::SIGTERM,
+        _ => {}
+    }
+    match agent_binary {
+        "claude" => nix::sys::signal::Signal::SIGINT,
+        _ => nix::sys::signal::Signal::SIGTERM,
+    }
+}
+
+/// Grace after the cooperative stop signal: `sigterm_grace_s` for agents that
+/// stop cooperatively (claude, gemini, pi), the fixed 5 s otherwise.
+pub fn stop_grace(cfg: &Config, agent_binary: &str) -> Duration {
+    match agent_binary {
+        "claude" | "gemini" | "pi" => Duration::from_secs(cfg.agent.sigterm_grace_s).min(process::MAX_STOP_GRACE),
+        _ => TERM_GRACE,
+    }
 }
 
 fn children_json(c: &[process::ChildInfo]) -> Value {
