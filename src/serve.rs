@@ -31,9 +31,11 @@ pub const MAX_DELAY_S: u64 = 1800;
 
 /// `agent-runner serve`.
 pub fn cmd_serve(g: &GlobalArgs, a: &ServeArgs) -> CmdResult {
-    let cfg = crate::config::load(&g.config).map_err(|e| CliError::new(exit_code::CONFIG_BROKEN, e.to_string()))?;
+    let cfg = crate::config::load(&g.config)
+        .map_err(|e| CliError::new(exit_code::CONFIG_BROKEN, e.to_string()))?;
     let max_rounds = a.max_rounds.or(cfg.runtime.max_rounds);
-    let signals = Signals::install().map_err(|e| CliError::failure(format!("cannot install signal handlers: {e}")))?;
+    let signals = Signals::install()
+        .map_err(|e| CliError::failure(format!("cannot install signal handlers: {e}")))?;
     serve(&cfg, max_rounds, a.once, &signals)
 }
 
@@ -71,13 +73,22 @@ pub enum Decision {
 
 /// Pure restart decision. `round_rc` is the round process's exit code,
 /// `agent_failed` whether the agent itself failed, `duration_s` the round's.
-pub fn decide(round_rc: i32, agent_failed: bool, duration_s: f64, throttled: bool, consecutive: &mut u32, restart_delay_s: u64) -> Decision {
+pub fn decide(
+    round_rc: i32,
+    agent_failed: bool,
+    duration_s: f64,
+    throttled: bool,
+    consecutive: &mut u32,
+    restart_delay_s: u64,
+) -> Decision {
     if round_rc == exit_code::CONFIG_BROKEN {
         return Decision::ConfigBroken;
     }
     if round_rc == exit_code::ENVIRONMENTAL {
         *consecutive = 0;
-        return Decision::Continue { delay_s: (restart_delay_s * 2).min(MAX_DELAY_S) };
+        return Decision::Continue {
+            delay_s: (restart_delay_s * 2).min(MAX_DELAY_S),
+        };
     }
     let failed = round_rc != 0 || agent_failed;
     if failed && duration_s < SHORT_EXIT_S && !throttled {
@@ -85,11 +96,19 @@ pub fn decide(round_rc: i32, agent_failed: bool, duration_s: f64, throttled: boo
         if *consecutive >= CRASH_LOOP_THRESHOLD {
             return Decision::CrashLoop;
         }
-        let d = restart_delay_s.saturating_mul(1u64 << (*consecutive).min(20)).min(MAX_DELAY_S);
+        let d = restart_delay_s
+            .saturating_mul(1u64 << (*consecutive).min(20))
+            .min(MAX_DELAY_S);
         return Decision::Continue { delay_s: d };
     }
     *consecutive = 0;
-    Decision::Continue { delay_s: if failed { (restart_delay_s * 2).min(MAX_DELAY_S) } else { restart_delay_s } }
+    Decision::Continue {
+        delay_s: if failed {
+            (restart_delay_s * 2).min(MAX_DELAY_S)
+        } else {
+            restart_delay_s
+        },
+    }
 }
 
 /// An active throttle read from the event log (spec §7.3).
@@ -105,18 +124,32 @@ pub struct Throttle {
 pub fn throttle_state(layout: &Layout, now_epoch: i64) -> Option<Throttle> {
     let newest = layout.event_files().pop()?;
     for line in crate::state::events::tail_lines(&newest, 100).iter().rev() {
-        let Ok(v) = serde_json::from_str::<Value>(line) else { continue };
+        let Ok(v) = serde_json::from_str::<Value>(line) else {
+            continue;
+        };
         match v.get("event").and_then(Value::as_str) {
             Some("transient_error_recovered") => return None,
             Some("transient_error_detected") => {
-                let reset = v.get("reset_at_epoch").and_then(|x| x.as_f64()).map(|x| x as i64).unwrap_or(0);
+                let reset = v
+                    .get("reset_at_epoch")
+                    .and_then(|x| x.as_f64())
+                    .map(|x| x as i64)
+                    .unwrap_or(0);
                 if reset <= now_epoch {
                     return None;
                 }
                 return Some(Throttle {
                     reset_at_epoch: reset,
-                    classification: v.get("classification").and_then(Value::as_str).unwrap_or("rate_limit_account").to_string(),
-                    agent: v.get("agent").and_then(Value::as_str).unwrap_or("unknown").to_string(),
+                    classification: v
+                        .get("classification")
+                        .and_then(Value::as_str)
+                        .unwrap_or("rate_limit_account")
+                        .to_string(),
+                    agent: v
+                        .get("agent")
+                        .and_then(Value::as_str)
+                        .unwrap_or("unknown")
+                        .to_string(),
                     since_round: v.get("round_num").and_then(Value::as_u64).unwrap_or(0),
                 });
             }
@@ -143,7 +176,13 @@ const DEFENSIVE_CAP_S: u64 = 28_800;
 /// `git_head` and `paths_hash` for the substrate events (spec §7.5).
 pub fn substrate(cfg: &Config) -> (Option<String>, Option<String>) {
     let head = crate::round::vcs::head(&cfg.runtime.work_dir);
-    (head, paths_hash(&cfg.runtime.work_dir, &cfg.runtime.substrate_fingerprint_paths))
+    (
+        head,
+        paths_hash(
+            &cfg.runtime.work_dir,
+            &cfg.runtime.substrate_fingerprint_paths,
+        ),
+    )
 }
 
 fn paths_hash(work_dir: &Path, patterns: &[String]) -> Option<String> {
@@ -156,7 +195,11 @@ fn paths_hash(work_dir: &Path, patterns: &[String]) -> Option<String> {
             continue;
         }
         let full = work_dir.join(p);
-        let opts = glob::MatchOptions { case_sensitive: true, require_literal_separator: true, require_literal_leading_dot: false };
+        let opts = glob::MatchOptions {
+            case_sensitive: true,
+            require_literal_separator: true,
+            require_literal_leading_dot: false,
+        };
         if let Ok(paths) = glob::glob_with(&full.to_string_lossy(), opts) {
             for f in paths.flatten().filter(|f| f.is_file()) {
                 let f = std::fs::canonicalize(&f).unwrap_or(f);
@@ -173,22 +216,45 @@ fn paths_hash(work_dir: &Path, patterns: &[String]) -> Option<String> {
     let wd = std::fs::canonicalize(work_dir).unwrap_or_else(|_| work_dir.to_path_buf());
     let mut h = Sha256::new();
     for f in files {
-        let Ok(bytes) = std::fs::read(&f) else { continue };
-        let rel = f.strip_prefix(&wd).map(Path::to_path_buf).unwrap_or(f.clone());
-        h.update(format!("{}\n{}\n", rel.display(), hex::encode(Sha256::digest(&bytes))).as_bytes());
+        let Ok(bytes) = std::fs::read(&f) else {
+            continue;
+        };
+        let rel = f
+            .strip_prefix(&wd)
+            .map(Path::to_path_buf)
+            .unwrap_or(f.clone());
+        h.update(
+            format!(
+                "{}\n{}\n",
+                rel.display(),
+                hex::encode(Sha256::digest(&bytes))
+            )
+            .as_bytes(),
+        );
     }
     Some(hex::encode(h.finalize()))
 }
 
 fn read_trimmed(p: &Path, max: usize) -> String {
-    std::fs::read(p).map(|b| String::from_utf8_lossy(&b).trim().chars().take(max).collect()).unwrap_or_default()
+    std::fs::read(p)
+        .map(|b| {
+            String::from_utf8_lossy(&b)
+                .trim()
+                .chars()
+                .take(max)
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// The `serve.pid` record: pid plus start-time token against pid reuse.
 pub fn write_pid_file(layout: &Layout) -> std::io::Result<()> {
     let me = std::process::id() as i32;
     let v = serde_json::json!({"pid": me, "create_time": crate::proc::create_time(me)});
-    crate::state::atomic::write(&layout.serve_pid(), crate::state::pyjson::to_line(&v).as_bytes())
+    crate::state::atomic::write(
+        &layout.serve_pid(),
+        crate::state::pyjson::to_line(&v).as_bytes(),
+    )
 }
 
 struct PidFileGuard(PathBuf);
@@ -201,7 +267,12 @@ impl Drop for PidFileGuard {
 /// Run the loop. Returns the exit code.
 pub fn serve(cfg: &Config, max_rounds: Option<u64>, once: bool, signals: &Signals) -> CmdResult {
     let layout = Layout::new(&cfg.runtime.log_dir);
-    std::fs::create_dir_all(&layout.log_dir).map_err(|e| CliError::failure(format!("cannot create log_dir '{}': {e}", layout.log_dir.display())))?;
+    std::fs::create_dir_all(&layout.log_dir).map_err(|e| {
+        CliError::failure(format!(
+            "cannot create log_dir '{}': {e}",
+            layout.log_dir.display()
+        ))
+    })?;
     let log = EventLog::new(layout.clone());
     let _serve_lock = crate::state::lock::acquire(&layout.serve_lock(), None).map_err(|_| {
         let holder = std::fs::read_to_string(layout.serve_pid()).unwrap_or_default();
@@ -210,12 +281,18 @@ pub fn serve(cfg: &Config, max_rounds: Option<u64>, once: bool, signals: &Signal
             holder.trim()
         ))
     })?;
-    write_pid_file(&layout).map_err(|e| CliError::failure(format!("cannot write '{}': {e}", layout.serve_pid().display())))?;
+    write_pid_file(&layout).map_err(|e| {
+        CliError::failure(format!(
+            "cannot write '{}': {e}",
+            layout.serve_pid().display()
+        ))
+    })?;
     let _pid_guard = PidFileGuard(layout.serve_pid());
     let _ = std::fs::remove_file(layout.agent_done());
     prune_round_logs(&layout, cfg.runtime.round_log_retention, &log);
 
-    let exe = std::env::current_exe().map_err(|e| CliError::failure(format!("cannot find own executable: {e}")))?;
+    let exe = std::env::current_exe()
+        .map_err(|e| CliError::failure(format!("cannot find own executable: {e}")))?;
     let mut rounds_completed: u64 = 0;
     let mut consecutive: u32 = 0;
     let mut backoff_counts: std::collections::HashMap<String, u32> = Default::default();
@@ -236,7 +313,10 @@ pub fn serve(cfg: &Config, max_rounds: Option<u64>, once: bool, signals: &Signal
         match throttle_state(&layout, now) {
             Some(t) => match cfg.runtime.transient_error_action {
                 TransientErrorAction::Stop => {
-                    log.emit_or_warn(Kind::AgentSelfTerminated, fields! {"reason" => "rate_limit"});
+                    log.emit_or_warn(
+                        Kind::AgentSelfTerminated,
+                        fields! {"reason" => "rate_limit"},
+                    );
                     break StopCause::RateLimitStop;
                 }
                 TransientErrorAction::Skip => {}
@@ -269,7 +349,11 @@ pub fn serve(cfg: &Config, max_rounds: Option<u64>, once: bool, signals: &Signal
                         );
                         requested = DEFENSIVE_CAP_S as f64;
                     }
-                    let slept = interruptible_sleep(signals, Duration::from_secs_f64(requested.max(0.0)), cfg);
+                    let slept = interruptible_sleep(
+                        signals,
+                        Duration::from_secs_f64(requested.max(0.0)),
+                        cfg,
+                    );
                     if stop_requested() {
                         break StopCause::Signal;
                     }
@@ -291,7 +375,10 @@ pub fn serve(cfg: &Config, max_rounds: Option<u64>, once: bool, signals: &Signal
         }
         // 4. max rounds
         if let Some(m) = max_rounds.filter(|m| rounds_completed >= *m) {
-            log.emit_or_warn(Kind::MaxRoundsReached, fields! {"rounds_completed" => rounds_completed, "max_rounds" => m});
+            log.emit_or_warn(
+                Kind::MaxRoundsReached,
+                fields! {"rounds_completed" => rounds_completed, "max_rounds" => m},
+            );
             break StopCause::MaxRounds;
         }
         // 5. the one round counter: status.json + 1
@@ -300,10 +387,19 @@ pub fn serve(cfg: &Config, max_rounds: Option<u64>, once: bool, signals: &Signal
             _ => 1,
         };
         let (head, ph) = substrate(cfg);
-        log.emit_or_warn(Kind::RoundSubstrateBefore, fields! {"round_num" => round_num, "git_head" => head, "paths_hash" => ph});
-        let fresh = cfg.runtime.fresh_eyes_every_n.is_some_and(|n| round_num % n == 0);
+        log.emit_or_warn(
+            Kind::RoundSubstrateBefore,
+            fields! {"round_num" => round_num, "git_head" => head, "paths_hash" => ph},
+        );
+        let fresh = cfg
+            .runtime
+            .fresh_eyes_every_n
+            .is_some_and(|n| round_num % n == 0);
         if let Some(n) = cfg.runtime.fresh_eyes_every_n.filter(|_| fresh) {
-            log.emit_or_warn(Kind::FreshEyesRoundTriggered, fields! {"round_num" => round_num, "every_n" => n});
+            log.emit_or_warn(
+                Kind::FreshEyesRoundTriggered,
+                fields! {"round_num" => round_num, "every_n" => n},
+            );
         }
         // 6. run the round child
         let started = Instant::now();
@@ -311,7 +407,10 @@ pub fn serve(cfg: &Config, max_rounds: Option<u64>, once: bool, signals: &Signal
         let duration = started.elapsed().as_secs_f64();
         repoint_current(&layout, round_num);
         let (head, ph) = substrate(cfg);
-        log.emit_or_warn(Kind::RoundSubstrateAfter, fields! {"round_num" => round_num, "git_head" => head, "paths_hash" => ph});
+        log.emit_or_warn(
+            Kind::RoundSubstrateAfter,
+            fields! {"round_num" => round_num, "git_head" => head, "paths_hash" => ph},
+        );
         rounds_completed += 1;
 
         // 7. decide
@@ -324,15 +423,28 @@ pub fn serve(cfg: &Config, max_rounds: Option<u64>, once: bool, signals: &Signal
         };
         let throttled = throttle_state(&layout, chrono::Utc::now().timestamp()).is_some();
         let cancelled_by_us = signals.counts().int >= 2 || round_was_cancelled(&layout, round_num);
-        match decide(rc, agent_failed && !cancelled_by_us, duration, throttled, &mut consecutive, cfg.runtime.restart_delay_s) {
+        match decide(
+            rc,
+            agent_failed && !cancelled_by_us,
+            duration,
+            throttled,
+            &mut consecutive,
+            cfg.runtime.restart_delay_s,
+        ) {
             Decision::ConfigBroken => {
-                log.emit_or_warn(Kind::ConfigBroken, fields! {"reason" => "startup battery permanent failure"});
+                log.emit_or_warn(
+                    Kind::ConfigBroken,
+                    fields! {"reason" => "startup battery permanent failure"},
+                );
                 break StopCause::ConfigBroken;
             }
             Decision::CrashLoop => {
                 let reason = crash_reason(&layout, round_num);
                 let code = if rc != 0 { i64::from(rc) } else { agent_rc };
-                log.emit_or_warn(Kind::CrashLoop, fields! {"consecutive" => consecutive, "exit_code" => code, "reason" => reason});
+                log.emit_or_warn(
+                    Kind::CrashLoop,
+                    fields! {"consecutive" => consecutive, "exit_code" => code, "reason" => reason},
+                );
                 eprintln!("agent-runner: crash loop: {consecutive} rounds in a row failed within {SHORT_EXIT_S}s — stopping (see '{}')", layout.log_dir.display());
                 break StopCause::CrashLoop;
             }
@@ -344,7 +456,10 @@ pub fn serve(cfg: &Config, max_rounds: Option<u64>, once: bool, signals: &Signal
                     break StopCause::Signal;
                 }
                 if let Some(m) = max_rounds.filter(|m| rounds_completed >= *m) {
-                    log.emit_or_warn(Kind::MaxRoundsReached, fields! {"rounds_completed" => rounds_completed, "max_rounds" => m});
+                    log.emit_or_warn(
+                        Kind::MaxRoundsReached,
+                        fields! {"rounds_completed" => rounds_completed, "max_rounds" => m},
+                    );
                     break StopCause::MaxRounds;
                 }
                 interruptible_sleep(signals, Duration::from_secs(delay_s), cfg);
@@ -353,8 +468,17 @@ pub fn serve(cfg: &Config, max_rounds: Option<u64>, once: bool, signals: &Signal
     };
     if cause == StopCause::Signal {
         let c = signals.counts();
-        let sig = if c.term > 0 { "SIGTERM" } else if c.int > 0 { "SIGINT" } else { "SIGHUP" };
-        log.emit_or_warn(Kind::ServeStopping, fields! {"reason" => "signal", "signal" => sig});
+        let sig = if c.term > 0 {
+            "SIGTERM"
+        } else if c.int > 0 {
+            "SIGINT"
+        } else {
+            "SIGHUP"
+        };
+        log.emit_or_warn(
+            Kind::ServeStopping,
+            fields! {"reason" => "signal", "signal" => sig},
+        );
     }
     Ok(cause.exit_code())
 }
@@ -368,11 +492,15 @@ fn interruptible_sleep(signals: &Signals, d: Duration, cfg: &Config) -> Duration
         if signals.counts().any() {
             break;
         }
-        let left = deadline.saturating_duration_since(Instant::now()).min(Duration::from_secs(5));
+        let left = deadline
+            .saturating_duration_since(Instant::now())
+            .min(Duration::from_secs(5));
         if signals.wait(left, None) == Wake::Signal {
             break;
         }
-        if cfg.runtime.stop_file.as_ref().is_some_and(|p| p.exists()) || Layout::new(&cfg.runtime.log_dir).agent_done().exists() {
+        if cfg.runtime.stop_file.as_ref().is_some_and(|p| p.exists())
+            || Layout::new(&cfg.runtime.log_dir).agent_done().exists()
+        {
             break;
         }
     }
@@ -382,16 +510,30 @@ fn interruptible_sleep(signals: &Signals, d: Duration, cfg: &Config) -> Duration
 /// True if the round recorded `round_cancelled` (e.g. `agent-runner cancel`):
 /// a cancelled round is not a failure for the breaker.
 fn round_was_cancelled(layout: &Layout, round_num: u64) -> bool {
-    let Some(f) = layout.event_files().pop() else { return false };
-    crate::state::events::tail_lines(&f, 50).iter().rev().filter_map(|l| serde_json::from_str::<Value>(l).ok()).any(|e| {
-        e.get("event").and_then(Value::as_str) == Some("round_cancelled") && e.get("round_num").and_then(Value::as_u64) == Some(round_num)
-    })
+    let Some(f) = layout.event_files().pop() else {
+        return false;
+    };
+    crate::state::events::tail_lines(&f, 50)
+        .iter()
+        .rev()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .any(|e| {
+            e.get("event").and_then(Value::as_str) == Some("round_cancelled")
+                && e.get("round_num").and_then(Value::as_u64) == Some(round_num)
+        })
 }
 
 fn crash_reason(layout: &Layout, round_num: u64) -> String {
-    let agent_log = layout.agent_logs().into_iter().rev().find(|(n, _)| *n == round_num).map(|(_, p)| p);
+    let agent_log = layout
+        .agent_logs()
+        .into_iter()
+        .rev()
+        .find(|(n, _)| *n == round_num)
+        .map(|(_, p)| p);
     let src = agent_log.unwrap_or_else(|| layout.serve_round_log(round_num));
-    let text = std::fs::read(&src).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
+    let text = std::fs::read(&src)
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default();
     let tail: String = {
         let chars: Vec<char> = text.chars().collect();
         chars[chars.len().saturating_sub(2000)..].iter().collect()
@@ -413,7 +555,9 @@ fn prune_round_logs(layout: &Layout, keep: u64, log: &EventLog) {
     if keep == 0 {
         return;
     }
-    let Ok(rd) = std::fs::read_dir(&layout.log_dir) else { return };
+    let Ok(rd) = std::fs::read_dir(&layout.log_dir) else {
+        return;
+    };
     let mut logs: Vec<(std::time::SystemTime, PathBuf)> = rd
         .flatten()
         .filter(|e| {
@@ -444,7 +588,15 @@ fn prune_round_logs(layout: &Layout, keep: u64, log: &EventLog) {
 /// `round-<N>.log`, and wait for it. A second SIGINT (or any SIGTERM after a
 /// first SIGINT) asks the round to end its agent now; a round that outlives
 /// its outer ceiling is killed with its whole tree.
-fn run_round_child(exe: &Path, cfg: &Config, layout: &Layout, round_num: u64, fresh: bool, signals: &Signals, log: &EventLog) -> i32 {
+fn run_round_child(
+    exe: &Path,
+    cfg: &Config,
+    layout: &Layout,
+    round_num: u64,
+    fresh: bool,
+    signals: &Signals,
+    log: &EventLog,
+) -> i32 {
     let out_path = layout.serve_round_log(round_num);
     let out = match std::fs::File::create(&out_path) {
         Ok(f) => f,
@@ -472,7 +624,9 @@ fn run_round_child(exe: &Path, cfg: &Config, layout: &Layout, round_num: u64, fr
     // terminal's Ctrl-C reaches serve only, and serve decides.
     unsafe {
         cmd.pre_exec(|| {
-            nix::unistd::setsid().map(|_| ()).map_err(std::io::Error::from)
+            nix::unistd::setsid()
+                .map(|_| ())
+                .map_err(std::io::Error::from)
         });
     }
     let mut child = match cmd.spawn() {
@@ -496,7 +650,10 @@ fn run_round_child(exe: &Path, cfg: &Config, layout: &Layout, round_num: u64, fr
         let c = signals.counts();
         let urgent = c.int >= 2;
         if urgent && !sent_stop {
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGTERM);
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGTERM,
+            );
             sent_stop = true;
         }
         if started.elapsed() > ceiling {
@@ -508,12 +665,18 @@ fn run_round_child(exe: &Path, cfg: &Config, layout: &Layout, round_num: u64, fr
             let _ = child.wait();
             return 137;
         }
-        let wait_for = Duration::from_secs(1).min(next_sample.saturating_duration_since(Instant::now())).max(Duration::from_millis(10));
+        let wait_for = Duration::from_secs(1)
+            .min(next_sample.saturating_duration_since(Instant::now()))
+            .max(Duration::from_millis(10));
         let _ = signals.wait(wait_for, pidfd.as_ref().map(|f| f.as_fd()));
         if cfg.runtime.metrics_interval_s > 0 && Instant::now() >= next_sample {
             next_sample = Instant::now() + periodic;
             let s = crate::state::metrics::sample(&layout.log_dir);
-            let _ = crate::state::metrics::append(layout, "periodic", s.to_fields(None, Some(round_num), None));
+            let _ = crate::state::metrics::append(
+                layout,
+                "periodic",
+                s.to_fields(None, Some(round_num), None),
+            );
         }
     }
 }
@@ -544,7 +707,12 @@ mod tests {
     fn breaker_counts_fast_agent_failures() {
         let mut c = 0;
         for i in 1..CRASH_LOOP_THRESHOLD {
-            assert_eq!(decide(0, true, 1.0, false, &mut c, 3), Decision::Continue { delay_s: 3 * (1 << i) });
+            assert_eq!(
+                decide(0, true, 1.0, false, &mut c, 3),
+                Decision::Continue {
+                    delay_s: 3 * (1 << i)
+                }
+            );
         }
         assert_eq!(decide(0, true, 1.0, false, &mut c, 3), Decision::CrashLoop);
     }
@@ -552,15 +720,30 @@ mod tests {
     #[test]
     fn long_or_throttled_or_clean_rounds_reset_the_counter() {
         let mut c = 3;
-        assert_eq!(decide(0, true, 120.0, false, &mut c, 3), Decision::Continue { delay_s: 6 });
+        assert_eq!(
+            decide(0, true, 120.0, false, &mut c, 3),
+            Decision::Continue { delay_s: 6 }
+        );
         assert_eq!(c, 0);
         c = 3;
-        assert_eq!(decide(0, false, 1.0, false, &mut c, 3), Decision::Continue { delay_s: 3 });
+        assert_eq!(
+            decide(0, false, 1.0, false, &mut c, 3),
+            Decision::Continue { delay_s: 3 }
+        );
         assert_eq!(c, 0);
         c = 3;
-        assert_eq!(decide(0, true, 1.0, true, &mut c, 3), Decision::Continue { delay_s: 6 });
-        assert_eq!(decide(78, false, 1.0, false, &mut c, 3), Decision::ConfigBroken);
-        assert_eq!(decide(0, true, 1.0, false, &mut c, 0), Decision::Continue { delay_s: 0 });
+        assert_eq!(
+            decide(0, true, 1.0, true, &mut c, 3),
+            Decision::Continue { delay_s: 6 }
+        );
+        assert_eq!(
+            decide(78, false, 1.0, false, &mut c, 3),
+            Decision::ConfigBroken
+        );
+        assert_eq!(
+            decide(0, true, 1.0, false, &mut c, 0),
+            Decision::Continue { delay_s: 0 }
+        );
     }
 
     #[test]

@@ -61,7 +61,9 @@ pub struct Signals {
 impl Signals {
     /// Install handlers for SIGTERM, SIGINT and SIGHUP (idempotent per process).
     pub fn install() -> std::io::Result<Signals> {
-        let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC | nix::fcntl::OFlag::O_NONBLOCK).map_err(std::io::Error::from)?;
+        let (r, w) =
+            nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC | nix::fcntl::OFlag::O_NONBLOCK)
+                .map_err(std::io::Error::from)?;
         let old = PIPE_W.swap(std::os::fd::IntoRawFd::into_raw_fd(w), Ordering::SeqCst);
         if old >= 0 {
             // SAFETY: closing the previous write end we own.
@@ -71,18 +73,25 @@ impl Signals {
         }
         for s in [Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP] {
             // SAFETY: the handler only touches atomics and calls write(2).
-            unsafe { signal::signal(s, SigHandler::Handler(on_signal)) }.map_err(std::io::Error::from)?;
+            unsafe { signal::signal(s, SigHandler::Handler(on_signal)) }
+                .map_err(std::io::Error::from)?;
         }
         Ok(Signals { read: r })
     }
 
     pub fn counts(&self) -> Counts {
-        Counts { term: TERM.load(Ordering::SeqCst), int: INT.load(Ordering::SeqCst), hup: HUP.load(Ordering::SeqCst) }
+        Counts {
+            term: TERM.load(Ordering::SeqCst),
+            int: INT.load(Ordering::SeqCst),
+            hup: HUP.load(Ordering::SeqCst),
+        }
     }
 
     fn drain(&self) {
         let mut buf = [0u8; 64];
-        while nix::unistd::read(self.read.as_fd().as_raw_fd_compat(), &mut buf).is_ok_and(|n| n > 0) {}
+        while nix::unistd::read(self.read.as_fd().as_raw_fd_compat(), &mut buf).is_ok_and(|n| n > 0)
+        {
+        }
     }
 
     /// Wait up to `timeout` for a signal or for `extra` to become readable.
@@ -96,10 +105,17 @@ impl Signals {
             if let Some(e) = extra {
                 fds.push(PollFd::new(e, PollFlags::POLLIN));
             }
-            match nix::poll::poll(&mut fds, PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX)) {
+            match nix::poll::poll(
+                &mut fds,
+                PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX),
+            ) {
                 Ok(0) => return Wake::Timeout,
                 Ok(_) => {
-                    let ready = |i: usize| fds.get(i).and_then(|f| f.revents()).is_some_and(|r| !r.is_empty());
+                    let ready = |i: usize| {
+                        fds.get(i)
+                            .and_then(|f| f.revents())
+                            .is_some_and(|r| !r.is_empty())
+                    };
                     if ready(0) {
                         self.drain();
                         return Wake::Signal;

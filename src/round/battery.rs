@@ -18,21 +18,46 @@ pub struct Check {
 
 impl Check {
     fn pass(name: &str) -> Self {
-        Self { name: name.into(), ok: true, reason: String::new(), fix: String::new(), permanent: false }
+        Self {
+            name: name.into(),
+            ok: true,
+            reason: String::new(),
+            fix: String::new(),
+            permanent: false,
+        }
     }
-    fn fail(name: &str, reason: impl Into<String>, fix: impl Into<String>, permanent: bool) -> Self {
-        Self { name: name.into(), ok: false, reason: reason.into(), fix: fix.into(), permanent }
+    fn fail(
+        name: &str,
+        reason: impl Into<String>,
+        fix: impl Into<String>,
+        permanent: bool,
+    ) -> Self {
+        Self {
+            name: name.into(),
+            ok: false,
+            reason: reason.into(),
+            fix: fix.into(),
+            permanent,
+        }
     }
     /// `STARTUP FAIL: <name>: <reason> | how-to-fix: <fix>`
     pub fn line(&self) -> String {
-        format!("STARTUP FAIL: {}: {} | how-to-fix: {}", self.name, self.reason, self.fix)
+        format!(
+            "STARTUP FAIL: {}: {} | how-to-fix: {}",
+            self.name, self.reason, self.fix
+        )
     }
 }
 
 /// True if `AGENT_RUNNER_SKIP_STARTUP_CHECK` asks to skip the battery.
 pub fn skipped_by_env() -> bool {
     std::env::var("AGENT_RUNNER_SKIP_STARTUP_CHECK")
-        .map(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on"))
+        .map(|v| {
+            matches!(
+                v.trim().to_ascii_lowercase().as_str(),
+                "1" | "true" | "yes" | "on"
+            )
+        })
         .unwrap_or(false)
 }
 
@@ -40,12 +65,22 @@ pub fn skipped_by_env() -> bool {
 /// checked directly (relative to `work_dir`), bare names on `path_var`.
 pub fn find_executable(cmd: &str, path_var: &str, work_dir: &Path) -> Option<PathBuf> {
     use std::os::unix::fs::PermissionsExt;
-    let is_exec = |p: &Path| p.is_file() && std::fs::metadata(p).is_ok_and(|m| m.permissions().mode() & 0o111 != 0);
+    let is_exec = |p: &Path| {
+        p.is_file() && std::fs::metadata(p).is_ok_and(|m| m.permissions().mode() & 0o111 != 0)
+    };
     if cmd.contains('/') {
-        let p = if Path::new(cmd).is_absolute() { PathBuf::from(cmd) } else { work_dir.join(cmd) };
+        let p = if Path::new(cmd).is_absolute() {
+            PathBuf::from(cmd)
+        } else {
+            work_dir.join(cmd)
+        };
         return is_exec(&p).then_some(p);
     }
-    path_var.split(':').filter(|d| !d.is_empty()).map(|d| Path::new(d).join(cmd)).find(|p| is_exec(p))
+    path_var
+        .split(':')
+        .filter(|d| !d.is_empty())
+        .map(|d| Path::new(d).join(cmd))
+        .find(|p| is_exec(p))
 }
 
 /// Run every check (no short-circuit), in upstream order.
@@ -53,12 +88,17 @@ pub fn run(cfg: &Config) -> Vec<Check> {
     let mut out = vec![Check::pass("config_loaded")];
     // log_dir_writable
     let probe = cfg.runtime.log_dir.join(".write_probe");
-    let w = std::fs::create_dir_all(&cfg.runtime.log_dir).and_then(|_| std::fs::write(&probe, b"x")).and_then(|_| std::fs::remove_file(&probe));
+    let w = std::fs::create_dir_all(&cfg.runtime.log_dir)
+        .and_then(|_| std::fs::write(&probe, b"x"))
+        .and_then(|_| std::fs::remove_file(&probe));
     out.push(match w {
         Ok(()) => Check::pass("log_dir_writable"),
         Err(e) => Check::fail(
             "log_dir_writable",
-            format!("cannot create or write {}: {e}", cfg.runtime.log_dir.display()),
+            format!(
+                "cannot create or write {}: {e}",
+                cfg.runtime.log_dir.display()
+            ),
             "chmod / chown the dir, or change runtime.log_dir in config",
             false,
         ),
@@ -75,7 +115,9 @@ pub fn run(cfg: &Config) -> Vec<Check> {
     let exe = cfg.agent.exec_prefix.first().or(cfg.agent.command.first());
     out.push(match exe {
         None => Check::fail("agent_cli_in_path", "agent.command is empty", "", true),
-        Some(c) if find_executable(c, &path_var, &cfg.runtime.work_dir).is_some() => Check::pass("agent_cli_in_path"),
+        Some(c) if find_executable(c, &path_var, &cfg.runtime.work_dir).is_some() => {
+            Check::pass("agent_cli_in_path")
+        }
         Some(c) => Check::fail(
             "agent_cli_in_path",
             format!("'{c}' not found on PATH"),
@@ -89,7 +131,10 @@ pub fn run(cfg: &Config) -> Vec<Check> {
     } else {
         Check::fail(
             "work_dir_is_git_repo",
-            format!("{} is not a git working tree", cfg.runtime.work_dir.display()),
+            format!(
+                "{} is not a git working tree",
+                cfg.runtime.work_dir.display()
+            ),
             "run `git init` in the work_dir, or change runtime.work_dir in config",
             true,
         )
@@ -97,7 +142,12 @@ pub fn run(cfg: &Config) -> Vec<Check> {
     // prompt_file_exists
     let files = cfg.prompt.global_files();
     out.push(match files.first() {
-        None => Check::fail("prompt_file_exists", "no prompt files configured", "set prompt.file or prompt.files in agent-runner.toml", true),
+        None => Check::fail(
+            "prompt_file_exists",
+            "no prompt files configured",
+            "set prompt.file or prompt.files in agent-runner.toml",
+            true,
+        ),
         Some(f) if f.exists() => Check::pass("prompt_file_exists"),
         Some(f) => Check::fail(
             "prompt_file_exists",
@@ -117,7 +167,11 @@ pub fn run(cfg: &Config) -> Vec<Check> {
 }
 
 fn smoke(name: &str, files: &[PathBuf], cfg: &Config) -> Check {
-    match prompt::assemble_body(files, &cfg.prompt.concat_separator, cfg.prompt.strip_yaml_frontmatter) {
+    match prompt::assemble_body(
+        files,
+        &cfg.prompt.concat_separator,
+        cfg.prompt.strip_yaml_frontmatter,
+    ) {
         Err(e) => Check::fail(name, format!("assembly failed: {e}"), "", true),
         Ok(body) => match prompt::smoke_problem(&body) {
             None => Check::pass(name),

@@ -30,14 +30,19 @@ const DIRTY_LIST_MAX: usize = 20;
 
 /// `agent-runner round`.
 pub fn cmd_round(g: &GlobalArgs, a: &RoundArgs) -> CmdResult {
-    let cfg = crate::config::load(&g.config).map_err(|e| CliError::new(exit_code::CONFIG_BROKEN, e.to_string()))?;
+    let cfg = crate::config::load(&g.config)
+        .map_err(|e| CliError::new(exit_code::CONFIG_BROKEN, e.to_string()))?;
     run_round(&cfg, a.phase.as_deref())
 }
 
 /// Files the round must never stash or commit away: the config, every prompt
 /// file, `.gitignore`, and the log_dir when it sits inside the work tree.
 pub fn protected_paths(cfg: &Config) -> Vec<PathBuf> {
-    let mut v = vec![cfg.path.clone(), cfg.runtime.work_dir.join(".gitignore"), cfg.runtime.log_dir.clone()];
+    let mut v = vec![
+        cfg.path.clone(),
+        cfg.runtime.work_dir.join(".gitignore"),
+        cfg.runtime.log_dir.clone(),
+    ];
     v.extend(cfg.prompt.global_files());
     for o in cfg.phases.overrides.values() {
         v.extend(o.prompt_files.iter().flatten().cloned());
@@ -48,8 +53,12 @@ pub fn protected_paths(cfg: &Config) -> Vec<PathBuf> {
 /// Run one round of `cfg`. Returns the process exit code.
 pub fn run_round(cfg: &Config, phase_override: Option<&str>) -> CmdResult {
     let layout = Layout::new(&cfg.runtime.log_dir);
-    std::fs::create_dir_all(&layout.log_dir)
-        .map_err(|e| CliError::new(exit_code::ENVIRONMENTAL, format!("cannot create log_dir '{}': {e}", layout.log_dir.display())))?;
+    std::fs::create_dir_all(&layout.log_dir).map_err(|e| {
+        CliError::new(
+            exit_code::ENVIRONMENTAL,
+            format!("cannot create log_dir '{}': {e}", layout.log_dir.display()),
+        )
+    })?;
     let log = EventLog::new(layout.clone());
 
     // 1. startup battery
@@ -58,15 +67,23 @@ pub fn run_round(cfg: &Config, phase_override: Option<&str>) -> CmdResult {
         if !failed.is_empty() {
             for c in &failed {
                 eprintln!("{}", c.line());
-                log.emit_or_warn(Kind::SmokeCheckFailed, fields! {"reason" => format!("{}: {}", c.name, c.reason)});
+                log.emit_or_warn(
+                    Kind::SmokeCheckFailed,
+                    fields! {"reason" => format!("{}: {}", c.name, c.reason)},
+                );
             }
-            let code = if failed.iter().any(|c| c.permanent) { exit_code::CONFIG_BROKEN } else { exit_code::ENVIRONMENTAL };
+            let code = if failed.iter().any(|c| c.permanent) {
+                exit_code::CONFIG_BROKEN
+            } else {
+                exit_code::ENVIRONMENTAL
+            };
             return Ok(code);
         }
     }
 
     // 2. lock: contention writes nothing else
-    let _lock = crate::state::lock::acquire(&layout.lock(), Some(&layout.lock_holder())).map_err(|e| CliError::failure(e.to_string()))?;
+    let _lock = crate::state::lock::acquire(&layout.lock(), Some(&layout.lock_holder()))
+        .map_err(|e| CliError::failure(e.to_string()))?;
 
     // 3. round number, phase
     let (prev, recovered) = match Status::read(&layout.status()) {
@@ -75,17 +92,27 @@ pub fn run_round(cfg: &Config, phase_override: Option<&str>) -> CmdResult {
         StatusRead::Corrupt => (None, true),
     };
     if recovered {
-        log.emit_or_warn(Kind::StatusRecovered, fields! {"reason" => "status.json could not be parsed"});
+        log.emit_or_warn(
+            Kind::StatusRecovered,
+            fields! {"reason" => "status.json could not be parsed"},
+        );
     }
     let round_num = prev.as_ref().map(|s| s.round_num).unwrap_or(0) + 1;
     let (phase_index, phase): (u64, Option<String>) = match phase_override {
         Some(p) => {
             if cfg.phases.list.is_empty() {
-                return Err(CliError::usage("--phase requires [phases] to be configured in agent-runner.toml"));
+                return Err(CliError::usage(
+                    "--phase requires [phases] to be configured in agent-runner.toml",
+                ));
             }
             match cfg.phases.list.iter().position(|x| x == p) {
                 Some(i) => (i as u64, Some(p.to_string())),
-                None => return Err(CliError::usage(format!("phase '{p}' not in configured [phases]: {:?}", cfg.phases.list))),
+                None => {
+                    return Err(CliError::usage(format!(
+                        "phase '{p}' not in configured [phases]: {:?}",
+                        cfg.phases.list
+                    )))
+                }
             }
         }
         None => match cfg.phase_for_round(round_num) {
@@ -107,7 +134,10 @@ pub fn run_round(cfg: &Config, phase_override: Option<&str>) -> CmdResult {
     let orphan = OrphanState::read(&layout.orphan_state());
     if let Some(o) = orphan.as_ref() {
         if let Some(r) = &o.stashed_ref {
-            ctx.insert("orphan_stash".into(), json!({"ref": r, "message": o.stash_message, "files": o.files}));
+            ctx.insert(
+                "orphan_stash".into(),
+                json!({"ref": r, "message": o.stash_message, "files": o.files}),
+            );
         }
     }
     if let Some(s) = prev.as_ref() {
@@ -120,11 +150,18 @@ pub fn run_round(cfg: &Config, phase_override: Option<&str>) -> CmdResult {
     if let Err(e) = crate::state::atomic::write_json(&layout.round_context(), &ctx) {
         tracing::warn!("cannot write round-context.json: {e}");
     }
-    log.emit_or_warn(Kind::RoundStart, fields! {"round_num" => round_num, "phase" => phase_ref});
+    log.emit_or_warn(
+        Kind::RoundStart,
+        fields! {"round_num" => round_num, "phase" => phase_ref},
+    );
     let agent_name = cfg.agent.binary_name();
     let sample_fields = |event: &str| {
         let s = metrics::sample(&layout.log_dir);
-        let f = s.to_fields(Some(metrics::process_count(&agent_name)), Some(round_num), phase_ref);
+        let f = s.to_fields(
+            Some(metrics::process_count(&agent_name)),
+            Some(round_num),
+            phase_ref,
+        );
         if let Err(e) = metrics::append(&layout, event, f) {
             tracing::warn!("cannot write metrics: {e}");
         }
@@ -136,30 +173,61 @@ pub fn run_round(cfg: &Config, phase_override: Option<&str>) -> CmdResult {
     let body = if files.is_empty() {
         String::new()
     } else {
-        prompt::assemble_body(&files, &cfg.prompt.concat_separator, cfg.prompt.strip_yaml_frontmatter)
-            .map_err(|e| CliError::new(exit_code::CONFIG_BROKEN, format!("{e} (fix prompt.files in {})", cfg.path.display())))?
+        prompt::assemble_body(
+            &files,
+            &cfg.prompt.concat_separator,
+            cfg.prompt.strip_yaml_frontmatter,
+        )
+        .map_err(|e| {
+            CliError::new(
+                exit_code::CONFIG_BROKEN,
+                format!("{e} (fix prompt.files in {})", cfg.path.display()),
+            )
+        })?
     };
-    let text = if cfg.prompt.inject_context && cfg.prompt.context_injection_mode == ContextMode::Prepend {
-        format!("{}{body}", prompt::context_block(&ctx))
-    } else {
-        body
-    };
+    let text =
+        if cfg.prompt.inject_context && cfg.prompt.context_injection_mode == ContextMode::Prepend {
+            format!("{}{body}", prompt::context_block(&ctx))
+        } else {
+            body
+        };
 
     // 6. spawn
     let work_dir = cfg.runtime.work_dir.to_string_lossy().into_owned();
-    let mut argv: Vec<String> = cfg.agent.exec_prefix.iter().map(|a| a.replace("{work_dir}", &work_dir)).collect();
+    let mut argv: Vec<String> = cfg
+        .agent
+        .exec_prefix
+        .iter()
+        .map(|a| a.replace("{work_dir}", &work_dir))
+        .collect();
     argv.extend(cfg.agent.command.iter().cloned());
     match cfg.agent.prompt_delivery {
-        PromptDelivery::Argv => argv.extend(cfg.agent.prompt_arg_template.iter().map(|a| a.replace("{prompt}", &text))),
+        PromptDelivery::Argv => argv.extend(
+            cfg.agent
+                .prompt_arg_template
+                .iter()
+                .map(|a| a.replace("{prompt}", &text)),
+        ),
         PromptDelivery::Stdin => argv.extend(cfg.agent.prompt_arg_template.iter().cloned()),
     }
     let mut env: Vec<(String, String)> = vec![
-        ("AGENT_RUNNER_LOG_DIR".into(), layout.log_dir.to_string_lossy().into_owned()),
+        (
+            "AGENT_RUNNER_LOG_DIR".into(),
+            layout.log_dir.to_string_lossy().into_owned(),
+        ),
         ("AGENT_RUNNER_ROUND_NUM".into(), round_num.to_string()),
-        ("AGENT_RUNNER_PHASE".into(), phase_ref.unwrap_or("").to_string()),
+        (
+            "AGENT_RUNNER_PHASE".into(),
+            phase_ref.unwrap_or("").to_string(),
+        ),
     ];
     env.extend(cfg.agent.env.iter().cloned());
-    std::fs::create_dir_all(layout.rounds_dir()).map_err(|e| CliError::new(exit_code::ENVIRONMENTAL, format!("cannot create '{}': {e}", layout.rounds_dir().display())))?;
+    std::fs::create_dir_all(layout.rounds_dir()).map_err(|e| {
+        CliError::new(
+            exit_code::ENVIRONMENTAL,
+            format!("cannot create '{}': {e}", layout.rounds_dir().display()),
+        )
+    })?;
     let agent_log = layout.agent_log(round_num, started);
     let spec = process::SpawnSpec {
         argv,
@@ -172,15 +240,21 @@ pub fn run_round(cfg: &Config, phase_override: Option<&str>) -> CmdResult {
         budget: Duration::from_secs(budget),
         term_grace: TERM_GRACE,
         terminal_marker: cfg.agent.terminal_marker.clone(),
-        grace_after_result: (cfg.runtime.max_grace_after_result_s > 0).then(|| Duration::from_secs(cfg.runtime.max_grace_after_result_s)),
+        grace_after_result: (cfg.runtime.max_grace_after_result_s > 0)
+            .then(|| Duration::from_secs(cfg.runtime.max_grace_after_result_s)),
         grace_ignore: cfg.runtime.grace_kill_ignore_patterns.clone(),
-        progress_interval: (cfg.monitor.round_progress_interval_s > 0).then(|| Duration::from_secs(cfg.monitor.round_progress_interval_s)),
+        progress_interval: (cfg.monitor.round_progress_interval_s > 0)
+            .then(|| Duration::from_secs(cfg.monitor.round_progress_interval_s)),
         stop_signal: cooperative_stop_signal(&agent_name),
         stop_grace: stop_grace(cfg, &agent_name),
     };
-    log.emit_or_warn(Kind::AgentSpawn, fields! {"round_num" => round_num, "timeout_s" => budget});
+    log.emit_or_warn(
+        Kind::AgentSpawn,
+        fields! {"round_num" => round_num, "timeout_s" => budget},
+    );
     let stop = process::install_stop_handlers().map_err(|e| CliError::failure(e.to_string()))?;
-    let mut on_obs = |o: process::Observation| match o {
+    let mut on_obs = |o: process::Observation| {
+        match o {
         process::Observation::Progress { log_size_kb, last_write_age_s, wall_age_s } => log.emit_or_warn(
             Kind::RoundProgress,
             fields! {"round_num" => round_num, "log_size_kb" => log_size_kb, "last_write_age_s" => last_write_age_s, "wall_age_s" => wall_age_s},
@@ -189,8 +263,14 @@ pub fn run_round(cfg: &Config, phase_override: Option<&str>) -> CmdResult {
             Kind::RoundGraceExtended,
             fields! {"round_num" => round_num, "grace_s" => grace_s, "live_children" => children_json(&live), "ignored_children" => children_json(&ignored)},
         ),
+    }
     };
-    let outcome = process::run(&spec, &policy, &stop, &mut on_obs).map_err(|e| CliError::failure(format!("cannot run the agent '{}': {e}", spec.argv.first().map(String::as_str).unwrap_or(""))))?;
+    let outcome = process::run(&spec, &policy, &stop, &mut on_obs).map_err(|e| {
+        CliError::failure(format!(
+            "cannot run the agent '{}': {e}",
+            spec.argv.first().map(String::as_str).unwrap_or("")
+        ))
+    })?;
 
     // 7. exit classification
     let cause = process::exit_cause(&outcome);
@@ -207,7 +287,7 @@ pub fn run_round(cfg: &Config, phase_override: Option<&str>) -> CmdResult {
     }
 
     // 8. network blip (failed, not killed by a signal)
-    let failed = !(outcome.exit_code == 0 && !outcome.timed_out);
+    let failed = outcome.exit_code != 0 || outcome.timed_out;
     if failed && !cause.starts_with("signal:") && !outcome.timed_out {
         if let Some(m) = parsers::network_blip_in_file(&agent_log) {
             log.emit_or_warn(
@@ -218,7 +298,14 @@ pub fn run_round(cfg: &Config, phase_override: Option<&str>) -> CmdResult {
     }
 
     // 9. dirty tree
-    handle_dirty(cfg, &log, &layout, round_num, phase_ref, outcome.exit_code == 0 && (!outcome.timed_out || outcome.grace_killed));
+    handle_dirty(
+        cfg,
+        &log,
+        &layout,
+        round_num,
+        phase_ref,
+        outcome.exit_code == 0 && (!outcome.timed_out || outcome.grace_killed),
+    );
 
     // 10. kill events
     if outcome.grace_killed {
@@ -227,7 +314,10 @@ pub fn run_round(cfg: &Config, phase_override: Option<&str>) -> CmdResult {
         log.emit_or_warn(Kind::RoundTimeoutKill, fields! {"round_num" => round_num, "reason" => format!("exceeded round_timeout_s={budget}")});
     }
     if outcome.cancelled {
-        log.emit_or_warn(Kind::RoundCancelled, fields! {"round_num" => round_num, "reason" => "stop requested"});
+        log.emit_or_warn(
+            Kind::RoundCancelled,
+            fields! {"round_num" => round_num, "reason" => "stop requested"},
+        );
     }
 
     // 11. status, metrics, round_end
@@ -241,7 +331,10 @@ pub fn run_round(cfg: &Config, phase_override: Option<&str>) -> CmdResult {
         phase_index: Some(phase_index),
     };
     if let Err(e) = status.write(&layout.status()) {
-        return Err(CliError::new(exit_code::ENVIRONMENTAL, format!("cannot write '{}': {e}", layout.status().display())));
+        return Err(CliError::new(
+            exit_code::ENVIRONMENTAL,
+            format!("cannot write '{}': {e}", layout.status().display()),
+        ));
     }
     sample_fields("round_end");
     log.emit_or_warn(Kind::RoundEnd, fields! {"round_num" => round_num});
@@ -283,7 +376,9 @@ pub fn cooperative_stop_signal(agent_binary: &str) -> nix::sys::signal::Signal {
 /// stop cooperatively (claude, gemini, pi), the fixed 5 s otherwise.
 pub fn stop_grace(cfg: &Config, agent_binary: &str) -> Duration {
     match agent_binary {
-        "claude" | "gemini" | "pi" => Duration::from_secs(cfg.agent.sigterm_grace_s).min(process::MAX_STOP_GRACE),
+        "claude" | "gemini" | "pi" => {
+            Duration::from_secs(cfg.agent.sigterm_grace_s).min(process::MAX_STOP_GRACE)
+        }
         _ => TERM_GRACE,
     }
 }
@@ -300,13 +395,23 @@ fn children_json(c: &[process::ChildInfo]) -> Value {
     )
 }
 
-fn handle_dirty(cfg: &Config, log: &EventLog, layout: &Layout, round_num: u64, phase: Option<&str>, clean_exit: bool) {
+fn handle_dirty(
+    cfg: &Config,
+    log: &EventLog,
+    layout: &Layout,
+    round_num: u64,
+    phase: Option<&str>,
+    clean_exit: bool,
+) {
     let wd = &cfg.runtime.work_dir;
     let protected = vcs::protected_relative(wd, &protected_paths(cfg));
     let files = match vcs::dirty_files(wd, &protected) {
         Ok(f) => f,
         Err(e) => {
-            log.emit_or_warn(Kind::DirtyCheckFailed, fields! {"round_num" => round_num, "reason" => e.to_string()});
+            log.emit_or_warn(
+                Kind::DirtyCheckFailed,
+                fields! {"round_num" => round_num, "reason" => e.to_string()},
+            );
             return;
         }
     };
@@ -315,13 +420,22 @@ fn handle_dirty(cfg: &Config, log: &EventLog, layout: &Layout, round_num: u64, p
         return;
     }
     let shown: Vec<&String> = files.iter().take(DIRTY_LIST_MAX).collect();
-    log.emit_or_warn(Kind::DirtyDetected, fields! {"round_num" => round_num, "files" => shown});
+    log.emit_or_warn(
+        Kind::DirtyDetected,
+        fields! {"round_num" => round_num, "files" => shown},
+    );
     if !clean_exit {
         return;
     }
     match cfg.vcs.dirty_action {
         DirtyAction::Ignore => {}
-        DirtyAction::Stash => match vcs::stash(wd, round_num, phase, cfg.vcs.stash_idempotency_s, &protected) {
+        DirtyAction::Stash => match vcs::stash(
+            wd,
+            round_num,
+            phase,
+            cfg.vcs.stash_idempotency_s,
+            &protected,
+        ) {
             Ok(vcs::StashOutcome::Stashed { sha, message }) => {
                 let st = OrphanState {
                     round_num,
@@ -343,18 +457,27 @@ fn handle_dirty(cfg: &Config, log: &EventLog, layout: &Layout, round_num: u64, p
                 log.emit_or_warn(Kind::OrphanStashFailed, fields! {"round_num" => round_num, "phase" => phase, "reason" => crate::redact::redact(&reason)});
             }
             Ok(vcs::StashOutcome::Nothing) => {}
-            Err(e) => log.emit_or_warn(Kind::OrphanStashFailed, fields! {"round_num" => round_num, "phase" => phase, "reason" => e.to_string()}),
+            Err(e) => log.emit_or_warn(
+                Kind::OrphanStashFailed,
+                fields! {"round_num" => round_num, "phase" => phase, "reason" => e.to_string()},
+            ),
         },
         DirtyAction::AutoCommit => match vcs::auto_commit(wd, round_num, phase, &protected) {
             Ok(vcs::CommitOutcome::Committed { sha }) => {
                 let shown: Vec<&String> = files.iter().take(DIRTY_LIST_MAX).collect();
-                log.emit_or_warn(Kind::DirtyAutoCommitted, fields! {"round_num" => round_num, "files" => shown, "ref" => sha});
+                log.emit_or_warn(
+                    Kind::DirtyAutoCommitted,
+                    fields! {"round_num" => round_num, "files" => shown, "ref" => sha},
+                );
             }
             Ok(vcs::CommitOutcome::Failed { reason }) => {
                 log.emit_or_warn(Kind::DirtyCommitFailed, fields! {"round_num" => round_num, "phase" => phase, "reason" => crate::redact::redact(&reason)});
             }
             Ok(vcs::CommitOutcome::Nothing) => {}
-            Err(e) => log.emit_or_warn(Kind::DirtyCommitFailed, fields! {"round_num" => round_num, "phase" => phase, "reason" => e.to_string()}),
+            Err(e) => log.emit_or_warn(
+                Kind::DirtyCommitFailed,
+                fields! {"round_num" => round_num, "phase" => phase, "reason" => e.to_string()},
+            ),
         },
     }
 }

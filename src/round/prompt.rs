@@ -30,7 +30,11 @@ pub fn strip_frontmatter(text: &str) -> &str {
 
 /// Read and join the prompt files. Missing files after the first are skipped
 /// with a warning.
-pub fn assemble_body(files: &[PathBuf], separator: &str, strip_yaml: bool) -> Result<String, PromptError> {
+pub fn assemble_body(
+    files: &[PathBuf],
+    separator: &str,
+    strip_yaml: bool,
+) -> Result<String, PromptError> {
     let Some(first) = files.first() else {
         return Err(PromptError::NoFiles);
     };
@@ -39,7 +43,11 @@ pub fn assemble_body(files: &[PathBuf], separator: &str, strip_yaml: bool) -> Re
         match std::fs::read(f) {
             Ok(b) => {
                 let s = String::from_utf8_lossy(&b).into_owned();
-                parts.push(if i == 0 && strip_yaml { strip_frontmatter(&s).to_string() } else { s });
+                parts.push(if i == 0 && strip_yaml {
+                    strip_frontmatter(&s).to_string()
+                } else {
+                    s
+                });
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 if i == 0 {
@@ -55,7 +63,10 @@ pub fn assemble_body(files: &[PathBuf], separator: &str, strip_yaml: bool) -> Re
 
 /// The round-context block prepended to the prompt.
 pub fn context_block(context: &Value) -> String {
-    format!("```json round-context\n{}\n```\n\n", crate::state::pyjson::to_pretty(context))
+    format!(
+        "```json round-context\n{}\n```\n\n",
+        crate::state::pyjson::to_pretty(context)
+    )
 }
 
 /// Why an assembled prompt fails the smoke check, if it does.
@@ -63,7 +74,11 @@ pub fn smoke_problem(prompt: &str) -> Option<(String, String)> {
     if prompt.is_empty() {
         return Some(("assembled prompt is empty".into(), String::new()));
     }
-    if let Some(c) = prompt.chars().next().filter(|c| matches!(c, '-' | ' ' | '\n' | '\t' | '\r')) {
+    if let Some(c) = prompt
+        .chars()
+        .next()
+        .filter(|c| matches!(c, '-' | ' ' | '\n' | '\t' | '\r'))
+    {
         let shown = match c {
             '\n' => "\\n".to_string(),
             '\t' => "\\t".to_string(),
@@ -77,7 +92,10 @@ pub fn smoke_problem(prompt: &str) -> Option<(String, String)> {
     }
     if prompt.len() < SMOKE_MIN_BYTES {
         return Some((
-            format!("prompt is {} bytes < {SMOKE_MIN_BYTES} minimum", prompt.len()),
+            format!(
+                "prompt is {} bytes < {SMOKE_MIN_BYTES} minimum",
+                prompt.len()
+            ),
             "add substantive content — a stub prompt suggests a broken config".into(),
         ));
     }
@@ -91,14 +109,19 @@ mod tests {
     #[test]
     fn frontmatter_is_stripped_only_when_closed() {
         assert_eq!(strip_frontmatter("---\na: 1\n---\n\n# Body"), "# Body");
-        assert_eq!(strip_frontmatter("---\na: 1\n# no close"), "---\na: 1\n# no close");
+        assert_eq!(
+            strip_frontmatter("---\na: 1\n# no close"),
+            "---\na: 1\n# no close"
+        );
         assert_eq!(strip_frontmatter("# plain"), "# plain");
     }
 
     #[test]
     fn smoke_rules() {
         assert!(smoke_problem("").is_some());
-        assert!(smoke_problem(&format!("-{}", "x".repeat(600))).is_some_and(|(r, _)| r.contains("'-'")));
+        assert!(
+            smoke_problem(&format!("-{}", "x".repeat(600))).is_some_and(|(r, _)| r.contains("'-'"))
+        );
         assert!(smoke_problem("short").is_some_and(|(r, _)| r == "prompt is 5 bytes < 500 minimum"));
         assert!(smoke_problem(&"x".repeat(500)).is_none());
     }
@@ -112,6 +135,9 @@ mod tests {
         std::fs::write(&b, "B").unwrap_or_default();
         let body = assemble_body(&[a.clone(), d.path().join("missing.md"), b], "\n--\n", true);
         assert_eq!(body, Ok("A\n--\nB".to_string()));
-        assert_eq!(assemble_body(&[d.path().join("nope.md"), a], "", true), Err(PromptError::FirstMissing(d.path().join("nope.md"))));
+        assert_eq!(
+            assemble_body(&[d.path().join("nope.md"), a], "", true),
+            Err(PromptError::FirstMissing(d.path().join("nope.md")))
+        );
     }
 }

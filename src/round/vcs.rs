@@ -53,8 +53,14 @@ pub fn git(dir: &Path, args: &[&str], timeout: Duration) -> Result<GitOutput, Gi
         }),
         Ok(Err(e)) => Err(GitError::Spawn(e)),
         Err(_) => {
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
-            Err(GitError::Timeout { args: args.join(" "), secs: timeout.as_secs() })
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+            Err(GitError::Timeout {
+                args: args.join(" "),
+                secs: timeout.as_secs(),
+            })
         }
     }
 }
@@ -64,7 +70,9 @@ const T30: Duration = Duration::from_secs(30);
 
 /// True if `dir` is inside a git work tree.
 pub fn is_work_tree(dir: &Path) -> bool {
-    dir.is_dir() && git(dir, &["rev-parse", "--is-inside-work-tree"], T10).is_ok_and(|o| o.ok() && o.stdout.trim() == "true")
+    dir.is_dir()
+        && git(dir, &["rev-parse", "--is-inside-work-tree"], T10)
+            .is_ok_and(|o| o.ok() && o.stdout.trim() == "true")
 }
 
 /// `git rev-parse HEAD`, or None.
@@ -99,7 +107,10 @@ pub fn dirty_files(dir: &Path, protected: &[String]) -> Result<Vec<String>, GitE
     if !o.ok() {
         return Ok(Vec::new());
     }
-    Ok(parse_porcelain_z(&o.stdout).into_iter().filter(|f| !is_protected(f, protected)).collect())
+    Ok(parse_porcelain_z(&o.stdout)
+        .into_iter()
+        .filter(|f| !is_protected(f, protected))
+        .collect())
 }
 
 fn is_protected(f: &str, protected: &[String]) -> bool {
@@ -123,9 +134,17 @@ pub fn protected_relative(work_dir: &Path, paths: &[PathBuf]) -> Vec<String> {
         .iter()
         .filter_map(|p| {
             let abs = std::fs::canonicalize(p).unwrap_or_else(|_| p.clone());
-            abs.strip_prefix(&top).ok().map(|r| r.to_string_lossy().into_owned())
+            abs.strip_prefix(&top)
+                .ok()
+                .map(|r| r.to_string_lossy().into_owned())
         })
         .filter(|r| !r.is_empty())
+        // An ignored path in an `:(exclude)` pathspec makes `git stash push`
+        // and `git add` fail, and git never reports it as dirty anyway.
+        .filter(|r| {
+            !git(&top, &["check-ignore", "-q", "--no-index", "--", r], T10)
+                .is_ok_and(|o| o.code == 0)
+        })
         .collect()
 }
 
@@ -136,10 +155,17 @@ fn exclusions(protected: &[String]) -> Vec<String> {
 /// What a stash attempt did.
 #[derive(Debug, Clone, PartialEq)]
 pub enum StashOutcome {
-    Stashed { sha: String, message: String },
+    Stashed {
+        sha: String,
+        message: String,
+    },
     /// A stash for this exact round already exists within the idempotency window.
-    Reused { sha: String },
-    Failed { reason: String },
+    Reused {
+        sha: String,
+    },
+    Failed {
+        reason: String,
+    },
     /// Nothing left to stash after exclusions.
     Nothing,
 }
@@ -148,11 +174,18 @@ pub enum StashOutcome {
 pub fn stash_subject_is_round(subject: &str, n: u64) -> bool {
     let s = subject.split_once(": ").map(|(_, r)| r).unwrap_or(subject);
     let tag = format!("ORPHAN R{n}");
-    s.strip_prefix(&tag).is_some_and(|rest| rest.is_empty() || rest.starts_with(' '))
+    s.strip_prefix(&tag)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with(' '))
 }
 
 /// Stash the dirty tree (`git stash push -u`), referring to it by SHA.
-pub fn stash(dir: &Path, round: u64, phase: Option<&str>, idempotency_s: u64, protected: &[String]) -> Result<StashOutcome, GitError> {
+pub fn stash(
+    dir: &Path,
+    round: u64,
+    phase: Option<&str>,
+    idempotency_s: u64,
+    protected: &[String],
+) -> Result<StashOutcome, GitError> {
     let last = git(dir, &["stash", "list", "-1", "--format=%H %ct %s"], T10)?;
     if last.ok() {
         if let Some(line) = last.stdout.lines().next() {
@@ -160,7 +193,9 @@ pub fn stash(dir: &Path, round: u64, phase: Option<&str>, idempotency_s: u64, pr
             if let (Some(sha), Some(ct), Some(subj)) = (parts.next(), parts.next(), parts.next()) {
                 let age = chrono::Utc::now().timestamp() - ct.parse::<i64>().unwrap_or(0);
                 if stash_subject_is_round(subj, round) && age >= 0 && age as u64 <= idempotency_s {
-                    return Ok(StashOutcome::Reused { sha: sha.to_string() });
+                    return Ok(StashOutcome::Reused {
+                        sha: sha.to_string(),
+                    });
                 }
             }
         }
@@ -170,7 +205,13 @@ pub fn stash(dir: &Path, round: u64, phase: Option<&str>, idempotency_s: u64, pr
         Some(p) => format!("ORPHAN R{round} phase={p} ts={local}"),
         None => format!("ORPHAN R{round} ts={local}"),
     };
-    let mut args: Vec<String> = vec!["stash".into(), "push".into(), "-u".into(), "-m".into(), message.clone()];
+    let mut args: Vec<String> = vec![
+        "stash".into(),
+        "push".into(),
+        "-u".into(),
+        "-m".into(),
+        message.clone(),
+    ];
     let ex = exclusions(protected);
     if !ex.is_empty() {
         args.push("--".into());
@@ -179,12 +220,19 @@ pub fn stash(dir: &Path, round: u64, phase: Option<&str>, idempotency_s: u64, pr
     let argv: Vec<&str> = args.iter().map(String::as_str).collect();
     let o = git(dir, &argv, T30)?;
     if !o.ok() {
-        let reason = if o.stderr.trim().is_empty() { "git stash push failed".to_string() } else { o.stderr.trim().chars().take(200).collect() };
+        let reason = if o.stderr.trim().is_empty() {
+            "git stash push failed".to_string()
+        } else {
+            o.stderr.trim().chars().take(200).collect()
+        };
         return Ok(StashOutcome::Failed { reason });
     }
     let l = git(dir, &["stash", "list", "-1", "--format=%H %s"], T10)?;
     match l.stdout.lines().next().and_then(|x| x.split_once(' ')) {
-        Some((sha, subj)) if l.ok() && subj.contains(&message) => Ok(StashOutcome::Stashed { sha: sha.to_string(), message }),
+        Some((sha, subj)) if l.ok() && subj.contains(&message) => Ok(StashOutcome::Stashed {
+            sha: sha.to_string(),
+            message,
+        }),
         _ => Ok(StashOutcome::Nothing),
     }
 }
@@ -198,7 +246,12 @@ pub enum CommitOutcome {
 }
 
 /// `git add -A` (minus protected paths) and commit.
-pub fn auto_commit(dir: &Path, round: u64, phase: Option<&str>, protected: &[String]) -> Result<CommitOutcome, GitError> {
+pub fn auto_commit(
+    dir: &Path,
+    round: u64,
+    phase: Option<&str>,
+    protected: &[String],
+) -> Result<CommitOutcome, GitError> {
     let mut add: Vec<String> = vec!["add".into(), "-A".into()];
     let ex = exclusions(protected);
     if !ex.is_empty() {
@@ -209,7 +262,11 @@ pub fn auto_commit(dir: &Path, round: u64, phase: Option<&str>, protected: &[Str
     let argv: Vec<&str> = add.iter().map(String::as_str).collect();
     let o = git(dir, &argv, T30)?;
     let fail = |o: &GitOutput, what: &str| {
-        let r = if o.stderr.trim().is_empty() { what.to_string() } else { o.stderr.trim().chars().take(200).collect() };
+        let r = if o.stderr.trim().is_empty() {
+            what.to_string()
+        } else {
+            o.stderr.trim().chars().take(200).collect()
+        };
         CommitOutcome::Failed { reason: r }
     };
     if !o.ok() {
@@ -222,13 +279,19 @@ pub fn auto_commit(dir: &Path, round: u64, phase: Option<&str>, protected: &[Str
         Some(p) => format!("agent-runner auto-commit: R{round} {p}"),
         None => format!("agent-runner auto-commit: R{round}"),
     };
-    let c = git(dir, &["-c", "commit.gpgsign=false", "commit", "-q", "-m", &msg], Duration::from_secs(120))?;
+    let c = git(
+        dir,
+        &["-c", "commit.gpgsign=false", "commit", "-q", "-m", &msg],
+        Duration::from_secs(120),
+    )?;
     if !c.ok() {
         return Ok(fail(&c, "git commit failed"));
     }
     match head(dir) {
         Some(sha) => Ok(CommitOutcome::Committed { sha }),
-        None => Ok(CommitOutcome::Failed { reason: "git rev-parse HEAD failed after commit".into() }),
+        None => Ok(CommitOutcome::Failed {
+            reason: "git rev-parse HEAD failed after commit".into(),
+        }),
     }
 }
 

@@ -76,7 +76,10 @@ fn live_round(layout: &Layout) -> Option<crate::state::lock::Holder> {
     let h = crate::state::lock::read_holder(&layout.lock_holder())?;
     let ok = match h.create_time {
         Some(t) => crate::proc::same_process(h.pid, t),
-        None => crate::proc::alive(h.pid) && crate::proc::cmdline(h.pid).is_some_and(|c| c.contains("round")),
+        None => {
+            crate::proc::alive(h.pid)
+                && crate::proc::cmdline(h.pid).is_some_and(|c| c.contains("round"))
+        }
     };
     ok.then_some(h)
 }
@@ -112,17 +115,36 @@ fn start(cfg: &Config, g: &GlobalArgs) -> CmdResult {
     let layout = Layout::new(&cfg.runtime.log_dir);
     match mode(cfg) {
         Mode::SystemdUser | Mode::SystemdSystem => {
-            let scope = if mode(cfg) == Mode::SystemdUser { systemd::Scope::User } else { systemd::Scope::System };
-            systemd::systemctl(scope, &["start", &systemd::unit_name(&cfg.project)]).map_err(CliError::failure)?;
-            print(g, &json!({"mode": mode(cfg).as_str(), "started": true}), &format!("started {} via systemd", systemd::unit_name(&cfg.project)));
+            let scope = if mode(cfg) == Mode::SystemdUser {
+                systemd::Scope::User
+            } else {
+                systemd::Scope::System
+            };
+            systemd::systemctl(scope, &["start", &systemd::unit_name(&cfg.project)])
+                .map_err(CliError::failure)?;
+            print(
+                g,
+                &json!({"mode": mode(cfg).as_str(), "started": true}),
+                &format!("started {} via systemd", systemd::unit_name(&cfg.project)),
+            );
             Ok(exit_code::OK)
         }
         _ => {
             if let Some(r) = live_serve(&layout)? {
-                return Err(CliError::failure(format!("serve is already running (pid {}); use 'agent-runner restart' to restart it", r.pid)));
+                return Err(CliError::failure(format!(
+                    "serve is already running (pid {}); use 'agent-runner restart' to restart it",
+                    r.pid
+                )));
             }
             let pid = pidfile::spawn_detached_serve(cfg).map_err(CliError::failure)?;
-            print(g, &json!({"mode": "pidfile", "started": true, "pid": pid}), &format!("started serve in the background (pid {pid}); logs in {}", layout.log_dir.display()));
+            print(
+                g,
+                &json!({"mode": "pidfile", "started": true, "pid": pid}),
+                &format!(
+                    "started serve in the background (pid {pid}); logs in {}",
+                    layout.log_dir.display()
+                ),
+            );
             Ok(exit_code::OK)
         }
     }
@@ -138,30 +160,54 @@ fn stop(cfg: &Config, g: &GlobalArgs, report: bool) -> CmdResult {
     let layout = Layout::new(&cfg.runtime.log_dir);
     let m = mode(cfg);
     if matches!(m, Mode::SystemdUser | Mode::SystemdSystem) {
-        let scope = if m == Mode::SystemdUser { systemd::Scope::User } else { systemd::Scope::System };
-        systemd::systemctl(scope, &["stop", &systemd::unit_name(&cfg.project)]).map_err(CliError::failure)?;
+        let scope = if m == Mode::SystemdUser {
+            systemd::Scope::User
+        } else {
+            systemd::Scope::System
+        };
+        systemd::systemctl(scope, &["stop", &systemd::unit_name(&cfg.project)])
+            .map_err(CliError::failure)?;
         if report {
-            print(g, &json!({"mode": m.as_str(), "stopped": true}), "stopped via systemd");
+            print(
+                g,
+                &json!({"mode": m.as_str(), "stopped": true}),
+                "stopped via systemd",
+            );
         }
         return Ok(exit_code::OK);
     }
     let Some(r) = live_serve(&layout)? else {
         if report {
-            print(g, &json!({"mode": m.as_str(), "stopped": false, "reason": "not running"}), "serve is not running");
+            print(
+                g,
+                &json!({"mode": m.as_str(), "stopped": false, "reason": "not running"}),
+                "serve is not running",
+            );
         }
         return Ok(exit_code::OK);
     };
     let t = Instant::now();
     if !g.json {
-        eprintln!("agent-runner: stopping serve (pid {}) — the current round finishes first...", r.pid);
+        eprintln!(
+            "agent-runner: stopping serve (pid {}) — the current round finishes first...",
+            r.pid
+        );
     }
     signal_pid(r.pid, Signal::SIGTERM);
     let timeout = Duration::from_secs(cfg.max_budget() + 60);
     if !wait_gone(&[r.pid], timeout) {
-        return Err(CliError::failure(format!("serve (pid {}) did not stop within {}s; use 'agent-runner kill'", r.pid, timeout.as_secs())));
+        return Err(CliError::failure(format!(
+            "serve (pid {}) did not stop within {}s; use 'agent-runner kill'",
+            r.pid,
+            timeout.as_secs()
+        )));
     }
     if report {
-        print(g, &json!({"mode": "pidfile", "stopped": true, "pid": r.pid, "elapsed_s": t.elapsed().as_secs_f64()}), &format!("stopped ({:.1}s)", t.elapsed().as_secs_f64()));
+        print(
+            g,
+            &json!({"mode": "pidfile", "stopped": true, "pid": r.pid, "elapsed_s": t.elapsed().as_secs_f64()}),
+            &format!("stopped ({:.1}s)", t.elapsed().as_secs_f64()),
+        );
     }
     Ok(exit_code::OK)
 }
@@ -192,7 +238,9 @@ fn project_tree(layout: &Layout, serve: Option<i32>, round: Option<i32>) -> Vec<
 
 fn terminate_tree(tree: &[crate::proc::Stat], grace: Duration) -> Vec<i32> {
     let tokens: Vec<(i32, u64)> = tree.iter().map(|s| (s.pid, s.start_ticks)).collect();
-    let still = |pid: i32, ticks: u64| crate::proc::stat(pid).is_some_and(|s| s.start_ticks == ticks && s.state != 'Z');
+    let still = |pid: i32, ticks: u64| {
+        crate::proc::stat(pid).is_some_and(|s| s.start_ticks == ticks && s.state != 'Z')
+    };
     for s in tree {
         signal_pid(s.pid, Signal::SIGTERM);
     }
@@ -206,8 +254,15 @@ fn terminate_tree(tree: &[crate::proc::Stat], grace: Duration) -> Vec<i32> {
             signal_pid(*p, Signal::SIGKILL);
         }
     }
-    let _ = wait_gone(&tokens.iter().map(|(p, _)| *p).collect::<Vec<_>>(), Duration::from_secs(2));
-    tokens.iter().filter(|(p, t)| still(*p, *t)).map(|(p, _)| *p).collect()
+    let _ = wait_gone(
+        &tokens.iter().map(|(p, _)| *p).collect::<Vec<_>>(),
+        Duration::from_secs(2),
+    );
+    tokens
+        .iter()
+        .filter(|(p, t)| still(*p, *t))
+        .map(|(p, _)| *p)
+        .collect()
 }
 
 /// `agent-runner kill`: SIGTERM, grace, SIGKILL to serve, the round and the agent.
@@ -220,7 +275,11 @@ fn kill_all(cfg: &Config, g: &GlobalArgs, report: bool) -> CmdResult {
     let layout = Layout::new(&cfg.runtime.log_dir);
     let m = mode(cfg);
     if matches!(m, Mode::SystemdUser | Mode::SystemdSystem) {
-        let scope = if m == Mode::SystemdUser { systemd::Scope::User } else { systemd::Scope::System };
+        let scope = if m == Mode::SystemdUser {
+            systemd::Scope::User
+        } else {
+            systemd::Scope::System
+        };
         let unit = systemd::unit_name(&cfg.project);
         let _ = systemd::systemctl(scope, &["kill", "--signal=SIGTERM", &unit]);
         std::thread::sleep(KILL_GRACE);
@@ -236,7 +295,11 @@ fn kill_all(cfg: &Config, g: &GlobalArgs, report: bool) -> CmdResult {
     }
     let _ = std::fs::remove_file(layout.serve_pid());
     if report {
-        print(g, &json!({"killed": n, "serve_pid": serve, "round_pid": round}), &format!("killed {n} process(es) of project '{}'", cfg.project));
+        print(
+            g,
+            &json!({"killed": n, "serve_pid": serve, "round_pid": round}),
+            &format!("killed {n} process(es) of project '{}'", cfg.project),
+        );
     }
     Ok(exit_code::OK)
 }
@@ -246,7 +309,9 @@ pub fn cmd_cancel(g: &GlobalArgs) -> CmdResult {
     let cfg = load(g)?;
     let layout = Layout::new(&cfg.runtime.log_dir);
     let Some(h) = live_round(&layout) else {
-        return Err(CliError::failure("no round is running for this project; nothing to cancel"));
+        return Err(CliError::failure(
+            "no round is running for this project; nothing to cancel",
+        ));
     };
     signal_pid(h.pid, Signal::SIGTERM);
     let grace = KILL_GRACE + Duration::from_secs(10);
@@ -254,7 +319,14 @@ pub fn cmd_cancel(g: &GlobalArgs) -> CmdResult {
         let tree = project_tree(&layout, None, Some(h.pid));
         terminate_tree(&tree, Duration::from_secs(1));
     }
-    print(g, &json!({"cancelled": true, "round_pid": h.pid}), &format!("cancelled the current round (round pid {}); the loop goes on", h.pid));
+    print(
+        g,
+        &json!({"cancelled": true, "round_pid": h.pid}),
+        &format!(
+            "cancelled the current round (round pid {}); the loop goes on",
+            h.pid
+        ),
+    );
     Ok(exit_code::OK)
 }
 
@@ -276,19 +348,37 @@ pub fn cmd_status(g: &GlobalArgs) -> CmdResult {
     let m = mode(&cfg);
     let rec = match pidfile::read(&layout.serve_pid()) {
         Ok(r) => r,
-        Err(e) => return Err(CliError::failure(format!("{e} (remove it if no serve is running, then retry)"))),
+        Err(e) => {
+            return Err(CliError::failure(format!(
+                "{e} (remove it if no serve is running, then retry)"
+            )))
+        }
     };
     let (active, pid, uptime) = match m {
         Mode::SystemdUser | Mode::SystemdSystem => {
-            let scope = if m == Mode::SystemdUser { systemd::Scope::User } else { systemd::Scope::System };
+            let scope = if m == Mode::SystemdUser {
+                systemd::Scope::User
+            } else {
+                systemd::Scope::System
+            };
             let props = systemd::show(scope, &systemd::unit_name(&cfg.project));
             let active = props.get("ActiveState").is_some_and(|s| s == "active");
-            let pid = props.get("MainPID").and_then(|p| p.parse::<i32>().ok()).filter(|p| *p > 0);
-            let up = pid.and_then(crate::proc::create_time).map(|t| chrono::Utc::now().timestamp() as f64 - t);
+            let pid = props
+                .get("MainPID")
+                .and_then(|p| p.parse::<i32>().ok())
+                .filter(|p| *p > 0);
+            let up = pid
+                .and_then(crate::proc::create_time)
+                .map(|t| chrono::Utc::now().timestamp() as f64 - t);
             (active, pid, up)
         }
         _ => match rec.as_ref().filter(|r| r.is_live()) {
-            Some(r) => (true, Some(r.pid), crate::proc::create_time(r.pid).map(|t| chrono::Utc::now().timestamp_millis() as f64 / 1000.0 - t)),
+            Some(r) => (
+                true,
+                Some(r.pid),
+                crate::proc::create_time(r.pid)
+                    .map(|t| chrono::Utc::now().timestamp_millis() as f64 / 1000.0 - t),
+            ),
             None => (false, None, None),
         },
     };
@@ -298,13 +388,28 @@ pub fn cmd_status(g: &GlobalArgs) -> CmdResult {
         _ => None,
     };
     let round = live_round(&layout);
-    let round_age = round.as_ref().and_then(|h| h.started_at.as_deref()).and_then(crate::timefmt::parse_ts).map(|t| (chrono::Utc::now() - t).num_seconds());
-    let last_cause = crate::state::events::tail_lines(layout.event_files().last().map(|p| p.as_path()).unwrap_or(std::path::Path::new("")), 200)
-        .iter()
-        .rev()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .find(|e| e.get("event").and_then(Value::as_str) == Some("agent_exit"))
-        .and_then(|e| e.get("exit_cause").and_then(Value::as_str).map(String::from));
+    let round_age = round
+        .as_ref()
+        .and_then(|h| h.started_at.as_deref())
+        .and_then(crate::timefmt::parse_ts)
+        .map(|t| (chrono::Utc::now() - t).num_seconds());
+    let last_cause = crate::state::events::tail_lines(
+        layout
+            .event_files()
+            .last()
+            .map(|p| p.as_path())
+            .unwrap_or(std::path::Path::new("")),
+        200,
+    )
+    .iter()
+    .rev()
+    .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+    .find(|e| e.get("event").and_then(Value::as_str) == Some("agent_exit"))
+    .and_then(|e| {
+        e.get("exit_cause")
+            .and_then(Value::as_str)
+            .map(String::from)
+    });
     let throttle = crate::serve::throttle_state(&layout, chrono::Utc::now().timestamp());
     let never_ran = st.is_none() && !layout.log_dir.exists();
     let v = json!({
@@ -322,7 +427,12 @@ pub fn cmd_status(g: &GlobalArgs) -> CmdResult {
         "stale_pid_file": stale,
         "never_ran": never_ran,
     });
-    let mut text = format!("project: {}\nmode: {}\nactive: {}", cfg.project, m.as_str(), active);
+    let mut text = format!(
+        "project: {}\nmode: {}\nactive: {}",
+        cfg.project,
+        m.as_str(),
+        active
+    );
     if never_ran {
         text.push_str("\nthis project has never run (no log_dir yet); start it with 'agent-runner start' or 'agent-runner serve'");
     }
@@ -333,13 +443,24 @@ pub fn cmd_status(g: &GlobalArgs) -> CmdResult {
         text.push_str(&format!("\nuptime: {u:.0}s"));
     }
     if let Some(r) = v["current_round"].as_u64() {
-        text.push_str(&format!("\ncurrent round: {r} (running for {}s)", round_age.unwrap_or(0)));
+        text.push_str(&format!(
+            "\ncurrent round: {r} (running for {}s)",
+            round_age.unwrap_or(0)
+        ));
     }
     if let Some(s) = st.as_ref() {
-        text.push_str(&format!("\nlast round: {} (exit {}, {})", s.round_num, s.last_exit_code.unwrap_or(0), last_cause.as_deref().unwrap_or("?")));
+        text.push_str(&format!(
+            "\nlast round: {} (exit {}, {})",
+            s.round_num,
+            s.last_exit_code.unwrap_or(0),
+            last_cause.as_deref().unwrap_or("?")
+        ));
     }
     if let Some(t) = throttle.as_ref() {
-        text.push_str(&format!("\nrate limited: {} for {} until epoch {}", t.classification, t.agent, t.reset_at_epoch));
+        text.push_str(&format!(
+            "\nrate limited: {} for {} until epoch {}",
+            t.classification, t.agent, t.reset_at_epoch
+        ));
     }
     if stale {
         text.push_str("\nnote: serve.pid is stale (its process is gone); it will be replaced at the next start");

@@ -219,7 +219,11 @@ pub fn tail_lines(path: &std::path::Path, n: usize) -> Vec<String> {
         return Vec::new();
     }
     let text = String::from_utf8_lossy(&buf);
-    let mut lines: Vec<String> = text.lines().filter(|l| !l.trim().is_empty()).map(String::from).collect();
+    let mut lines: Vec<String> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(String::from)
+        .collect();
     // The first line may be partial if we stopped mid-file.
     if end > 0 && !lines.is_empty() {
         lines.remove(0);
@@ -241,7 +245,10 @@ mod tail_tests {
         s.push_str("{\"torn\": ");
         std::fs::write(&p, s).unwrap_or_default();
         let t = super::tail_lines(&p, 3);
-        assert_eq!(t, vec!["{\"i\": 19997}", "{\"i\": 19998}", "{\"i\": 19999}"]);
+        assert_eq!(
+            t,
+            vec!["{\"i\": 19997}", "{\"i\": 19998}", "{\"i\": 19999}"]
+        );
         assert!(super::tail_lines(&d.path().join("none"), 3).is_empty());
     }
 }

@@ -16,8 +16,16 @@ pub struct Project {
 }
 
 pub fn git(dir: &Path, args: &[&str]) -> String {
-    let o = Command::new("git").args(args).current_dir(dir).output().unwrap_or_else(|e| panic!("git: {e}"));
-    assert!(o.status.success(), "git {args:?} failed: {}", String::from_utf8_lossy(&o.stderr));
+    let o = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap_or_else(|e| panic!("git: {e}"));
+    assert!(
+        o.status.success(),
+        "git {args:?} failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
@@ -41,7 +49,8 @@ impl Project {
         git(&dir, &["config", "user.email", "t@example.invalid"]);
         git(&dir, &["config", "user.name", "t"]);
         git(&dir, &["config", "commit.gpgsign", "false"]);
-        std::fs::write(dir.join("prompts/main.md"), long_prompt()).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(dir.join("prompts/main.md"), long_prompt())
+            .unwrap_or_else(|e| panic!("{e}"));
         std::fs::write(dir.join(".gitignore"), "logs/\n").unwrap_or_else(|e| panic!("{e}"));
         std::fs::write(dir.join("README.md"), "scratch\n").unwrap_or_else(|e| panic!("{e}"));
         git(&dir, &["add", "-A"]);
@@ -56,9 +65,11 @@ impl Project {
     /// Write an executable agent script into the temp dir (outside the repo).
     pub fn agent(&self, name: &str, body: &str) -> PathBuf {
         let p = self.tmp.path().join(name);
-        std::fs::write(&p, format!("#!/usr/bin/env bash\n{body}\n")).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(&p, format!("#!/usr/bin/env bash\n{body}\n"))
+            .unwrap_or_else(|e| panic!("{e}"));
         use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755))
+            .unwrap_or_else(|e| panic!("{e}"));
         p
     }
 
@@ -76,39 +87,66 @@ impl Project {
 
     pub fn cmd(&self, args: &[&str]) -> Command {
         let mut c = Command::new(BIN);
-        c.args(args).current_dir(&self.dir).env("HOME", &self.home).env_remove("AGENT_RUNNER_SKIP_STARTUP_CHECK");
+        c.args(args)
+            .current_dir(&self.dir)
+            .env("HOME", &self.home)
+            .env_remove("AGENT_RUNNER_SKIP_STARTUP_CHECK");
         c
     }
 
     pub fn run(&self, args: &[&str]) -> Output {
-        self.cmd(args).output().unwrap_or_else(|e| panic!("run {args:?}: {e}"))
+        self.cmd(args)
+            .output()
+            .unwrap_or_else(|e| panic!("run {args:?}: {e}"))
     }
 
     /// Every event line of every month file, parsed.
     pub fn events(&self) -> Vec<serde_json::Value> {
         let mut files: Vec<PathBuf> = std::fs::read_dir(self.log_dir())
-            .map(|r| r.flatten().map(|e| e.path()).filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("events-"))).collect())
+            .map(|r| {
+                r.flatten()
+                    .map(|e| e.path())
+                    .filter(|p| {
+                        p.file_name()
+                            .is_some_and(|n| n.to_string_lossy().starts_with("events-"))
+                    })
+                    .collect()
+            })
             .unwrap_or_default();
         files.sort();
         files
             .iter()
-            .flat_map(|f| std::fs::read_to_string(f).unwrap_or_default().lines().map(String::from).collect::<Vec<_>>())
+            .flat_map(|f| {
+                std::fs::read_to_string(f)
+                    .unwrap_or_default()
+                    .lines()
+                    .map(String::from)
+                    .collect::<Vec<_>>()
+            })
             .filter_map(|l| serde_json::from_str(&l).ok())
             .collect()
     }
 
     pub fn kinds(&self) -> Vec<String> {
-        self.events().iter().filter_map(|e| e.get("event").and_then(|k| k.as_str()).map(String::from)).collect()
+        self.events()
+            .iter()
+            .filter_map(|e| e.get("event").and_then(|k| k.as_str()).map(String::from))
+            .collect()
     }
 
     pub fn events_of(&self, kind: &str) -> Vec<serde_json::Value> {
-        self.events().into_iter().filter(|e| e.get("event").and_then(|k| k.as_str()) == Some(kind)).collect()
+        self.events()
+            .into_iter()
+            .filter(|e| e.get("event").and_then(|k| k.as_str()) == Some(kind))
+            .collect()
     }
 }
 
 /// The keys of an event after `ts` and `event`, in order.
 pub fn payload_keys(e: &serde_json::Value) -> Vec<String> {
-    e.as_object().map(|m| m.keys().skip(2).cloned().collect()).unwrap_or_default()
+    e.as_object()
+        .map(|m| m.keys().skip(2).cloned().collect())
+        .unwrap_or_default()
 }
 
 /// Poll `f` until it is true or `timeout` passes.
@@ -125,13 +163,20 @@ pub fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
 
 /// Pids listed (one per line) in a file written by a fake agent.
 pub fn read_pids(p: &Path) -> Vec<i32> {
-    std::fs::read_to_string(p).unwrap_or_default().split_whitespace().filter_map(|x| x.parse().ok()).collect()
+    std::fs::read_to_string(p)
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|x| x.parse().ok())
+        .collect()
 }
 
 /// True if the process exists and is not a zombie.
 pub fn alive(pid: i32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(s) => s.rfind(')').and_then(|i| s[i + 1..].split_whitespace().next()).is_some_and(|st| st != "Z" && st != "X"),
+        Ok(s) => s
+            .rfind(')')
+            .and_then(|i| s[i + 1..].split_whitespace().next())
+            .is_some_and(|st| st != "Z" && st != "X"),
         Err(_) => false,
     }
 }
