@@ -196,7 +196,7 @@ fn main() {
             total as f64 / 1048576.0,
             t.elapsed().as_secs_f64()
         );
-        let mut cfg = agent_runner::witness::default_config(&work, &logs);
+        let mut cfg = agent_runner::witness::default_config(&work, &logs).unwrap();
         cfg.monitor.supervisor_stale_threshold_s = Some(0);
         let (p, m) = time_ours(&cfg);
         let py = if no_python {

@@ -153,7 +153,7 @@ mod tests {
     #[test]
     fn catalogue_has_fifteen_named_defenses_with_config_values() {
         let dir = std::path::Path::new("/nonexistent/p");
-        let mut cfg = crate::witness::default_config(dir, &dir.join("logs"));
+        let mut cfg = crate::witness::default_config(dir, &dir.join("logs")).unwrap();
         cfg.runtime.round_budget_s = 777;
         let c = super::catalog(&cfg);
         assert_eq!(c.len(), 15);

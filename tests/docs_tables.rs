@@ -34,7 +34,7 @@ fn detectors_table_matches_code() {
 #[test]
 fn defenses_table_matches_code() {
     let d = std::path::Path::new("/nonexistent/p");
-    let cfg = agent_runner::witness::default_config(d, &d.join("logs"));
+    let cfg = agent_runner::witness::default_config(d, &d.join("logs")).unwrap();
     check(
         "<!-- defenses:begin -->",
         "<!-- defenses:end -->",

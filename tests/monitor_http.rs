@@ -1,7 +1,7 @@
 //! `monitor --mode http`: `/`, `/api/state` and `/metrics` over loopback, and a
 //! non-loopback bind refused.
 
-mod support;
+mod logdir;
 
 use serde_json::{json, Value};
 use std::io::{Read, Write};
@@ -9,7 +9,7 @@ use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use support::Fixture;
+use logdir::Fixture;
 
 fn get(addr: std::net::SocketAddr, path: &str) -> (String, String) {
     let mut s = TcpStream::connect(addr).unwrap();
@@ -102,7 +102,7 @@ fn non_loopback_bind_is_refused() {
     for bad in ["0.0.0.0", "192.168.1.10", "::", "example.com"] {
         assert!(check_bind(bad).is_err(), "{bad} must be refused");
     }
-    let out = std::process::Command::new(support::bin())
+    let out = std::process::Command::new(logdir::bin())
         .args([
             "monitor", "--mode", "http", "--bind", "0.0.0.0", "--port", "1",
         ])

@@ -3,13 +3,13 @@
 //! pid-file stop against a real process, and `supervisor_stale` not silenced by
 //! the monitor's own events.
 
-mod support;
+mod logdir;
 
 use agent_runner::config::Config;
 use agent_runner::witness::monitor::{Monitor, PidFileStop, StopAction};
 use serde_json::json;
 use std::sync::{Arc, Mutex};
-use support::Fixture;
+use logdir::Fixture;
 
 #[derive(Clone, Default)]
 struct Recorder(Arc<Mutex<Vec<String>>>);

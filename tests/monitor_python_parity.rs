@@ -167,7 +167,7 @@ print(json.dumps(sorted(a.detector for a in alerts)))
 
 /// Ours: what `monitor --once` runs.
 fn our_alerts(p: &Project) -> BTreeSet<String> {
-    let mut cfg = agent_runner::witness::default_config(&p.work, &p.logs);
+    let mut cfg = agent_runner::witness::default_config(&p.work, &p.logs).unwrap();
     cfg.runtime.round_budget_s = BUDGET_S;
     cfg.monitor.supervisor_stale_threshold_s = Some(STALE_S);
     agent_runner::witness::monitor::check_once(&cfg)

@@ -1,13 +1,13 @@
 //! `peek` (document, `--round`, `--select`, text form) and `events` (window,
 //! `--since` cursor/time, argument errors with exit 2).
 
-mod support;
+mod logdir;
 
 use agent_runner::observe::events::{run as events_run, EventsArgs};
 use agent_runner::observe::peek::{self, PeekArgs, RoundSel};
 use agent_runner::observe::state;
 use serde_json::{json, Value};
-use support::Fixture;
+use logdir::Fixture;
 
 fn peek_args() -> PeekArgs {
     PeekArgs {
@@ -229,7 +229,7 @@ fn events_argument_errors_exit_2() {
         (&["--window", "3"], "--kind"),
     ];
     for (args, msg) in cases {
-        let out = std::process::Command::new(support::bin())
+        let out = std::process::Command::new(logdir::bin())
             .arg("events")
             .args(*args)
             .output()
@@ -238,7 +238,7 @@ fn events_argument_errors_exit_2() {
         assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
         assert!(err.contains(msg), "{args:?}: {err}");
     }
-    let out = std::process::Command::new(support::bin())
+    let out = std::process::Command::new(logdir::bin())
         .args(["peek", "--round", "abc"])
         .output()
         .unwrap();
@@ -246,7 +246,7 @@ fn events_argument_errors_exit_2() {
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("--round expects int or 'latest', got 'abc'")
     );
-    let out = std::process::Command::new(support::bin())
+    let out = std::process::Command::new(logdir::bin())
         .args(["monitor", "--host", "pi"])
         .output()
         .unwrap();

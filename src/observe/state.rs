@@ -90,26 +90,6 @@ pub fn gather(layout: &Layout) -> std::io::Result<Snapshot> {
     gather_rest(layout, events, t.corrupt)
 }
 
-/// `serve.pid`: JSON `{"pid": N, "create_time": F}` or a legacy bare integer.
-pub fn read_serve_pid(layout: &Layout) -> Option<(i32, Option<f64>)> {
-    let s = std::fs::read_to_string(layout.serve_pid()).ok()?;
-    let s = s.trim();
-    if let Ok(pid) = s.parse::<i32>() {
-        return Some((pid, None));
-    }
-    let v: Value = serde_json::from_str(s).ok()?;
-    let pid = i32::try_from(v.get("pid")?.as_i64()?).ok()?;
-    Some((pid, v.get("create_time").and_then(Value::as_f64)))
-}
-
-/// Is the pid-file serve alive (and the same process that wrote the file)?
-pub fn serve_alive(pid: i32, token: Option<f64>) -> bool {
-    match token {
-        Some(t) => crate::proc::same_process(pid, t),
-        None => crate::proc::alive(pid),
-    }
-}
-
 fn kind(e: &Record) -> &str {
     e.get("event").and_then(Value::as_str).unwrap_or("")
 }
@@ -291,20 +271,22 @@ fn service(layout: &Layout, snap: &Snapshot, cfg: &Config) -> Value {
             "phase": e.and_then(|e| e.get("phase")).cloned().unwrap_or(Value::Null),
         })
     });
-    match read_serve_pid(layout) {
-        Some((pid, token)) => {
-            let active = serve_alive(pid, token);
-            let uptime = crate::proc::create_time(pid).filter(|_| active).map(|t| {
-                json!(((snap.now.timestamp_millis() as f64 / 1000.0) - t)
-                    .max(0.0)
-                    .round())
-            });
-            json!({"mode": "pid_file", "active": active, "pid": pid, "uptime_s": uptime, "unit_file": null, "rate_limit": rate_limit})
-        }
-        None => {
-            json!({"mode": "none", "active": false, "pid": null, "uptime_s": null, "unit_file": null, "rate_limit": rate_limit})
-        }
-    }
+    let mode = crate::service::mode(cfg);
+    let rec = crate::service::pidfile::read(&layout.serve_pid())
+        .ok()
+        .flatten();
+    let live = rec.as_ref().filter(|r| r.is_live());
+    let uptime = live
+        .and_then(|r| crate::proc::create_time(r.pid))
+        .map(|t| json!(((snap.now.timestamp_millis() as f64 / 1000.0) - t).max(0.0).round()));
+    json!({
+        "mode": mode.as_str(),
+        "active": live.is_some(),
+        "pid": live.map(|r| r.pid),
+        "uptime_s": uptime,
+        "unit_file": null,
+        "rate_limit": rate_limit,
+    })
 }
 
 fn system(metrics: &[Record]) -> Value {

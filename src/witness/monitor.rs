@@ -37,24 +37,27 @@ pub struct PidFileStop;
 impl StopAction for PidFileStop {
     fn request_stop(&self, cfg: &Config) -> Result<String, String> {
         let layout = Layout::new(&cfg.runtime.log_dir);
-        let Some((pid, token)) = state::read_serve_pid(&layout) else {
+        let rec = crate::service::pidfile::read(&layout.serve_pid())
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| {
+                format!(
+                    "no serve.pid in '{}': nothing to stop",
+                    layout.log_dir.display()
+                )
+            })?;
+        if rec.pid <= 1 || !rec.is_live() {
             return Err(format!(
-                "no readable serve.pid in '{}': nothing to stop",
-                layout.log_dir.display()
-            ));
-        };
-        if pid <= 1 || !state::serve_alive(pid, token) {
-            return Err(format!(
-                "serve pid {pid} from '{}' is not running (stale pid file)",
+                "serve pid {} from '{}' is not running (stale pid file)",
+                rec.pid,
                 layout.serve_pid().display()
             ));
         }
         nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(pid),
+            nix::unistd::Pid::from_raw(rec.pid),
             nix::sys::signal::Signal::SIGTERM,
         )
-        .map_err(|e| format!("cannot signal serve pid {pid}: {e}"))?;
-        Ok(format!("sent SIGTERM to serve pid {pid}"))
+        .map_err(|e| format!("cannot signal serve pid {}: {e}", rec.pid))?;
+        Ok(format!("sent SIGTERM to serve pid {}", rec.pid))
     }
 }
 

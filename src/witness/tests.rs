@@ -28,7 +28,7 @@ fn ev(secs: i64, kind: &str, extra: Value) -> Record {
 }
 fn thresholds() -> Thresholds {
     let dir = std::path::Path::new("/nonexistent/proj");
-    Thresholds::from_config(&super::default_config(dir, &dir.join("logs")))
+    Thresholds::from_config(&super::default_config(dir, &dir.join("logs")).unwrap())
 }
 
 struct W {
