@@ -172,7 +172,11 @@ mod tests {
                 missing.push(d.guarded_by);
             }
         }
-        assert_eq!(missing, super::PENDING_GUARDS, "guards missing from the tree");
+        assert_eq!(
+            missing,
+            super::PENDING_GUARDS,
+            "guards missing from the tree"
+        );
     }
 
     #[test]

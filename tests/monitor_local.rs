@@ -7,9 +7,9 @@ mod logdir;
 
 use agent_runner::config::Config;
 use agent_runner::witness::monitor::{Monitor, PidFileStop, StopAction};
+use logdir::Fixture;
 use serde_json::json;
 use std::sync::{Arc, Mutex};
-use logdir::Fixture;
 
 #[derive(Clone, Default)]
 struct Recorder(Arc<Mutex<Vec<String>>>);

@@ -165,26 +165,48 @@ print(json.dumps(sorted(a.detector for a in alerts)))
         .collect()
 }
 
-/// Ours: what `monitor --once` runs.
+/// Ours: `agent-runner monitor --once --json` reading the Python tool's own
+/// agent-runner.toml; exit 1 when there are alerts, 0 when healthy.
 fn our_alerts(p: &Project) -> BTreeSet<String> {
-    let mut cfg = agent_runner::witness::default_config(&p.work, &p.logs).unwrap();
-    cfg.runtime.round_budget_s = BUDGET_S;
-    cfg.monitor.supervisor_stale_threshold_s = Some(STALE_S);
-    agent_runner::witness::monitor::check_once(&cfg)
-        .unwrap()
-        .into_iter()
-        .map(|a| a.detector.to_string())
-        .collect()
+    let out = run(Command::new(env!("CARGO_BIN_EXE_agent-runner"))
+        .args(["monitor", "--once", "--json", "--config"])
+        .arg(p.work.join("agent-runner.toml"))
+        .env("HOME", &p.home));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let set: BTreeSet<String> = stdout
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l)
+                .unwrap_or_else(|e| panic!("not a JSON alert line ({e}): {l}"));
+            assert!(l.is_ascii(), "JSON lines are ASCII-escaped: {l}");
+            v["detector"].as_str().unwrap().to_string()
+        })
+        .collect();
+    let want = if set.is_empty() { 0 } else { 1 };
+    assert_eq!(
+        out.status.code(),
+        Some(want),
+        "monitor --once exit code; stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    set
 }
 
 fn compare(tool: &Path, p: &Project, must_include: &str) {
     let py = python_alerts(tool, p);
     let ours = our_alerts(p);
     eprintln!("python: {py:?}\nours:   {ours:?}");
-    assert!(
-        py.contains(must_include),
-        "python did not raise {must_include}: {py:?}"
-    );
+    if must_include.is_empty() {
+        assert!(
+            py.is_empty(),
+            "python raised alerts on a healthy project: {py:?}"
+        );
+    } else {
+        assert!(
+            py.contains(must_include),
+            "python did not raise {must_include}: {py:?}"
+        );
+    }
     assert_eq!(ours, py, "alert kinds differ on a Python-written log_dir");
 }
 
@@ -224,4 +246,12 @@ fn stash_chains_raise_orphan_chain_like_python() {
     );
     rounds(&tool, &p, 3);
     compare(&tool, &p, "orphan_chain");
+}
+
+#[test]
+fn healthy_rounds_raise_nothing_in_either_and_exit_0() {
+    let tool = python_tool();
+    let p = project(&tool, "echo 'all good'\nexit 0");
+    rounds(&tool, &p, 2);
+    compare(&tool, &p, "");
 }

@@ -6,8 +6,8 @@ mod logdir;
 use agent_runner::observe::events::{run as events_run, EventsArgs};
 use agent_runner::observe::peek::{self, PeekArgs, RoundSel};
 use agent_runner::observe::state;
-use serde_json::{json, Value};
 use logdir::Fixture;
+use serde_json::{json, Value};
 
 fn peek_args() -> PeekArgs {
     PeekArgs {
