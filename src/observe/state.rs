@@ -13,9 +13,11 @@ use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 
 /// Events read back from the end of the log for peek and for a monitor's
-/// first poll (upstream's monitor keeps a 20,000-event buffer but reads the
-/// whole history to fill it; we read only these).
-pub const RECENT_EVENTS: usize = 5000;
+/// first poll, and the size of the monitor's rolling buffer. Enough for every
+/// detector's look-back (10 exits, 5 rounds, streaks) with room for progress
+/// heartbeats. (Upstream's monitor keeps 20,000 events but reads the whole
+/// history to fill them; we read only these.)
+pub const RECENT_EVENTS: usize = 2000;
 /// Metrics samples read back from the end.
 pub const RECENT_METRICS: usize = 512;
 /// Newest round logs tailed for the detectors.
@@ -94,18 +96,18 @@ fn kind(e: &Record) -> &str {
     e.get("event").and_then(Value::as_str).unwrap_or("")
 }
 
-/// A round as seen in the events.
+/// A round as seen in the events (borrowing them).
 #[derive(Debug, Clone, Default)]
-struct RoundAcc {
+struct RoundAcc<'a> {
     round_num: i64,
-    phase: Value,
-    started_at: Option<String>,
-    ended_at: Option<String>,
-    exit: Option<Record>,
-    events: Vec<Record>,
+    phase: Option<&'a Value>,
+    started_at: Option<&'a str>,
+    ended_at: Option<&'a str>,
+    exit: Option<&'a Record>,
+    events: Vec<&'a Record>,
 }
 
-fn rounds_from(events: &[Record]) -> BTreeMap<i64, RoundAcc> {
+fn rounds_from(events: &[Record]) -> BTreeMap<i64, RoundAcc<'_>> {
     let mut m: BTreeMap<i64, RoundAcc> = BTreeMap::new();
     for e in events {
         let Some(n) = e.get("round_num").and_then(Value::as_i64) else {
@@ -117,20 +119,19 @@ fn rounds_from(events: &[Record]) -> BTreeMap<i64, RoundAcc> {
         }
         let r = m.entry(n).or_insert_with(|| RoundAcc {
             round_num: n,
-            phase: Value::Null,
             ..Default::default()
         });
-        let ts = e.get("ts").and_then(Value::as_str).map(String::from);
+        let ts = e.get("ts").and_then(Value::as_str);
         match k {
             "round_start" => {
                 r.started_at = ts;
-                r.phase = e.get("phase").cloned().unwrap_or(Value::Null);
+                r.phase = e.get("phase");
             }
-            "agent_exit" => r.exit = Some(e.clone()),
+            "agent_exit" => r.exit = Some(e),
             "round_end" => r.ended_at = ts,
             _ => {}
         }
-        r.events.push(e.clone());
+        r.events.push(e);
     }
     m
 }
@@ -191,18 +192,15 @@ fn round_view(
             .unwrap_or(Value::Null),
         _ => Value::Null,
     };
-    let recent: Vec<Value> = acc
-        .events
+    let skip = acc.events.len().saturating_sub(20);
+    let recent: Vec<Value> = acc.events[skip..]
         .iter()
-        .rev()
-        .take(20)
-        .rev()
-        .map(|e| Value::Object(e.clone()))
+        .map(|e| Value::Object((*e).clone()))
         .collect();
     json!({
         "round_num": acc.round_num,
-        "phase": acc.phase,
-        "started_at": acc.started_at.clone().unwrap_or_default(),
+        "phase": acc.phase.cloned().unwrap_or(Value::Null),
+        "started_at": acc.started_at.unwrap_or_default(),
         "ended_at": acc.ended_at,
         "running": running,
         "duration_so_far_s": duration,
@@ -331,12 +329,16 @@ pub fn project_state(
     let layout = Layout::new(&cfg.runtime.log_dir);
     let rounds = rounds_from(&snap.events);
     let latest_n = rounds.keys().next_back().copied();
+    let older: Vec<Record> = match opts.round {
+        Some(n) if !rounds.contains_key(&(n as i64)) => scan_round(&layout, n).unwrap_or_default(),
+        _ => Vec::new(),
+    };
     let current = match opts.round {
         Some(n) => {
             let acc = match rounds.get(&(n as i64)) {
                 Some(a) => a.clone(),
                 None => {
-                    let evs = scan_round(&layout, n).unwrap_or_default();
+                    let evs = &older;
                     let has_log = layout.agent_logs().iter().any(|(r, _)| *r == n);
                     if evs.is_empty() && !has_log {
                         return Err(RoundNotFound {
@@ -344,7 +346,7 @@ pub fn project_state(
                             dir: layout.rounds_dir().display().to_string(),
                         });
                     }
-                    let mut acc = rounds_from(&evs).remove(&(n as i64)).unwrap_or_default();
+                    let mut acc = rounds_from(evs).remove(&(n as i64)).unwrap_or_default();
                     acc.round_num = n as i64;
                     acc
                 }
@@ -371,7 +373,7 @@ pub fn project_state(
             let get = |k: &str| exit.and_then(|e| e.get(k)).cloned().unwrap_or(Value::Null);
             json!({
                 "round_num": r.round_num,
-                "phase": r.phase,
+                "phase": r.phase.cloned().unwrap_or(Value::Null),
                 "started_at": r.started_at,
                 "ended_at": r.ended_at,
                 "exit_code": get("exit_code"),

@@ -111,13 +111,26 @@ impl Line {
 /// Bytes that are not UTF-8 are replaced (a bit-rotted byte on an SD card must
 /// not break every reader).
 pub fn parse_line(bytes: &[u8]) -> Option<(String, Map<String, Value>)> {
-    let text = String::from_utf8_lossy(bytes);
-    let t = text.trim();
-    if t.is_empty() {
+    parse_owned(bytes.to_vec())
+}
+
+/// [`parse_line`] taking ownership (no copy of a valid UTF-8 line).
+fn parse_owned(bytes: Vec<u8>) -> Option<(String, Map<String, Value>)> {
+    let mut text = match String::from_utf8(bytes) {
+        Ok(s) => s,
+        Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+    };
+    let end = text.trim_end().len();
+    text.truncate(end);
+    let start = text.len() - text.trim_start().len();
+    if start > 0 {
+        text.drain(..start);
+    }
+    if text.is_empty() {
         return None;
     }
-    match serde_json::from_str::<Value>(t) {
-        Ok(Value::Object(m)) => Some((t.to_string(), m)),
+    match serde_json::from_str::<Value>(&text) {
+        Ok(Value::Object(m)) => Some((text, m)),
         _ => None,
     }
 }
@@ -319,7 +332,7 @@ pub fn scan_back(
             if !kinds.is_empty() && !kinds.iter().any(|k| mentions_kind(&bytes, k)) {
                 continue;
             }
-            let Some((text, value)) = parse_line(&bytes) else {
+            let Some((text, value)) = parse_owned(bytes) else {
                 corrupt += 1;
                 continue;
             };

@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use regex::{Regex, RegexBuilder};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
+use std::sync::OnceLock;
 
 /// One event or metrics record as parsed from its JSON line.
 pub type Record = Map<String, Value>;
@@ -31,17 +32,9 @@ pub struct Thresholds {
 impl Thresholds {
     /// The thresholds a config sets (defaults where it sets none).
     pub fn from_config(cfg: &Config) -> Thresholds {
-        let mut pats: Vec<Regex> = cfg
-            .monitor
-            .auth_fail_patterns
-            .iter()
-            .filter_map(|r| {
-                RegexBuilder::new(r.as_str())
-                    .case_insensitive(true)
-                    .build()
-                    .ok()
-            })
-            .collect();
+        // The loader compiles these case-insensitively already; cloning a
+        // Regex is a reference-count bump.
+        let mut pats: Vec<Regex> = cfg.monitor.auth_fail_patterns.clone();
         if pats.is_empty() {
             pats = default_auth_patterns();
         }
@@ -68,13 +61,18 @@ impl Thresholds {
     }
 }
 
-/// `[monitor] auth_fail_patterns`'s default, compiled case-insensitively.
+/// `[monitor] auth_fail_patterns`'s default, compiled case-insensitively once.
 pub fn default_auth_patterns() -> Vec<Regex> {
-    RegexBuilder::new(crate::config::DEFAULT_AUTH_FAIL_PATTERN)
-        .case_insensitive(true)
-        .build()
-        .into_iter()
-        .collect()
+    static RE: OnceLock<Option<Regex>> = OnceLock::new();
+    RE.get_or_init(|| {
+        RegexBuilder::new(crate::config::DEFAULT_AUTH_FAIL_PATTERN)
+            .case_insensitive(true)
+            .build()
+            .ok()
+    })
+    .iter()
+    .cloned()
+    .collect()
 }
 
 /// Everything one detector pass sees. Borrowed so a long-lived monitor does not
