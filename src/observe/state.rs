@@ -171,7 +171,7 @@ fn round_view(
     let exit = acc.exit.as_ref();
     let get = |k: &str| exit.and_then(|e| e.get(k)).cloned().unwrap_or(Value::Null);
     let running = latest && acc.ended_at.is_none() && exit.is_none();
-    let started = acc.started_at.as_deref().and_then(crate::timefmt::parse_ts);
+    let started = acc.started_at.and_then(crate::timefmt::parse_ts);
     let duration = if running {
         started
             .map(|s| json!((now - s).num_milliseconds() as f64 / 1000.0))
