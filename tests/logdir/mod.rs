@@ -99,3 +99,40 @@ pub fn bin() -> PathBuf {
 pub fn path_str(p: &Path) -> String {
     p.display().to_string()
 }
+
+impl Fixture {
+    /// Write `proj/agent-runner.toml` logging to this fixture's log_dir.
+    pub fn write_config(&self, monitor_extra: &str) -> PathBuf {
+        let p = self.work.join("agent-runner.toml");
+        std::fs::write(
+            &p,
+            format!(
+                "schema_version = 1\n\n[agent]\ncommand = [\"true\"]\nprompt_arg_template = []\nprompt_delivery = \"stdin\"\n\n[runtime]\nwork_dir = \".\"\nlog_dir = {}\n\n[prompt]\nfile = \"prompts/main.md\"\n\n[monitor]\n{monitor_extra}\n",
+                toml_str(&self.logs)
+            ),
+        )
+        .unwrap();
+        p
+    }
+
+    /// Run the binary with `--config` pointing at this fixture.
+    pub fn cli(&self, args: &[&str]) -> std::process::Output {
+        std::process::Command::new(bin())
+            .args(args)
+            .arg("--config")
+            .arg(self.work.join("agent-runner.toml"))
+            .env("HOME", self.tmp.path())
+            .output()
+            .unwrap()
+    }
+}
+
+fn toml_str(p: &Path) -> String {
+    format!(
+        "\"{}\"",
+        p.display()
+            .to_string()
+            .replace('\\', "\\\\")
+            .replace('"', "\\\"")
+    )
+}

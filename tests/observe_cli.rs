@@ -1,0 +1,172 @@
+//! The observation verbs through the binary, with a real config file:
+//! `peek`, `events`, `monitor --once` (text and JSON, exit codes), and the
+//! follow loops `watch`, `monitor --mode events|narrate` ending on SIGINT with 0.
+
+mod logdir;
+
+use logdir::Fixture;
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn fixture() -> Fixture {
+    let f = Fixture::new();
+    f.round(1, 300, 0, "clean", "ok\n");
+    f.round(2, 200, 1, "error", "boom\n");
+    f.metric(4000, json!({"mem_total_mb": 8000, "mem_available_mb": 3000, "disk_used_pct": 41.5, "disk_free_gb": 99.0}));
+    f.write_config("supervisor_stale_threshold_s = 0");
+    f
+}
+
+fn stdout(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[test]
+fn peek_json_text_and_select_through_the_binary() {
+    let f = fixture();
+    let o = f.cli(&["peek", "--json"]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["current_round"]["round_num"], json!(2));
+    assert_eq!(v["recent_rounds"][0]["exit_cause"], json!("clean"));
+    let o = f.cli(&["peek"]);
+    let t = stdout(&o);
+    assert!(t.contains("round     R2 took 1.5s, error (exit 1)"), "{t}");
+    let o = f.cli(&["peek", "--select", "system.disk_used_pct"]);
+    assert_eq!(stdout(&o).trim(), "41.5");
+    let o = f.cli(&["peek", "--select", "nope"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("path segment 'nope' not found"));
+}
+
+#[test]
+fn events_through_the_binary() {
+    let f = fixture();
+    let o = f.cli(&["events", "--kind", "agent_exit", "--window", "1"]);
+    assert_eq!(o.status.code(), Some(0));
+    let out = stdout(&o);
+    assert_eq!(out.lines().count(), 1);
+    assert!(
+        out.starts_with("{\"ts\": \"") && out.contains("\"exit_code\": 1"),
+        "{out}"
+    );
+}
+
+#[test]
+fn monitor_once_exit_codes_and_formats() {
+    let f = fixture();
+    let o = f.cli(&["monitor", "--once"]);
+    assert_eq!(o.status.code(), Some(0), "healthy: {}", stdout(&o));
+    assert_eq!(stdout(&o), "");
+    f.metric(0, json!({"disk_used_pct": 96.0}));
+    let o = f.cli(&["monitor", "--once"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        stdout(&o).trim(),
+        "[CRIT] disk_critical \u{2014} disk_used_pct 96.0 >= 95.0 \u{2014} auto-stopping service"
+    );
+    let o = f.cli(&["monitor", "--once", "--json"]);
+    assert_eq!(o.status.code(), Some(1));
+    let line = stdout(&o);
+    assert!(line.starts_with("{\"severity\": \"critical\", \"detector\": \"disk_critical\", \"message\": \"disk_used_pct 96.0 >= 95.0 \\u2014 auto-stopping service\", \"context\": {\"value\": 96.0, \"threshold\": 95.0, \"hint\": \"Stop and clean disk before resuming\"}, \"ts\": \""), "{line}");
+    assert!(line
+        .trim_end()
+        .ends_with("\"auto_action\": \"stop_service\"}"));
+    // --once writes nothing.
+    assert!(!f.events_text().contains("monitor_"));
+}
+
+fn interrupt(child: &std::process::Child) {
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+}
+
+fn wait_exit(child: &mut std::process::Child) -> Option<i32> {
+    let end = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < end {
+        if let Some(s) = child.try_wait().unwrap() {
+            return s.code();
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    None
+}
+
+fn spawn(f: &Fixture, args: &[&str]) -> std::process::Child {
+    Command::new(logdir::bin())
+        .args(args)
+        .arg("--config")
+        .arg(f.work.join("agent-runner.toml"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// Read lines until one contains `needle` (bounded).
+fn read_until(r: &mut impl BufRead, needle: &str) -> String {
+    let end = Instant::now() + Duration::from_secs(30);
+    let mut seen = String::new();
+    while Instant::now() < end {
+        let mut l = String::new();
+        if r.read_line(&mut l).unwrap() == 0 {
+            break;
+        }
+        seen.push_str(&l);
+        if l.contains(needle) {
+            return l;
+        }
+    }
+    panic!("'{needle}' not seen in:\n{seen}");
+}
+
+#[test]
+fn monitor_events_and_narrate_follow_then_exit_0_on_sigint() {
+    let f = fixture();
+    let mut ev = spawn(&f, &["monitor", "--mode", "events"]);
+    let mut narr = spawn(&f, &["monitor", "--mode", "narrate"]);
+    let mut nr = BufReader::new(narr.stdout.take().unwrap());
+    // Narrate starts with history.
+    let first = read_until(&mut nr, "round_start");
+    assert!(first.contains("round=1 phase=None"), "{first}");
+    // Give the events follower time to seed at the end, then append.
+    std::thread::sleep(Duration::from_millis(1500));
+    f.event(0, "round_start", json!({"round_num": 3, "phase": "é"}));
+    let mut er = BufReader::new(ev.stdout.take().unwrap());
+    let line = read_until(&mut er, "round_start");
+    assert!(
+        line.contains("\"round_num\": 3, \"phase\": \"\\u00e9\""),
+        "ASCII-escaped: {line}"
+    );
+    let l = read_until(&mut nr, "round=3");
+    assert!(l.contains("phase=é"));
+    interrupt(&ev);
+    interrupt(&narr);
+    assert_eq!(wait_exit(&mut ev), Some(0));
+    assert_eq!(wait_exit(&mut narr), Some(0));
+}
+
+#[test]
+fn watch_redraws_and_exits_0_on_sigint() {
+    let f = fixture();
+    let mut w = spawn(&f, &["watch", "--interval", "0.2"]);
+    let mut out = w.stdout.take().unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    interrupt(&w);
+    assert_eq!(wait_exit(&mut w), Some(0));
+    let mut s = String::new();
+    out.read_to_string(&mut s).unwrap();
+    assert!(s.matches("\x1b[2J\x1b[H").count() >= 2, "redrawn: {s:?}");
+    assert!(s.contains("project   proj"));
+}
