@@ -170,3 +170,49 @@ fn watch_redraws_and_exits_0_on_sigint() {
     assert!(s.matches("\x1b[2J\x1b[H").count() >= 2, "redrawn: {s:?}");
     assert!(s.contains("project   proj"));
 }
+
+#[test]
+fn monitor_loop_auto_stops_a_pid_file_serve_once_then_exits_0_on_sigint() {
+    let f = fixture();
+    f.metric(0, json!({"disk_used_pct": 97.0}));
+    let mut serve = Command::new("sleep").arg("120").spawn().unwrap();
+    let pid = serve.id() as i32;
+    let token = agent_runner::proc::create_time(pid).unwrap();
+    std::fs::write(
+        f.logs.join("serve.pid"),
+        format!("{{\"pid\": {pid}, \"create_time\": {token}}}"),
+    )
+    .unwrap();
+    let mut m = Command::new(logdir::bin())
+        .args(["monitor", "--interval", "0.3", "--config"])
+        .arg(f.work.join("agent-runner.toml"))
+        .env("HOME", f.tmp.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut r = BufReader::new(m.stdout.take().unwrap());
+    let l = read_until(&mut r, "disk_critical");
+    assert!(l.starts_with("[CRIT] disk_critical"), "{l}");
+    // The serve got SIGTERM.
+    use std::os::unix::process::ExitStatusExt;
+    let st = serve.wait().unwrap();
+    assert_eq!(st.signal(), Some(libc::SIGTERM));
+    // Several more polls: same episode, no second alert line or stop.
+    std::thread::sleep(Duration::from_millis(1500));
+    interrupt(&m);
+    assert_eq!(wait_exit(&mut m), Some(0));
+    let mut rest = String::new();
+    r.read_to_string(&mut rest).unwrap();
+    assert!(
+        !rest.contains("disk_critical"),
+        "alerted once per episode: {rest}"
+    );
+    let ev = f.events_text();
+    assert_eq!(ev.matches("\"event\": \"monitor_started\"").count(), 1);
+    assert_eq!(
+        ev.matches("\"event\": \"monitor_auto_stop_triggered\", \"detector\": \"disk_critical\"")
+            .count(),
+        1
+    );
+}

@@ -61,6 +61,26 @@ impl StopAction for PidFileStop {
     }
 }
 
+/// The service as it is managed: `systemctl stop --no-block` when a unit is
+/// installed (the monitor must not block for a whole round), else
+/// [`PidFileStop`]. The default for `monitor`.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ServiceStop;
+
+impl StopAction for ServiceStop {
+    fn request_stop(&self, cfg: &Config) -> Result<String, String> {
+        use crate::service::{self, systemd, Mode};
+        let scope = match service::mode(cfg) {
+            Mode::SystemdUser => systemd::Scope::User,
+            Mode::SystemdSystem => systemd::Scope::System,
+            Mode::PidFile | Mode::None => return PidFileStop.request_stop(cfg),
+        };
+        let unit = systemd::unit_name(&cfg.project);
+        systemd::systemctl(scope, &["stop", "--no-block", &unit])?;
+        Ok(format!("asked systemd to stop '{unit}'"))
+    }
+}
+
 /// The monitor's view of a log_dir, carried between polls.
 #[derive(Debug)]
 pub struct Source {
@@ -308,7 +328,7 @@ pub fn cmd_monitor(g: &crate::cli::GlobalArgs, a: &MonitorArgs) -> crate::cli::C
         Mode::Anomaly => {
             let _ = std::fs::create_dir_all(&cfg.runtime.log_dir);
             crate::observe::install_interrupt();
-            let mut m = Monitor::new(cfg.clone(), Box::new(PidFileStop));
+            let mut m = Monitor::new(cfg.clone(), Box::new(ServiceStop));
             m.announce(a.interval);
             loop {
                 match m.poll() {
