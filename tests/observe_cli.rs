@@ -216,3 +216,20 @@ fn monitor_loop_auto_stops_a_pid_file_serve_once_then_exits_0_on_sigint() {
         1
     );
 }
+
+#[test]
+fn events_tail_follows_new_matching_lines_and_exits_0_on_sigint() {
+    let f = fixture();
+    let mut t = spawn(&f, &["events", "--kind", "round_end", "--tail"]);
+    std::thread::sleep(Duration::from_millis(1500));
+    f.event(0, "round_start", json!({"round_num": 3, "phase": null}));
+    f.event(0, "round_end", json!({"round_num": 3}));
+    let mut r = BufReader::new(t.stdout.take().unwrap());
+    let l = read_until(&mut r, "round_end");
+    assert!(
+        l.contains("\"round_num\": 3"),
+        "history skipped, new line printed: {l}"
+    );
+    interrupt(&t);
+    assert_eq!(wait_exit(&mut t), Some(0));
+}
