@@ -393,18 +393,29 @@ fn serve_conn(cfg: &Config, mut s: TcpStream) -> std::io::Result<()> {
     s.flush()
 }
 
+/// Connections served at once; more are closed at once.
+pub const MAX_CONNECTIONS: usize = 16;
+
 /// Accept connections until `stop` is set (checked every 100 ms).
 pub fn serve(cfg: Arc<Config>, listener: TcpListener, stop: &AtomicBool) -> std::io::Result<()> {
     listener.set_nonblocking(true)?;
+    let busy = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     while !stop.load(Ordering::SeqCst) {
         match listener.accept() {
             Ok((s, _)) => {
+                if busy.load(Ordering::SeqCst) >= MAX_CONNECTIONS {
+                    drop(s);
+                    continue;
+                }
                 s.set_nonblocking(false)?;
                 let cfg = Arc::clone(&cfg);
+                let busy = Arc::clone(&busy);
+                busy.fetch_add(1, Ordering::SeqCst);
                 std::thread::spawn(move || {
                     if let Err(e) = serve_conn(&cfg, s) {
                         tracing::debug!("http connection: {e}");
                     }
+                    busy.fetch_sub(1, Ordering::SeqCst);
                 });
             }
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
