@@ -2,7 +2,8 @@
 //! 1 MiB and of 1 GiB of events, ours vs the Python tool 0.3.14 on the same
 //! data. Target: ours < 50 ms at 1 GiB and <= 2x our 1 MiB time.
 //!
-//! Run: `cargo run --release --example peek_monitor_bench [-- --large-mib 1024]`
+//! Run: `bash bench/peek_monitor.sh` or
+//! `cargo run --release --example peek_monitor_bench [-- --large-mib 1024] [--bin target/release/agent-runner]`
 //! (Python tool: `/opt/pyar/bin/agent-runner`, override with `AGENT_RUNNER_PY`;
 //! `--no-python` skips it). The data lives in a temp dir under /tmp and is
 //! deleted at the end.
@@ -110,6 +111,28 @@ fn time_ours(cfg: &agent_runner::config::Config) -> (Duration, Duration) {
     (median(peek), median(mon))
 }
 
+/// Median wall time of our binary (process start to exit).
+fn time_binary(bin: &Path, cfg_path: &Path, args: &[&str]) -> Duration {
+    let mut v = Vec::new();
+    for _ in 0..RUNS {
+        let t = Instant::now();
+        let o = Command::new(bin)
+            .args(args)
+            .arg("--config")
+            .arg(cfg_path)
+            .stdout(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        v.push(t.elapsed());
+        assert!(
+            o.status.code() == Some(0) || o.status.code() == Some(1),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+    median(v)
+}
+
 fn run_timed(cmd: &mut Command, limit: Duration) -> Option<(Duration, String)> {
     let t = Instant::now();
     let out_path = std::env::temp_dir().join(format!("ar-bench-out-{}", std::process::id()));
@@ -167,6 +190,7 @@ fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(1024);
     let no_python = std::env::args().any(|a| a == "--no-python");
+    let ours_bin = arg("--bin").map(PathBuf::from);
     let tool = std::env::var_os("AGENT_RUNNER_PY")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("/opt/pyar/bin/agent-runner"));
@@ -199,12 +223,20 @@ fn main() {
         let mut cfg = agent_runner::witness::default_config(&work, &logs).unwrap();
         cfg.monitor.supervisor_stale_threshold_s = Some(0);
         let (p, m) = time_ours(&cfg);
+        let cfg_path = work.join("agent-runner.toml");
+        {
+            std::fs::write(work.join("p.md"), "x\n").unwrap();
+            std::fs::write(&cfg_path, format!("schema_version = 1\n[agent]\ncommand = [\"true\"]\nprompt_arg_template = [\"-p\", \"{{prompt}}\"]\n[runtime]\nwork_dir = \".\"\nlog_dir = \"{}\"\n[prompt]\nfile = \"./p.md\"\n[monitor]\nsupervisor_stale_threshold_s = 0\n", logs.display())).unwrap();
+        }
+        let bin_times = ours_bin.as_ref().map(|b| {
+            (
+                time_binary(b, &cfg_path, &["peek", "--json"]),
+                time_binary(b, &cfg_path, &["monitor", "--once"]),
+            )
+        });
         let py = if no_python {
             ("skipped".to_string(), "skipped".to_string())
         } else {
-            let cfg_path = work.join("agent-runner.toml");
-            std::fs::write(work.join("p.md"), "x\n").unwrap();
-            std::fs::write(&cfg_path, format!("schema_version = 1\n[agent]\ncommand = [\"true\"]\nprompt_arg_template = [\"-p\", \"{{prompt}}\"]\n[runtime]\nwork_dir = \".\"\nlog_dir = \"{}\"\n[prompt]\nfile = \"./p.md\"\n[monitor]\nsupervisor_stale_threshold_s = 0\n", logs.display())).unwrap();
             time_python(&tool, &cfg_path, &logs, 1800)
         };
         let lbl = if label == "large" {
@@ -212,16 +244,20 @@ fn main() {
         } else {
             label.to_string()
         };
-        results.push((lbl, total, p, m, py));
+        results.push((lbl, total, p, m, py, bin_times));
         std::fs::remove_dir_all(&dir).unwrap();
     }
-    println!("\n| events size | ours peek --json | ours monitor --once | python peek --json | python monitor poll |");
-    println!("|---|---|---|---|---|");
-    for (l, _, p, m, (pp, pm)) in &results {
+    println!("\n| events size | ours peek --json (in-process) | ours monitor --once (in-process) | ours peek --json (process) | ours monitor --once (process) | python peek --json | python monitor poll |");
+    println!("|---|---|---|---|---|---|---|");
+    let ms = |d: Duration| format!("{:.2} ms", d.as_secs_f64() * 1000.0);
+    for (l, _, p, m, (pp, pm), b) in &results {
+        let (bp, bm) = b
+            .map(|(a, c)| (ms(a), ms(c)))
+            .unwrap_or(("-".into(), "-".into()));
         println!(
-            "| {l} | {:.2} ms | {:.2} ms | {pp} | {pm} |",
-            p.as_secs_f64() * 1000.0,
-            m.as_secs_f64() * 1000.0
+            "| {l} | {} | {} | {bp} | {bm} | {pp} | {pm} |",
+            ms(*p),
+            ms(*m)
         );
     }
     let (small_p, small_m) = (results[0].2, results[0].3);
