@@ -1215,6 +1215,10 @@ fn init_refusals_exit_2() {
         "{e}"
     );
 
+    let out = run(&p, &["--config", "prompts", "init", "--force"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("is a directory"), "{}", stderr(&out));
+
     let out = run(&p, &["init", "--commit", "--no-commit"]);
     assert_eq!(out.status.code(), Some(2));
 

@@ -119,6 +119,8 @@ pub enum InitError {
     NotGitTree(PathBuf),
     #[error("{0} already exists (pass --force to overwrite it)")]
     Exists(PathBuf),
+    #[error("{0} is a directory (pass --config PATH/agent-runner.toml)")]
+    IsDir(PathBuf),
     #[error(
         "the project name '{0}' (the folder's name) must match [A-Za-z0-9._-]+ (rename the folder)"
     )]
@@ -187,6 +189,9 @@ pub fn scaffold(config_path: &Path, opts: &ScaffoldOptions) -> Result<InitResult
         .unwrap_or(false);
     if !inside {
         return Err(InitError::NotGitTree(work_dir));
+    }
+    if config_path.is_dir() {
+        return Err(InitError::IsDir(config_path.to_path_buf()));
     }
     if config_path.exists() && !opts.force {
         return Err(InitError::Exists(config_path.to_path_buf()));
