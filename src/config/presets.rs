@@ -115,11 +115,11 @@ pub struct InitResult {
 pub enum InitError {
     #[error("unknown preset '{0}' (choose one of: {list})", list = preset_names().join(", "))]
     UnknownPreset(String),
-    #[error("{0} is not a git working tree (run 'git init' there first)")]
+    #[error("'{}' is not a git working tree (run 'git init' there first)", .0.display())]
     NotGitTree(PathBuf),
-    #[error("{0} already exists (pass --force to overwrite it)")]
+    #[error("'{}' already exists (pass --force to overwrite it)", .0.display())]
     Exists(PathBuf),
-    #[error("{0} is a directory (pass --config PATH/agent-runner.toml)")]
+    #[error("'{}' is a directory (pass --config DIR/agent-runner.toml)", .0.display())]
     IsDir(PathBuf),
     #[error(
         "the project name '{0}' (the folder's name) must match [A-Za-z0-9._-]+ (rename the folder)"
@@ -127,7 +127,7 @@ pub enum InitError {
     BadProjectName(String),
     #[error("preset 'demo' needs the demo agent script (use 'agent-runner demo')")]
     DemoScriptMissing,
-    #[error("cannot write {path}: {source}")]
+    #[error("cannot write '{}': {source}", path.display())]
     Io {
         path: PathBuf,
         source: std::io::Error,
