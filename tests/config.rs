@@ -329,7 +329,8 @@ fn python_presets_load_unchanged_with_expected_values() {
 fn python_tool_loads_our_presets() {
     let py = python_tool();
     let python = py.parent().unwrap().join("python");
-    for name in presets::preset_names() {
+    // `demo` uses restart_delay_s = 0, which only we accept (docs/compat.md).
+    for name in presets::preset_names().into_iter().filter(|n| *n != "demo") {
         let p = project("proj", false);
         let script = p.dir.join(presets::DEMO_AGENT_FILE);
         let text = presets::render(name, "proj", Some(&script)).unwrap();
@@ -948,6 +949,16 @@ fn ranges_and_cross_field_checks() {
 
 #[test]
 fn control_characters_in_paths() {
+    let p = project("proj", false);
+    let odd = p.dir.join("a\nb");
+    std::fs::create_dir_all(&odd).unwrap();
+    let path = write_config(&odd, BASE);
+    let e = load(&path).unwrap_err();
+    assert!(matches!(e, ConfigError::Invalid { .. }), "{e:?}");
+    assert!(
+        e.to_string().contains("config path: contains a control"),
+        "{e}"
+    );
     expect_error(
         &BASE.replace("work_dir = \".\"", "work_dir = \"a\\nb\""),
         "runtime.work_dir",
@@ -1214,6 +1225,10 @@ fn init_refusals_exit_2() {
         e.contains("aider, claude, codewhale, codex, demo, gemini, kimi, pi"),
         "{e}"
     );
+
+    let out = run(&p, &["--config", "prompts", "init", "--force"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("is a directory"), "{}", stderr(&out));
 
     let out = run(&p, &["init", "--commit", "--no-commit"]);
     assert_eq!(out.status.code(), Some(2));
