@@ -1309,15 +1309,17 @@ fn every_shipped_preset_scaffolds_and_loads() {
 }
 
 #[test]
-fn init_refuses_demo_without_the_script() {
+fn init_demo_writes_the_script_and_a_round_runs_it_without_stashing_the_scaffold() {
     let p = project("d", true);
-    let out = run(&p, &["init", "--preset", "demo"]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stderr(&out).contains("agent-runner demo"),
-        "{}",
-        stderr(&out)
-    );
+    let out = run(&p, &["init", "--preset", "demo", "--no-commit"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let script = p.dir.join(presets::DEMO_AGENT_FILE);
+    assert!(script.exists());
+    let out = run(&p, &["round"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    // round 1 of the demo agent commits its notes; the uncommitted scaffold stays on disk
+    assert!(script.exists() && p.dir.join("agent-runner.toml").exists() && p.dir.join("prompts/main.md").exists());
+    assert!(p.dir.join("notes/progress.md").exists());
 }
 
 #[test]

@@ -366,17 +366,12 @@ fn init_result_text(r: &InitResult) -> String {
 
 /// `agent-runner init`.
 pub fn cmd_init(g: &GlobalArgs, a: &InitArgs) -> CmdResult {
-    if a.preset == "demo" {
-        return Err(CliError::usage(
-            "preset 'demo' runs the embedded demo agent: use 'agent-runner demo' instead",
-        ));
-    }
     let config_path = super::absolute_config_path(&g.config)?;
     let opts = ScaffoldOptions {
         preset: &a.preset,
         force: a.force,
         commit: !a.no_commit,
-        demo_agent_script: None,
+        demo_agent_script: Some(crate::demo::DEMO_AGENT),
     };
     let r =
         scaffold(&config_path, &opts).map_err(|e| CliError::new(e.exit_code(), e.to_string()))?;

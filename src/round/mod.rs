@@ -35,18 +35,11 @@ pub fn cmd_round(g: &GlobalArgs, a: &RoundArgs) -> CmdResult {
     run_round(&cfg, a.phase.as_deref())
 }
 
-/// Files the round must never stash or commit away: the config, every prompt
-/// file, `.gitignore`, and the log_dir when it sits inside the work tree.
+/// Files the round must never stash or commit away: the scaffold (config,
+/// prompt files, `.gitignore`, the demo script) and the log_dir.
 pub fn protected_paths(cfg: &Config) -> Vec<PathBuf> {
-    let mut v = vec![
-        cfg.path.clone(),
-        cfg.runtime.work_dir.join(".gitignore"),
-        cfg.runtime.log_dir.clone(),
-    ];
-    v.extend(cfg.prompt.global_files());
-    for o in cfg.phases.overrides.values() {
-        v.extend(o.prompt_files.iter().flatten().cloned());
-    }
+    let mut v = crate::config::presets::scaffold_paths(cfg);
+    v.push(cfg.runtime.log_dir.clone());
     v
 }
 
