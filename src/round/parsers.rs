@@ -311,8 +311,35 @@ impl Found {
 
 /// `raw`: the first [`RAW_CAP`] characters of the source, then redacted
 /// (upstream order: the cap is applied by the parser, redaction at emit).
+///
+/// One guard upstream lacks: when the cap cuts a token in two and that token
+/// is masked in the redacted full text, the surviving half (too short to
+/// match any rule, e.g. `sk-abcdef`) is masked too, so a secret split by the
+/// cut cannot slip through (delta §11). Otherwise the output is upstream's.
 fn capped_redacted(raw: &str) -> String {
-    crate::redact::redact(&pyval::take_chars(raw, RAW_CAP))
+    let cut = pyval::take_chars(raw, RAW_CAP);
+    let mut out = crate::redact::redact(&cut);
+    let split_token = raw[cut.len()..]
+        .chars()
+        .next()
+        .is_some_and(|c| !c.is_whitespace())
+        && cut.chars().next_back().is_some_and(|c| !c.is_whitespace());
+    if split_token {
+        let tok_start = out
+            .char_indices()
+            .rev()
+            .find(|&(_, c)| c.is_whitespace())
+            .map_or(0, |(i, c)| i + c.len_utf8());
+        let tok = &out[tok_start..];
+        if !tok.is_empty() && !tok.contains(crate::redact::MASK) {
+            let full = crate::redact::redact(raw);
+            if !full.contains(tok) {
+                out.truncate(tok_start);
+                out.push_str(crate::redact::MASK);
+            }
+        }
+    }
+    out
 }
 
 /// Lay `values` out in the kind's registry order. Every registered field is
@@ -513,6 +540,27 @@ mod tests {
         let raw = f.into_events(&input("claude", ""))[0].1["raw"].clone();
         // 180 chars of filler + "Bearer " + 13 token chars = 200, then masked
         assert_eq!(raw, json!(format!("{}Bearer <redacted>", "x ".repeat(90))));
+    }
+
+    #[test]
+    fn raw_secret_split_by_the_cap_is_masked() {
+        let src = format!("{} sk-abcdefghijklmnopqrstuvwxyz tail", "x".repeat(190));
+        // the cap keeps "sk-abcdef" (9 chars): too short for rule 10 alone
+        assert_eq!(
+            capped_redacted(&src),
+            format!("{} <redacted>", "x".repeat(190))
+        );
+        // a plain word split by the cap stays as upstream leaves it
+        let src = format!("{} abcdefghijklmnop", "x".repeat(190));
+        assert_eq!(
+            capped_redacted(&src),
+            format!("{} abcdefghi", "x".repeat(190))
+        );
+        // short text: untouched path
+        assert_eq!(
+            capped_redacted("Bearer abcdefghijklmnop"),
+            "Bearer <redacted>"
+        );
     }
 
     #[test]
