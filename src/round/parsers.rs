@@ -95,7 +95,7 @@ pub(crate) fn json_events(text: &str) -> Vec<Map<String, Value>> {
     let start = looking.len().saturating_sub(TAIL_JSON_LINES);
     looking[start..]
         .iter()
-        .filter_map(|l| match serde_json::from_str::<Value>(l.trim()) {
+        .filter_map(|l| match serde_json::from_str::<Value>(tail::py_strip(l)) {
             Ok(Value::Object(m)) => Some(m),
             _ => None,
         })

@@ -156,6 +156,26 @@ mod tests {
         }
     }
 
+    /// 300 random strings whose first match (or none) upstream's
+    /// `NETWORK_PATTERNS.search` computed; whole-text and chunked scans agree.
+    #[test]
+    fn matches_upstream_regex_vectors() {
+        let raw = include_str!("../../../tests/data/blip_vectors.json");
+        let v: Vec<(String, Option<String>)> =
+            serde_json::from_str(raw).unwrap_or_else(|e| panic!("vectors: {e}"));
+        assert_eq!(v.len(), 300);
+        for (s, want) in v {
+            assert_eq!(network_blip(&s), want, "{s:?}");
+            for chunk in [1, 3, 17] {
+                assert_eq!(
+                    scan(s.as_bytes(), chunk).ok().flatten(),
+                    want,
+                    "{s:?} {chunk}"
+                );
+            }
+        }
+    }
+
     #[test]
     fn file_scan_invalid_utf8_and_large_input() {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));

@@ -34,9 +34,19 @@ pub(crate) fn universal_lines(text: &str) -> impl Iterator<Item = &str> {
     })
 }
 
+/// Python's `str.isspace()`: Unicode whitespace plus U+001C..U+001F.
+fn is_py_space(c: char) -> bool {
+    c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c)
+}
+
+/// Python `str.strip()`.
+pub(crate) fn py_strip(s: &str) -> &str {
+    s.trim_matches(is_py_space)
+}
+
 /// First non-whitespace character is `{` or `[` (upstream `json_tail`).
 pub(crate) fn is_json_looking(line: &str) -> bool {
-    matches!(line.trim_start().chars().next(), Some('{' | '['))
+    matches!(line.chars().find(|&c| !is_py_space(c)), Some('{' | '['))
 }
 
 fn is_sep(b: u8) -> bool {
@@ -209,6 +219,14 @@ mod tests {
             head_for_parsers(f.path(), 3),
             "node warning\n{\"type\":\"session\"}\nthird"
         );
+    }
+
+    #[test]
+    fn json_looking_like_python_lstrip() {
+        assert!(is_json_looking(" \t\u{1c}{\"a\":1}"));
+        assert!(is_json_looking("[1]"));
+        assert!(!is_json_looking(""));
+        assert!(!is_json_looking("x {}"));
     }
 
     #[test]
