@@ -44,10 +44,6 @@ pub struct ParseInput<'a> {
     /// The end of the round log, e.g. from [`tail_for_parsers`]. Parsers
     /// keep only its last [`TAIL_JSON_LINES`] JSON-looking lines.
     pub log_tail: &'a str,
-    /// The start of the round log, e.g. from [`head_for_parsers`]; only pi
-    /// reads it (its `session` header gives the round's start time). May be
-    /// empty.
-    pub log_head: &'a str,
     pub round_num: u64,
     pub phase: Option<&'a str>,
     /// Exit 0 and not timed out (upstream `RoundResult.ok`).
@@ -66,7 +62,19 @@ pub type ParsedEvent = (Kind, Map<String, Value>);
 /// The events the built-in parser for `input.agent_binary` derives from the
 /// round's output, in upstream emission order: transient error or auth error,
 /// then usage, then the repetitive-tool anomaly. Unknown agents: none.
+///
+/// Same as [`post_round_events_with_head`] with an empty head: pi's
+/// `duration_ms` then comes from a `session` header only if it is still in
+/// `log_tail` (short rounds), else 0.
 pub fn post_round_events(input: &ParseInput<'_>) -> Vec<ParsedEvent> {
+    post_round_events_with_head(input, "")
+}
+
+/// [`post_round_events`] with the first lines of the round log
+/// ([`head_for_parsers`]`(log, `[`HEAD_LINES`]`)`), where pi's `session`
+/// header (the round's start time, for `duration_ms`) lives even when a long
+/// round pushed it out of the tail. Other parsers ignore the head.
+pub fn post_round_events_with_head(input: &ParseInput<'_>, log_head: &str) -> Vec<ParsedEvent> {
     let name = std::path::Path::new(input.agent_binary)
         .file_name()
         .and_then(|n| n.to_str())
@@ -78,7 +86,14 @@ pub fn post_round_events(input: &ParseInput<'_>) -> Vec<ParsedEvent> {
         "codewhale" => codewhale::parse(&events, input),
         "codex" => codex::parse(&events, input),
         "kimi" => kimi::parse(&events, input),
-        "pi" => pi::parse(&events, input),
+        "pi" => {
+            let head = if log_head.is_empty() {
+                input.log_tail
+            } else {
+                log_head
+            };
+            pi::parse(&events, input, head)
+        }
         _ => Found::default(),
     };
     found.into_events(input)
@@ -372,7 +387,6 @@ pub(crate) mod testutil {
         ParseInput {
             agent_binary: agent,
             log_tail: tail,
-            log_head: "",
             round_num: 7,
             phase: None,
             success: true,

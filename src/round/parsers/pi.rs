@@ -16,7 +16,7 @@ const AGENT: &str = "pi";
 
 type Obj = Map<String, Value>;
 
-pub(super) fn parse(events: &[Obj], input: &ParseInput<'_>) -> Found {
+pub(super) fn parse(events: &[Obj], input: &ParseInput<'_>, log_head: &str) -> Found {
     let mut from_agent_end: Vec<&Obj> = Vec::new();
     let mut from_message_end: Vec<&Obj> = Vec::new();
     for ev in events {
@@ -58,7 +58,7 @@ pub(super) fn parse(events: &[Obj], input: &ParseInput<'_>) -> Found {
             }
         }
     }
-    found.usage = usage(&messages, session_start_ms(input.log_head)).map(|mut u| {
+    found.usage = usage(&messages, session_start_ms(log_head)).map(|mut u| {
         u.success = Some(round_ok);
         u
     });
@@ -216,9 +216,18 @@ mod tests {
         ]
         .join("\n");
         let head = format!("(node:1) ExperimentalWarning: x\n{SESSION}\n");
-        let mut i = input("pi", &tail);
-        i.log_head = &head;
-        let ev = post_round_events(&i);
+        let i = input("pi", &tail);
+        // without the head (and no session line in the tail): duration 0
+        let no_head = only(&post_round_events(&i), Kind::AgentUsageRecorded);
+        assert_eq!(no_head["duration_ms"], json!(0));
+        // a short log whose tail still holds the session header
+        let short = format!("{SESSION}\n{tail}");
+        let u = only(
+            &post_round_events(&input("pi", &short)),
+            Kind::AgentUsageRecorded,
+        );
+        assert_eq!(u["duration_ms"], json!(4500));
+        let ev = post_round_events_with_head(&i, &head);
         assert_eq!(kinds(&ev), ["agent_usage_recorded"]);
         assert_registry_order(&ev);
         let u = only(&ev, Kind::AgentUsageRecorded);

@@ -42,7 +42,6 @@ pub(super) fn check(agent: &str) {
         let input = ParseInput {
             agent_binary: agent,
             log_tail: &tail,
-            log_head: &head,
             round_num: 7,
             phase: case["phase"].as_str(),
             success: case["success"].as_bool().unwrap_or(false),
@@ -50,7 +49,7 @@ pub(super) fn check(agent: &str) {
             repetitive_threshold: case["threshold"].as_u64().unwrap_or(0),
             now_epoch: NOW,
         };
-        let got: Vec<Value> = post_round_events(&input)
+        let got: Vec<Value> = post_round_events_with_head(&input, &head)
             .into_iter()
             .filter(|(k, _)| agent == "pi" || *k != Kind::AgentAuthErrorDetected)
             .map(|(k, m)| Value::Array(vec![k.as_str().into(), Value::Object(m)]))
