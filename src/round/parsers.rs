@@ -8,6 +8,11 @@
 //! events to emit, in upstream emission order, with payloads in registry
 //! order. They do not write events, read config, or touch the clock (the
 //! caller passes `now_epoch`). Only the readers in `tail` and `blip` do I/O.
+//!
+//! After `round_end` the round does:
+//! `post_round_events_with_head(&ParseInput { log_tail:
+//! &tail_for_parsers(log, TAIL_JSON_LINES), .. }, &head_for_parsers(log,
+//! HEAD_LINES))` and emits each returned `(Kind, payload)` as is.
 
 mod blip;
 mod claude;
