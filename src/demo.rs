@@ -50,7 +50,8 @@ pub fn scaffold(root: &Path) -> Result<PathBuf, CliError> {
     std::fs::write(proj.join("prompts/main.md"), DEMO_PROMPT).map_err(io)?;
     std::fs::write(proj.join(".gitignore"), "logs/\n").map_err(io)?;
     let cfg = proj.join("agent-runner.toml");
-    let text = crate::config::presets::render("demo", "project", Some(&agent)).ok_or_else(|| CliError::failure("the demo preset is missing from this build"))?;
+    let text = crate::config::presets::render("demo", "project", Some(&agent))
+        .ok_or_else(|| CliError::failure("the demo preset is missing from this build"))?;
     std::fs::write(&cfg, text).map_err(io)?;
     git(&proj, &["init", "-q", "-b", "main"])?;
     git(&proj, &["config", "user.name", "agent-runner demo"])?;

@@ -1318,7 +1318,11 @@ fn init_demo_writes_the_script_and_a_round_runs_it_without_stashing_the_scaffold
     let out = run(&p, &["round"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     // round 1 of the demo agent commits its notes; the uncommitted scaffold stays on disk
-    assert!(script.exists() && p.dir.join("agent-runner.toml").exists() && p.dir.join("prompts/main.md").exists());
+    assert!(
+        script.exists()
+            && p.dir.join("agent-runner.toml").exists()
+            && p.dir.join("prompts/main.md").exists()
+    );
     assert!(p.dir.join("notes/progress.md").exists());
 }
 

@@ -333,7 +333,7 @@ pub fn run_round(cfg: &Config, phase_override: Option<&str>) -> CmdResult {
     log.emit_or_warn(Kind::RoundEnd, fields! {"round_num" => round_num});
 
     // 12. parsers
-    let tail = parsers::tail_for_parsers(&agent_log, 200);
+    let tail = parsers::tail_for_parsers(&agent_log, parsers::TAIL_JSON_LINES);
     let input = parsers::ParseInput {
         agent_binary: &agent_name,
         log_tail: &tail,
@@ -344,7 +344,8 @@ pub fn run_round(cfg: &Config, phase_override: Option<&str>) -> CmdResult {
         repetitive_threshold: cfg.monitor.anomaly_repetitive_threshold,
         now_epoch: chrono::Utc::now().timestamp(),
     };
-    for (kind, payload) in parsers::post_round_events(&input) {
+    let head = parsers::head_for_parsers(&agent_log, parsers::HEAD_LINES);
+    for (kind, payload) in parsers::post_round_events_with_head(&input, &head) {
         log.emit_or_warn(kind, payload);
     }
     Ok(exit_code::OK)
