@@ -1292,3 +1292,27 @@ pub fn cmd_ssh_config(a: &crate::cli::SshConfigArgs) -> crate::cli::CmdResult {
         ))),
     }
 }
+
+/// The ProxyCommand line to run (via `sh -c "exec …"`), with the tokens ssh
+/// expands there: `%h %k %n %p %r %%`. None when there is no ProxyCommand.
+pub fn proxy_command_line(h: &ResolvedHost) -> Result<Option<String>, SshConfigError> {
+    let Some(pc) = &h.proxy_command else {
+        return Ok(None);
+    };
+    let port = h.port.to_string();
+    let key_alias = h.host_key_alias.as_deref().unwrap_or(&h.alias);
+    let keys = [
+        ('h', h.hostname.as_str()),
+        ('k', key_alias),
+        ('n', h.alias.as_str()),
+        ('p', port.as_str()),
+        ('r', h.user.as_str()),
+    ];
+    tokens::expand(pc, &keys, false)
+        .map(Some)
+        .map_err(|source| SshConfigError::Token {
+            directive: "ProxyCommand",
+            value: pc.clone(),
+            source,
+        })
+}

@@ -251,3 +251,18 @@ fn convtime_forms() {
     assert_eq!(convtime("5y"), None);
     assert_eq!(convtime(""), None);
 }
+
+#[test]
+fn proxy_command_tokens() {
+    let fx = Fx::new();
+    let o = fx.f("Host p\n  HostName P.example\n  User u\n  Port 2022\n  ProxyCommand nc -x proxy %h %p # %r %n %k %%\nHost bad\n  ProxyCommand nc %z\n");
+    let r = resolve("p", &o).unwrap();
+    assert_eq!(
+        proxy_command_line(&r).unwrap().as_deref(),
+        Some("nc -x proxy p.example 2022 # u p p %")
+    );
+    let r = resolve("bad", &o).unwrap();
+    assert!(proxy_command_line(&r).is_err());
+    let r = resolve("none", &o).unwrap();
+    assert_eq!(proxy_command_line(&r).unwrap(), None);
+}
