@@ -720,12 +720,6 @@ impl Reader<'_> {
         let on = *active;
         let kw = l.keyword.as_str();
         let args = &l.args;
-        if args.is_empty() {
-            // Only a comment after the keyword.
-            if matches!(kw, "host" | "match" | "include") || !IGNORED_KEYWORDS.contains(&kw) {
-                return Err(self.err(file, ln, format!("missing argument for '{kw}'")));
-            }
-        }
         let one = |this: &Self| -> Result<&String, SshConfigError> {
             match args.as_slice() {
                 [a] if !a.is_empty() => Ok(a),
