@@ -739,7 +739,8 @@ impl Reader<'_> {
                 *active = !never_match && matching::host_line_matches(&self.host, args);
             }
             "match" => {
-                let r = self.eval_match(o, file, ln, args)?;
+                let crit = parser::strdelim_tokens(&l.rest);
+                let r = self.eval_match(o, file, ln, &crit)?;
                 *active = !never_match && r;
             }
             "include" => {

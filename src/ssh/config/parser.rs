@@ -187,3 +187,69 @@ mod tests {
         assert_eq!(l.args, vec!["ssh", "-W", "%h:%p", "jump"]);
     }
 }
+
+/// OpenSSH's `strdelim` applied until the line is used up: how `Match`
+/// reads its criteria. Unlike [`argv_split`]: only double quotes, no
+/// backslash escapes, and a single `=` also separates.
+pub fn strdelim_tokens(s: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur: Option<String> = Some(s.to_string());
+    while let Some(s) = cur.take() {
+        let Some(pos) = s.find(|c: char| WHITESPACE.contains(&c) || c == '"' || c == '=') else {
+            if !s.is_empty() {
+                out.push(s);
+            }
+            break;
+        };
+        let (tok, rest) = if s[pos..].starts_with('"') {
+            let inner = &s[pos + 1..];
+            let Some(close) = inner.find('"') else {
+                break; // no matching quote: strdelim returns NULL
+            };
+            let tok = format!("{}{}", &s[..pos], &inner[..close]);
+            (
+                tok,
+                inner[close + 1..]
+                    .trim_start_matches(WHITESPACE)
+                    .to_string(),
+            )
+        } else {
+            let was_eq = s[pos..].starts_with('=');
+            let mut rest = s[pos + 1..].trim_start_matches(WHITESPACE);
+            if !was_eq {
+                if let Some(r) = rest.strip_prefix('=') {
+                    rest = r.trim_start_matches(WHITESPACE);
+                }
+            }
+            (s[..pos].to_string(), rest.to_string())
+        };
+        if tok.is_empty() {
+            break;
+        }
+        out.push(tok);
+        cur = Some(rest);
+    }
+    out
+}
+
+#[cfg(test)]
+mod strdelim_tests {
+    use super::strdelim_tokens;
+
+    #[test]
+    fn match_tokenizer() {
+        assert_eq!(
+            strdelim_tokens("host a,b user x"),
+            vec!["host", "a,b", "user", "x"]
+        );
+        assert_eq!(strdelim_tokens("host=a"), vec!["host", "a"]);
+        assert_eq!(strdelim_tokens("host = a"), vec!["host", "a"]);
+        assert_eq!(strdelim_tokens("user 'root'"), vec!["user", "'root'"]);
+        assert_eq!(
+            strdelim_tokens("host \"a b\" all"),
+            vec!["host", "a b", "all"]
+        );
+        assert_eq!(strdelim_tokens("host a\\ b"), vec!["host", "a\\", "b"]);
+        assert_eq!(strdelim_tokens("all # c"), vec!["all", "#", "c"]);
+    }
+}
