@@ -21,23 +21,23 @@ trap 'rm -rf "$WORK"' EXIT
 
 prompt() { for i in $(seq 1 12); do echo "Benchmark prompt line $i: do nothing, exit at once, this is a supervisor overhead measurement."; done; }
 
-setup() { # dir delay
-  local d="$1" delay="$2"
+setup() { # dir delay — the repo is $d/repo; the stamps file lives outside it
+  local top="$1" delay="$2" d="$1/repo"
   mkdir -p "$d/prompts"
   ( cd "$d" && git init -q -b main && git config user.email b@x && git config user.name b )
   prompt > "$d/prompts/main.md"
   printf 'logs/\n' > "$d/.gitignore"
-  cat > "$d/agent.sh" <<'A'
+  cat > "$top/agent.sh" <<A
 #!/usr/bin/env bash
-echo "start $(date +%s.%N)" >> "$AGENT_RUNNER_LOG_DIR/../stamps"
-echo "end $(date +%s.%N)" >> "$AGENT_RUNNER_LOG_DIR/../stamps"
+echo "start \$(date +%s.%N)" >> "$top/stamps"
+echo "end \$(date +%s.%N)" >> "$top/stamps"
 exit 0
 A
-  chmod +x "$d/agent.sh"
+  chmod +x "$top/agent.sh"
   cat > "$d/agent-runner.toml" <<T
 schema_version = 1
 [agent]
-command = ["$d/agent.sh"]
+command = ["$top/agent.sh"]
 prompt_arg_template = []
 prompt_delivery = "stdin"
 [runtime]
@@ -52,8 +52,8 @@ T
 }
 
 run() { # label bin dir delay
-  local label="$1" bin="$2" d="$3" delay="$4"
-  ( cd "$d" && "$bin" --config "$d/agent-runner.toml" serve --max-rounds "$ROUNDS" >/dev/null 2>&1 ) &
+  local label="$1" bin="$2" top="$3" delay="$4" d="$3/repo"
+  ( cd "$d" && exec "$bin" --config "$d/agent-runner.toml" serve --max-rounds "$ROUNDS" >/dev/null 2>&1 ) &
   local pid=$! hwm=0
   while kill -0 "$pid" 2>/dev/null; do
     local h; h=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo 0)
@@ -61,7 +61,7 @@ run() { # label bin dir delay
     sleep 0.05
   done
   wait "$pid" || true
-  python3 - "$d/stamps" "$delay" "$label" "$hwm" <<'P'
+  python3 - "$top/stamps" "$delay" "$label" "$hwm" <<'P'
 import sys, statistics
 stamps, delay, label, hwm = sys.argv[1], float(sys.argv[2]), sys.argv[3], int(sys.argv[4])
 ev = [l.split() for l in open(stamps)]

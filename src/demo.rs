@@ -16,15 +16,6 @@ use std::time::Duration;
 pub const DEMO_AGENT: &str = include_str!("../agent/demo-agent.sh");
 /// The demo's prompt (also long enough for the smoke check).
 pub const DEMO_PROMPT: &str = include_str!("../agent/demo-prompt.md");
-/// Seconds the demo gives a round before the hard wall.
-const DEMO_BUDGET_S: u64 = 3;
-
-fn demo_config(agent: &Path) -> String {
-    format!(
-        "# Written by `agent-runner demo`.\nschema_version = 1\n\n[agent]\nname = \"demo\"\ncommand = [\"bash\", \"{agent}\"]\nprompt_arg_template = []\nprompt_delivery = \"stdin\"\n\n[runtime]\nwork_dir = \".\"\nlog_dir = \"logs\"\nround_budget_s = {DEMO_BUDGET_S}\nrestart_delay_s = 0\n\n[prompt]\nfile = \"prompts/main.md\"\n\n[vcs]\ndirty_action = \"stash\"\n",
-        agent = agent.display()
-    )
-}
 
 fn git(dir: &Path, args: &[&str]) -> Result<(), CliError> {
     let o = Command::new("git")
@@ -59,7 +50,9 @@ pub fn scaffold(root: &Path) -> Result<PathBuf, CliError> {
     std::fs::write(proj.join("prompts/main.md"), DEMO_PROMPT).map_err(io)?;
     std::fs::write(proj.join(".gitignore"), "logs/\n").map_err(io)?;
     let cfg = proj.join("agent-runner.toml");
-    std::fs::write(&cfg, demo_config(&agent)).map_err(io)?;
+    let text = crate::config::presets::render("demo", "project", Some(&agent))
+        .ok_or_else(|| CliError::failure("the demo preset is missing from this build"))?;
+    std::fs::write(&cfg, text).map_err(io)?;
     git(&proj, &["init", "-q", "-b", "main"])?;
     git(&proj, &["config", "user.name", "agent-runner demo"])?;
     git(

@@ -329,7 +329,8 @@ fn python_presets_load_unchanged_with_expected_values() {
 fn python_tool_loads_our_presets() {
     let py = python_tool();
     let python = py.parent().unwrap().join("python");
-    for name in presets::preset_names() {
+    // `demo` uses restart_delay_s = 0, which only we accept (docs/compat.md).
+    for name in presets::preset_names().into_iter().filter(|n| *n != "demo") {
         let p = project("proj", false);
         let script = p.dir.join(presets::DEMO_AGENT_FILE);
         let text = presets::render(name, "proj", Some(&script)).unwrap();
@@ -948,6 +949,16 @@ fn ranges_and_cross_field_checks() {
 
 #[test]
 fn control_characters_in_paths() {
+    let p = project("proj", false);
+    let odd = p.dir.join("a\nb");
+    std::fs::create_dir_all(&odd).unwrap();
+    let path = write_config(&odd, BASE);
+    let e = load(&path).unwrap_err();
+    assert!(matches!(e, ConfigError::Invalid { .. }), "{e:?}");
+    assert!(
+        e.to_string().contains("config path: contains a control"),
+        "{e}"
+    );
     expect_error(
         &BASE.replace("work_dir = \".\"", "work_dir = \"a\\nb\""),
         "runtime.work_dir",
@@ -1215,6 +1226,10 @@ fn init_refusals_exit_2() {
         "{e}"
     );
 
+    let out = run(&p, &["--config", "prompts", "init", "--force"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("is a directory"), "{}", stderr(&out));
+
     let out = run(&p, &["init", "--commit", "--no-commit"]);
     assert_eq!(out.status.code(), Some(2));
 
@@ -1294,15 +1309,21 @@ fn every_shipped_preset_scaffolds_and_loads() {
 }
 
 #[test]
-fn init_refuses_demo_without_the_script() {
+fn init_demo_writes_the_script_and_a_round_runs_it_without_stashing_the_scaffold() {
     let p = project("d", true);
-    let out = run(&p, &["init", "--preset", "demo"]);
-    assert_eq!(out.status.code(), Some(2));
+    let out = run(&p, &["init", "--preset", "demo", "--no-commit"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let script = p.dir.join(presets::DEMO_AGENT_FILE);
+    assert!(script.exists());
+    let out = run(&p, &["round"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    // round 1 of the demo agent commits its notes; the uncommitted scaffold stays on disk
     assert!(
-        stderr(&out).contains("agent-runner demo"),
-        "{}",
-        stderr(&out)
+        script.exists()
+            && p.dir.join("agent-runner.toml").exists()
+            && p.dir.join("prompts/main.md").exists()
     );
+    assert!(p.dir.join("notes/progress.md").exists());
 }
 
 #[test]

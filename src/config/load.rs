@@ -752,7 +752,7 @@ impl Loader {
                 let value = match v {
                     Value::String(s) => s.clone(),
                     Value::Integer(i) => i.to_string(),
-                    Value::Float(f) => f.to_string(),
+                    Value::Float(f) => format!("{f:?}"),
                     Value::Boolean(b) => b.to_string(),
                     other => {
                         return Err(self.err(&full, format!("must be a string, got {}", got(other))))
@@ -1577,6 +1577,52 @@ mod tests {
         assert_eq!(p, Path::new("plain/x"));
         let p = expand_tilde("~nosuchuser-xyz/q");
         assert_eq!(p, Path::new("~nosuchuser-xyz/q"));
+    }
+
+    #[test]
+    fn every_key_is_documented() {
+        let doc = include_str!("../../docs/configuration.md");
+        let mut keys: Vec<&str> = Vec::new();
+        for set in [
+            TOP_KEYS,
+            AGENT_KEYS,
+            RUNTIME_KEYS,
+            PROMPT_KEYS,
+            VCS_KEYS,
+            MONITOR_KEYS,
+            PHASE_KEYS,
+            SCHEDULE_KEYS,
+            GOAL_KEYS,
+            HH_MEMORY_KEYS,
+            HH_DISK_KEYS,
+            HH_PRESSURE_KEYS,
+            HH_BRAKE_KEYS,
+        ] {
+            keys.extend(set);
+        }
+        keys.extend(HH_FLAT.iter().map(|(flat, _, _)| *flat));
+        for k in keys {
+            assert!(
+                doc.contains(&format!("`{k}`"))
+                    || doc.contains(&format!(".{k}`"))
+                    || doc.contains(&format!("`{k}."))
+                    || doc.contains(&format!("[{k}]"))
+                    || doc.contains(&format!(".{k}]")),
+                "docs/configuration.md does not document '{k}'"
+            );
+        }
+    }
+
+    #[test]
+    fn permission_denied_is_explained() {
+        let e = unreadable(
+            Path::new("/x/a.toml"),
+            std::io::Error::from(std::io::ErrorKind::PermissionDenied),
+        );
+        assert_eq!(
+            e.to_string(),
+            "/x/a.toml: cannot read the config: permission denied (check the file's owner and mode)"
+        );
     }
 
     #[test]

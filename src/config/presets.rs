@@ -115,17 +115,19 @@ pub struct InitResult {
 pub enum InitError {
     #[error("unknown preset '{0}' (choose one of: {list})", list = preset_names().join(", "))]
     UnknownPreset(String),
-    #[error("{0} is not a git working tree (run 'git init' there first)")]
+    #[error("'{}' is not a git working tree (run 'git init' there first)", .0.display())]
     NotGitTree(PathBuf),
-    #[error("{0} already exists (pass --force to overwrite it)")]
+    #[error("'{}' already exists (pass --force to overwrite it)", .0.display())]
     Exists(PathBuf),
+    #[error("'{}' is a directory (pass --config DIR/agent-runner.toml)", .0.display())]
+    IsDir(PathBuf),
     #[error(
         "the project name '{0}' (the folder's name) must match [A-Za-z0-9._-]+ (rename the folder)"
     )]
     BadProjectName(String),
     #[error("preset 'demo' needs the demo agent script (use 'agent-runner demo')")]
     DemoScriptMissing,
-    #[error("cannot write {path}: {source}")]
+    #[error("cannot write '{}': {source}", path.display())]
     Io {
         path: PathBuf,
         source: std::io::Error,
@@ -187,6 +189,9 @@ pub fn scaffold(config_path: &Path, opts: &ScaffoldOptions) -> Result<InitResult
         .unwrap_or(false);
     if !inside {
         return Err(InitError::NotGitTree(work_dir));
+    }
+    if config_path.is_dir() {
+        return Err(InitError::IsDir(config_path.to_path_buf()));
     }
     if config_path.exists() && !opts.force {
         return Err(InitError::Exists(config_path.to_path_buf()));
@@ -361,17 +366,12 @@ fn init_result_text(r: &InitResult) -> String {
 
 /// `agent-runner init`.
 pub fn cmd_init(g: &GlobalArgs, a: &InitArgs) -> CmdResult {
-    if a.preset == "demo" {
-        return Err(CliError::usage(
-            "preset 'demo' runs the embedded demo agent: use 'agent-runner demo' instead",
-        ));
-    }
     let config_path = super::absolute_config_path(&g.config)?;
     let opts = ScaffoldOptions {
         preset: &a.preset,
         force: a.force,
         commit: !a.no_commit,
-        demo_agent_script: None,
+        demo_agent_script: Some(crate::demo::DEMO_AGENT),
     };
     let r =
         scaffold(&config_path, &opts).map_err(|e| CliError::new(e.exit_code(), e.to_string()))?;

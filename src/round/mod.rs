@@ -35,18 +35,11 @@ pub fn cmd_round(g: &GlobalArgs, a: &RoundArgs) -> CmdResult {
     run_round(&cfg, a.phase.as_deref())
 }
 
-/// Files the round must never stash or commit away: the config, every prompt
-/// file, `.gitignore`, and the log_dir when it sits inside the work tree.
+/// Files the round must never stash or commit away: the scaffold (config,
+/// prompt files, `.gitignore`, the demo script) and the log_dir.
 pub fn protected_paths(cfg: &Config) -> Vec<PathBuf> {
-    let mut v = vec![
-        cfg.path.clone(),
-        cfg.runtime.work_dir.join(".gitignore"),
-        cfg.runtime.log_dir.clone(),
-    ];
-    v.extend(cfg.prompt.global_files());
-    for o in cfg.phases.overrides.values() {
-        v.extend(o.prompt_files.iter().flatten().cloned());
-    }
+    let mut v = crate::config::presets::scaffold_paths(cfg);
+    v.push(cfg.runtime.log_dir.clone());
     v
 }
 
@@ -340,7 +333,7 @@ pub fn run_round(cfg: &Config, phase_override: Option<&str>) -> CmdResult {
     log.emit_or_warn(Kind::RoundEnd, fields! {"round_num" => round_num});
 
     // 12. parsers
-    let tail = parsers::tail_for_parsers(&agent_log, 200);
+    let tail = parsers::tail_for_parsers(&agent_log, parsers::TAIL_JSON_LINES);
     let input = parsers::ParseInput {
         agent_binary: &agent_name,
         log_tail: &tail,
@@ -351,7 +344,8 @@ pub fn run_round(cfg: &Config, phase_override: Option<&str>) -> CmdResult {
         repetitive_threshold: cfg.monitor.anomaly_repetitive_threshold,
         now_epoch: chrono::Utc::now().timestamp(),
     };
-    for (kind, payload) in parsers::post_round_events(&input) {
+    let head = parsers::head_for_parsers(&agent_log, parsers::HEAD_LINES);
+    for (kind, payload) in parsers::post_round_events_with_head(&input, &head) {
         log.emit_or_warn(kind, payload);
     }
     Ok(exit_code::OK)
@@ -404,8 +398,7 @@ fn handle_dirty(
     clean_exit: bool,
 ) {
     let wd = &cfg.runtime.work_dir;
-    let protected = vcs::protected_relative(wd, &protected_paths(cfg));
-    let files = match vcs::dirty_files(wd, &protected) {
+    let raw = match vcs::dirty_files(wd) {
         Ok(f) => f,
         Err(e) => {
             log.emit_or_warn(
@@ -415,6 +408,13 @@ fn handle_dirty(
             return;
         }
     };
+    // Only a dirty tree needs the protected list (two more git calls).
+    let protected = if raw.is_empty() {
+        Vec::new()
+    } else {
+        vcs::protected_relative(wd, &protected_paths(cfg))
+    };
+    let files = vcs::without_protected(raw, &protected);
     if files.is_empty() {
         let _ = std::fs::remove_file(layout.orphan_state());
         return;

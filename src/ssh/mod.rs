@@ -5,6 +5,7 @@
 //! This module never shells out to `ssh`; it must behave like OpenSSH would for
 //! the same config.
 
+pub mod config;
 pub mod resolved;
 
 pub use resolved::{ResolvedHost, StrictHostKeyChecking};
