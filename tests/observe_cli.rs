@@ -233,3 +233,36 @@ fn events_tail_follows_new_matching_lines_and_exits_0_on_sigint() {
     interrupt(&t);
     assert_eq!(wait_exit(&mut t), Some(0));
 }
+
+#[test]
+fn monitor_http_through_the_binary_serves_and_exits_0_on_sigint() {
+    let f = fixture();
+    let mut h = Command::new(logdir::bin())
+        .args(["monitor", "--mode", "http", "--port", "0", "--config"])
+        .arg(f.work.join("agent-runner.toml"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut er = BufReader::new(h.stderr.take().unwrap());
+    let l = read_until(&mut er, "serving http://");
+    let addr = l
+        .split("http://")
+        .nth(1)
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap()
+        .to_string();
+    assert!(addr.starts_with("127.0.0.1:"), "{addr}");
+    let mut s = std::net::TcpStream::connect(&addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    use std::io::Write;
+    s.write_all(b"GET /api/state HTTP/1.0\r\n\r\n").unwrap();
+    let mut body = String::new();
+    s.read_to_string(&mut body).unwrap();
+    assert!(body.starts_with("HTTP/1.0 200 OK"), "{body}");
+    assert!(body.contains("\"project\": \"proj\""), "{body}");
+    interrupt(&h);
+    assert_eq!(wait_exit(&mut h), Some(0));
+}
