@@ -197,9 +197,13 @@ fn compare(tool: &Path, p: &Project, must_include: &str) {
     let ours = our_alerts(p);
     eprintln!("python: {py:?}\nours:   {ours:?}");
     if must_include.is_empty() {
+        // Host-level detectors read the real host's samples (a busy disk moves
+        // disk_used_pct by 0.1 within a second: disk_growth); both tools see
+        // the same samples, so they still agree. Round-level: nothing.
+        let host = |d: &String| d.starts_with("disk_") || d.starts_with("mem_");
         assert!(
-            py.is_empty(),
-            "python raised alerts on a healthy project: {py:?}"
+            py.iter().all(host),
+            "python raised round-level alerts on a healthy project: {py:?}"
         );
     } else {
         assert!(
