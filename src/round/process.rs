@@ -53,8 +53,16 @@ pub struct ChildInfo {
 /// Something that happened while the agent ran.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Observation {
-    Progress { log_size_kb: u64, last_write_age_s: u64, wall_age_s: u64 },
-    GraceExtended { grace_s: u64, live: Vec<ChildInfo>, ignored: Vec<ChildInfo> },
+    Progress {
+        log_size_kb: u64,
+        last_write_age_s: u64,
+        wall_age_s: u64,
+    },
+    GraceExtended {
+        grace_s: u64,
+        live: Vec<ChildInfo>,
+        ignored: Vec<ChildInfo>,
+    },
 }
 
 /// How the agent ended.
