@@ -126,15 +126,11 @@ pub fn resolve(alias: &str, file: Option<&Path>) -> Result<ResolvedHost, String>
             "user" => h.user = value.to_string(),
             "identitiesonly" => h.identities_only = value.eq_ignore_ascii_case("yes"),
             "identityagent" => h.identity_agent = Some(value.to_string()),
-            "proxyjump" => {
-                if !value.eq_ignore_ascii_case("none") {
-                    h.proxy_jump = value.split(',').map(str::to_string).collect();
-                }
+            "proxyjump" if !value.eq_ignore_ascii_case("none") => {
+                h.proxy_jump = value.split(',').map(str::to_string).collect();
             }
-            "proxycommand" => {
-                if !value.eq_ignore_ascii_case("none") {
-                    h.proxy_command = Some(value.to_string());
-                }
+            "proxycommand" if !value.eq_ignore_ascii_case("none") => {
+                h.proxy_command = Some(value.to_string());
             }
             "stricthostkeychecking" => {
                 h.strict_host_key_checking = match value.to_ascii_lowercase().as_str() {

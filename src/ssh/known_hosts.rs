@@ -27,15 +27,13 @@ pub enum HostKeyError {
         file: String,
         line: usize,
     },
-    #[error("host key for '{name}' is not known ({key_type} key {fingerprint}) and StrictHostKeyChecking is '{policy}'; check the fingerprint out of band, then trust it with '{keyscan}' or 'ssh -o StrictHostKeyChecking=accept-new {alias} true'{note}")]
+    #[error("host key for '{name}' is not known ({fingerprint}) and StrictHostKeyChecking is '{policy}'; {remedy}")]
     Unknown {
         name: String,
-        alias: String,
-        key_type: String,
+        /// `<type> key SHA256:…`
         fingerprint: String,
         policy: String,
-        keyscan: String,
-        note: String,
+        remedy: String,
     },
     #[error("the {key_type} key {fingerprint} offered by '{name}' is marked @revoked in '{file}' line {line}; refusing to connect")]
     Revoked {
@@ -485,12 +483,12 @@ pub fn verify(host: &ResolvedHost, key: &PublicKey) -> Result<Verdict, HostKeyEr
                 }
                 Err(HostKeyError::Unknown {
                     name,
-                    alias: host.alias.clone(),
-                    key_type,
-                    fingerprint,
+                    fingerprint: format!("{key_type} key {fingerprint}"),
                     policy: policy_name(p).to_string(),
-                    keyscan,
-                    note,
+                    remedy: format!(
+                        "check the fingerprint out of band, then trust it with '{keyscan}' or 'ssh -o StrictHostKeyChecking=accept-new {} true'{note}",
+                        host.alias
+                    ),
                 })
             }
         },
@@ -631,7 +629,7 @@ mod tests {
         assert_eq!(mode, 0o600);
         std::fs::write(&f, format!("x {ED2}")).unwrap(); // no trailing newline
         learn(&f, "[h]:2", &key(ED1), true).unwrap();
-        let k = KnownHosts::load(&[f.clone()]);
+        let k = KnownHosts::load(std::slice::from_ref(&f));
         assert_eq!(k.check("x", &key(ED2)), Decision::Known);
         assert_eq!(k.check("[h]:2", &key(ED1)), Decision::Known);
         assert!(std::fs::read_to_string(&f).unwrap().contains("\n|1|"));

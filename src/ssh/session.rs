@@ -93,7 +93,7 @@ pub enum SshError {
     HostKey {
         alias: String,
         #[source]
-        source: HostKeyError,
+        source: Box<HostKeyError>,
     },
     #[error("'{alias}': {source}")]
     Auth {
@@ -460,19 +460,26 @@ async fn connect_inner(
         client::connect_stream(config, tcp, handler).await
     };
     let key_result = outcome.lock().ok().and_then(|mut g| g.take());
-    let mut handle = match (result, key_result) {
-        (_, Some(Err(e))) => return Err(SshError::HostKey { alias, source: e }),
-        (Ok(h), _) => h,
+    let (mut handle, host_key) = match (result, key_result) {
+        (_, Some(Err(e))) => {
+            return Err(SshError::HostKey {
+                alias,
+                source: Box::new(e),
+            })
+        }
+        (Ok(h), Some(Ok(v))) => (h, v),
+        (Ok(_), None) => {
+            return Err(SshError::Handshake {
+                alias,
+                reason: "the server's host key was never checked".into(),
+            })
+        }
         (Err(e), _) => {
             return Err(SshError::Handshake {
                 alias,
                 reason: e.to_string(),
             })
         }
-    };
-    let host_key = match outcome.lock().ok().and_then(|mut g| g.take()) {
-        Some(Ok(v)) => v,
-        _ => Verdict::Known,
     };
     phase.store(2, Ordering::SeqCst);
     let auth_with = auth::authenticate(&mut handle, host)
