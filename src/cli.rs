@@ -69,7 +69,7 @@ pub enum Verb {
     /// Remote end of the witness: stream state as JSON frames.
     Probe(PassThrough),
     /// Pre-flight checks, locally or of a remote host over SSH.
-    Doctor(PassThrough),
+    Doctor(DoctorArgs),
     /// Print the SSH settings resolved for a host, like `ssh -G`.
     #[command(name = "ssh-config")]
     SshConfig(PassThrough),
@@ -118,6 +118,16 @@ pub struct DemoArgs {
     /// How many rounds to run.
     #[arg(long, default_value_t = 4)]
     pub rounds: u64,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DoctorArgs {
+    /// Check one SSH host: resolve, connect, host key, auth, remote agent-runner.
+    #[arg(long, value_name = "HOST")]
+    pub host: Option<String>,
+    /// ssh_config file to read instead of ~/.ssh/config (env AGENT_RUNNER_SSH_CONFIG).
+    #[arg(long, value_name = "FILE")]
+    pub ssh_config: Option<PathBuf>,
 }
 
 /// Arguments of a verb that is not available yet (accepted, then refused).
@@ -223,7 +233,11 @@ fn dispatch(cli: Cli) -> CmdResult {
         Verb::Events(_) => not_yet("events"),
         Verb::Monitor(_) => not_yet("monitor"),
         Verb::Probe(_) => not_yet("probe"),
-        Verb::Doctor(_) => not_yet("doctor"),
+        Verb::Doctor(a) => match &a.host {
+            Some(h) => crate::ssh::doctor::cmd(h, a.ssh_config.as_deref(), g.json)
+                .map_err(CliError::failure),
+            None => not_yet("doctor (without --host)"),
+        },
         Verb::SshConfig(_) => not_yet("ssh-config"),
         Verb::Deploy(_) => not_yet("deploy"),
     }
