@@ -167,3 +167,38 @@ pub fn resolve(alias: &str, file: Option<&Path>) -> Result<ResolvedHost, String>
     h.identity_files = ids;
     Ok(h)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn first_value_wins_and_patterns_apply() {
+        let d = tempfile::tempdir().unwrap();
+        let f = d.path().join("config");
+        std::fs::write(
+            &f,
+            "Host pi !bad\n  HostName 10.0.0.7\n  Port=2222\n  IdentityFile /k1\n\
+             Host p?\n  Port 9\n  User pi\n  IdentityFile /k2\n  StrictHostKeyChecking accept-new\n\
+             Host *\n  ServerAliveInterval 5\n  ProxyJump a@j:1,k\n",
+        )
+        .unwrap();
+        let h = resolve("pi", Some(&f)).unwrap();
+        assert_eq!(h.hostname, "10.0.0.7");
+        assert_eq!(h.port, 2222);
+        assert_eq!(h.user, "pi");
+        assert_eq!(
+            h.identity_files,
+            vec![PathBuf::from("/k1"), PathBuf::from("/k2")]
+        );
+        assert_eq!(h.strict_host_key_checking, StrictHostKeyChecking::AcceptNew);
+        assert_eq!(h.server_alive_interval, Duration::from_secs(5));
+        assert_eq!(h.server_alive_count_max, DEFAULT_SERVER_ALIVE_COUNT_MAX);
+        assert_eq!(h.proxy_jump, vec!["a@j:1".to_string(), "k".to_string()]);
+        let b = resolve("bad", Some(&f)).unwrap();
+        assert_eq!(b.hostname, "bad");
+        assert_eq!(b.port, 22);
+        assert!(resolve("-oX", Some(&f)).is_err());
+        assert!(resolve("pi", Some(&d.path().join("missing"))).is_err());
+    }
+}
