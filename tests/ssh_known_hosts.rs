@@ -241,3 +241,19 @@ async fn no_accepts_unknown_without_writing() {
     assert_eq!(s.host_key(), &Verdict::AcceptedUnrecorded);
     assert!(!kh.exists());
 }
+
+#[tokio::test]
+async fn host_known_only_by_its_ecdsa_key_is_verified_with_it() {
+    // The server offers ed25519 and ECDSA; only ECDSA is recorded. We must
+    // ask for ECDSA (not call the host unknown, not learn a second key).
+    let h = Harness::new();
+    let kh = h.root.path().join("kh_ecdsa_only");
+    let text = format!("{} {}\n", h.pi.kh_name(), h.pi.host_pub_ecdsa());
+    std::fs::write(&kh, &text).unwrap();
+    let mut host = h.pi_host();
+    host.user_known_hosts_files = vec![kh.clone()];
+    host.strict_host_key_checking = StrictHostKeyChecking::AcceptNew;
+    let s = connect(&host, &no_resolver()).await.unwrap();
+    assert_eq!(s.host_key(), &Verdict::Known);
+    assert_eq!(std::fs::read_to_string(&kh).unwrap(), text);
+}

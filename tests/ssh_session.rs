@@ -110,6 +110,26 @@ async fn futures_join_all<F: std::future::Future>(fs: impl Iterator<Item = F>) -
 }
 
 #[tokio::test]
+async fn twenty_concurrent_sessions_to_one_sshd() {
+    let h = Harness::new();
+    let host = h.pi_host();
+    let resolver = no_resolver();
+    let runs = (0..20).map(|i| {
+        let (host, resolver) = (&host, &resolver);
+        async move {
+            let s = connect(host, resolver).await?;
+            let n = i.to_string();
+            let out = s.exec(&["echo", &n], Duration::from_secs(60)).await?;
+            s.close().await;
+            Ok::<_, SshError>(out.stdout)
+        }
+    });
+    for (i, r) in futures_join_all(runs).await.into_iter().enumerate() {
+        assert_eq!(r.unwrap(), format!("{i}\n").into_bytes());
+    }
+}
+
+#[tokio::test]
 async fn agent_auth_with_a_real_ssh_agent() {
     let h = Harness::new();
     let agent = Agent::start(h.root.path());

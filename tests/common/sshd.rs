@@ -89,6 +89,10 @@ impl Sshd {
         std::fs::create_dir_all(&dir).expect("sshd dir");
         let host_key = dir.join("ssh_host_ed25519_key");
         keygen(&host_key, "ed25519", "");
+        // A second host key, so tests can check that a host known only by
+        // its ECDSA key is verified against that key.
+        let ecdsa_key = dir.join("ssh_host_ecdsa_key");
+        keygen(&ecdsa_key, "ecdsa", "");
         let log = dir.join("sshd.log");
         let mut last_err = String::new();
         for _attempt in 0..5 {
@@ -97,7 +101,7 @@ impl Sshd {
             std::fs::write(
                 &cfg,
                 format!(
-                    "Port {port}\nListenAddress 127.0.0.1\nHostKey {hk}\nPidFile {pid}\n\
+                    "Port {port}\nListenAddress 127.0.0.1\nHostKey {hk}\nHostKey {hk2}\nPidFile {pid}\n\
                      AuthorizedKeysFile {ak}\nStrictModes no\nUsePAM no\nPermitRootLogin yes\n\
                      PasswordAuthentication no\nKbdInteractiveAuthentication no\n\
                      PubkeyAuthentication yes\n\
@@ -105,6 +109,7 @@ impl Sshd {
                      LogLevel {log_level}\n\
                      SetEnv PATH={pp}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n",
                     hk = host_key.display(),
+                    hk2 = ecdsa_key.display(),
                     pid = dir.join("sshd.pid").display(),
                     ak = authorized_keys.display(),
                     pp = path_prefix.display(),
@@ -158,6 +163,13 @@ impl Sshd {
     /// The public host key line (`ssh-ed25519 AAAA…`).
     pub fn host_pub(&self) -> String {
         let t = std::fs::read_to_string(self.host_key.with_extension("pub")).expect("host pub");
+        let mut f = t.split_whitespace();
+        format!("{} {}", f.next().unwrap(), f.next().unwrap())
+    }
+
+    /// The public ECDSA host key line.
+    pub fn host_pub_ecdsa(&self) -> String {
+        let t = std::fs::read_to_string(self.dir.join("ssh_host_ecdsa_key.pub")).expect("host pub");
         let mut f = t.split_whitespace();
         format!("{} {}", f.next().unwrap(), f.next().unwrap())
     }
