@@ -43,21 +43,21 @@ pub enum Verb {
     /// Run the main job on an embedded demo agent in a scratch project.
     Demo(DemoArgs),
     /// Generate systemd units for serve (and the monitor), enable and start.
-    Install(PassThrough),
+    Install(InstallArgs),
     /// Stop, disable and remove the systemd units.
-    Uninstall(PassThrough),
+    Uninstall(UninstallArgs),
     /// Start the service (systemd, or a detached serve with a pid file).
-    Start(PassThrough),
+    Start(NoArgs),
     /// Graceful stop: the current round finishes first.
-    Stop(PassThrough),
+    Stop(NoArgs),
     /// Force-terminate serve, the round and the agent's process group.
-    Kill(PassThrough),
+    Kill(NoArgs),
     /// End the current round now but keep the loop running.
-    Cancel(PassThrough),
+    Cancel(NoArgs),
     /// Stop then start (--force: kill then start).
-    Restart(PassThrough),
+    Restart(RestartArgs),
     /// Show the service state.
-    Status(PassThrough),
+    Status(NoArgs),
     /// Show the project state, with optional drill-down.
     Peek(PassThrough),
     /// Watch the project state, redrawn every few seconds.
@@ -115,8 +115,8 @@ pub struct DemoArgs {
     /// Project directory to create (default: a fresh temp dir).
     #[arg(long)]
     pub dir: Option<PathBuf>,
-    /// How many rounds to run.
-    #[arg(long, default_value_t = 4)]
+    /// Upper bound on rounds (the demo agent asks to stop after its fourth).
+    #[arg(long, default_value_t = 5)]
     pub rounds: u64,
 }
 
@@ -129,6 +129,43 @@ pub struct DoctorArgs {
     #[arg(long, value_name = "FILE")]
     pub ssh_config: Option<PathBuf>,
 }
+
+#[derive(Debug, Clone, Args)]
+pub struct InstallArgs {
+    /// Also install the local monitor unit.
+    #[arg(long)]
+    pub monitor: bool,
+    /// System units in /etc/systemd/system (User= from SUDO_USER) instead of user units.
+    #[arg(long)]
+    pub system: bool,
+    /// Print the units and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Also install a fleet monitor unit for this hosts file.
+    #[arg(long, value_name = "FILE")]
+    pub fleet: Option<PathBuf>,
+    /// Overwrite a unit that belongs to another project.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct UninstallArgs {
+    /// Remove system units instead of user units.
+    #[arg(long)]
+    pub system: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RestartArgs {
+    /// Kill instead of a graceful stop.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// A verb without options of its own.
+#[derive(Debug, Clone, Args)]
+pub struct NoArgs {}
 
 /// Arguments of a verb that is not available yet (accepted, then refused).
 #[derive(Debug, Clone, Args)]
@@ -218,16 +255,16 @@ fn dispatch(cli: Cli) -> CmdResult {
     match verb {
         Verb::Init(a) => crate::config::presets::cmd_init(&g, &a),
         Verb::Round(a) => crate::round::cmd_round(&g, &a),
-        Verb::Serve(_) => not_yet("serve"),
-        Verb::Demo(_) => not_yet("demo"),
-        Verb::Install(_) => not_yet("install"),
-        Verb::Uninstall(_) => not_yet("uninstall"),
-        Verb::Start(_) => not_yet("start"),
-        Verb::Stop(_) => not_yet("stop"),
-        Verb::Kill(_) => not_yet("kill"),
-        Verb::Cancel(_) => not_yet("cancel"),
-        Verb::Restart(_) => not_yet("restart"),
-        Verb::Status(_) => not_yet("status"),
+        Verb::Serve(a) => crate::serve::cmd_serve(&g, &a),
+        Verb::Demo(a) => crate::demo::cmd_demo(&g, &a),
+        Verb::Install(a) => crate::service::systemd::cmd_install(&g, &a),
+        Verb::Uninstall(a) => crate::service::systemd::cmd_uninstall(&g, a.system),
+        Verb::Start(_) => crate::service::cmd_start(&g),
+        Verb::Stop(_) => crate::service::cmd_stop(&g),
+        Verb::Kill(_) => crate::service::cmd_kill(&g),
+        Verb::Cancel(_) => crate::service::cmd_cancel(&g),
+        Verb::Restart(a) => crate::service::cmd_restart(&g, a.force),
+        Verb::Status(_) => crate::service::cmd_status(&g),
         Verb::Peek(_) => not_yet("peek"),
         Verb::Watch(_) => not_yet("watch"),
         Verb::Events(_) => not_yet("events"),

@@ -12,10 +12,14 @@
 
 pub mod cli;
 pub mod config;
+pub mod demo;
 pub mod exit_code;
 pub mod proc;
 pub mod redact;
 pub mod round;
+pub mod serve;
+pub mod service;
+pub mod signals;
 pub mod ssh;
 pub mod state;
 pub mod timefmt;

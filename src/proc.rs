@@ -146,6 +146,23 @@ pub fn procfs_available() -> bool {
     Path::new("/proc/self/stat").exists()
 }
 
+/// Live processes whose environment has `key=value` (e.g. every process a
+/// project's rounds started, found by `AGENT_RUNNER_LOG_DIR`, even those that
+/// escaped with `setsid` and a double fork). Processes we may not read are
+/// skipped.
+pub fn with_env(key: &str, value: &str) -> Vec<Stat> {
+    let needle = format!("{key}={value}");
+    all()
+        .into_iter()
+        .filter(|s| s.state != 'Z')
+        .filter(|s| {
+            std::fs::read(format!("/proc/{}/environ", s.pid))
+                .map(|b| b.split(|c| *c == 0).any(|kv| kv == needle.as_bytes()))
+                .unwrap_or(false)
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,15 +6,20 @@
 
 pub mod load;
 pub mod presets;
+pub mod schedule;
 
 use regex::Regex;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-pub use load::{load, ConfigError};
+pub use load::{absolute_config_path, load, ConfigError};
+pub use presets::scaffold_paths;
 
 /// The current `schema_version` (0.3.x configs carry `schema_version = 1`).
 pub const SCHEMA_VERSION: i64 = 1;
+
+/// The default `[agent] terminal_marker` (claude's stream-json result record).
+pub const DEFAULT_TERMINAL_MARKER: &str = r#""type":"result""#;
 
 /// The default `[monitor] auth_fail_patterns` entry.
 pub const DEFAULT_AUTH_FAIL_PATTERN: &str = r"\b(oauth|unauthorized|401|api[_ ]key|auth(entication)?[_ -]?(failed|error|expired)|session.*expired)\b";
@@ -36,6 +41,27 @@ pub struct Config {
     pub phases: PhasesConfig,
     pub plugins: PluginsConfig,
     pub schedule: ScheduleConfig,
+    /// `[goal]` (0.3.12+): parsed and validated; executed by the round.
+    pub goal: Option<GoalConfig>,
+}
+
+/// `[goal]`: objective checks and the lessons ledger.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GoalConfig {
+    /// Absolute path of the ledger (one of the prompt files, index >= 1).
+    pub ledger: PathBuf,
+    pub checks: Vec<GoalCheck>,
+}
+
+/// One `[[goal.checks]]` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GoalCheck {
+    pub name: String,
+    pub cmd: Vec<String>,
+    /// As written; resolved against `work_dir` by the runner.
+    pub cwd: Option<String>,
+    /// 1..=30, default 10.
+    pub timeout_s: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -238,6 +264,11 @@ pub struct PhaseOverride {
     pub disable_pre_round_hooks: Option<bool>,
     /// `prompt.files` for this phase (may be empty: "no prompt").
     pub prompt_files: Option<Vec<PathBuf>>,
+    /// `[phases.<n>.agent]` merged field by field onto the base `[agent]`.
+    pub agent: Option<AgentConfig>,
+    /// `[phases.<n>.schedule]`: replaces the global windows (inherits the
+    /// global timezone when it sets none).
+    pub schedule: Option<ScheduleConfig>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -286,6 +317,22 @@ impl Config {
             .and_then(|p| self.phases.overrides.get(p))
             .and_then(|o| o.prompt_files.clone())
             .unwrap_or_else(|| self.prompt.global_files())
+    }
+
+    /// The agent for a phase: the phase's merged `[phases.<n>.agent]` if any, else `[agent]`.
+    pub fn agent_for(&self, phase: Option<&str>) -> &AgentConfig {
+        phase
+            .and_then(|p| self.phases.overrides.get(p))
+            .and_then(|o| o.agent.as_ref())
+            .unwrap_or(&self.agent)
+    }
+
+    /// The schedule for a phase: the phase's own if any, else `[schedule]`.
+    pub fn schedule_for(&self, phase: Option<&str>) -> &ScheduleConfig {
+        phase
+            .and_then(|p| self.phases.overrides.get(p))
+            .and_then(|o| o.schedule.as_ref())
+            .unwrap_or(&self.schedule)
     }
 
     /// The `supervisor_stale` threshold in seconds (0 = disabled).

@@ -1,11 +1,477 @@
-//! Layer 1, the Round: one agent invocation under hard defenses.
+//! Layer 1, the Round: one agent invocation under hard defenses (spec §6).
+//!
+//! Order: config → startup battery → lock → round number and phase → context →
+//! `round_start` → prompt → spawn and bound the agent (`process`) → exit
+//! classification → network-blip scan → dirty tree (`vcs`) → kill events →
+//! status.json → metrics → `round_end` → output parsers (`parsers`).
+//! The round never loops; `serve` does.
 
+pub mod battery;
 pub mod parsers;
 pub mod process;
+pub mod prompt;
+pub mod vcs;
 
-use crate::cli::{CmdResult, GlobalArgs, RoundArgs};
+use crate::cli::{CliError, CmdResult, GlobalArgs, RoundArgs};
+use crate::config::{Config, ContextMode, DirtyAction, PromptDelivery};
+use crate::exit_code;
+use crate::fields;
+use crate::state::metrics;
+use crate::state::status::{OrphanState, Status, StatusRead};
+use crate::state::{EventLog, Kind, Layout};
+use serde_json::{json, Map, Value};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Grace between SIGTERM and SIGKILL on the budget and grace kills.
+pub const TERM_GRACE: Duration = process::DEFAULT_TERM_GRACE;
+/// At most this many paths in `dirty_detected.files`.
+const DIRTY_LIST_MAX: usize = 20;
 
 /// `agent-runner round`.
-pub fn cmd_round(_g: &GlobalArgs, _a: &RoundArgs) -> CmdResult {
-    Err(crate::cli::CliError::usage("'round' is not available yet"))
+pub fn cmd_round(g: &GlobalArgs, a: &RoundArgs) -> CmdResult {
+    let cfg = crate::config::load(&g.config)
+        .map_err(|e| CliError::new(exit_code::CONFIG_BROKEN, e.to_string()))?;
+    run_round(&cfg, a.phase.as_deref())
+}
+
+/// Files the round must never stash or commit away: the scaffold (config,
+/// prompt files, `.gitignore`, the demo script) and the log_dir.
+pub fn protected_paths(cfg: &Config) -> Vec<PathBuf> {
+    let mut v = crate::config::presets::scaffold_paths(cfg);
+    v.push(cfg.runtime.log_dir.clone());
+    v
+}
+
+/// Run one round of `cfg`. Returns the process exit code.
+pub fn run_round(cfg: &Config, phase_override: Option<&str>) -> CmdResult {
+    let layout = Layout::new(&cfg.runtime.log_dir);
+    std::fs::create_dir_all(&layout.log_dir).map_err(|e| {
+        CliError::new(
+            exit_code::ENVIRONMENTAL,
+            format!("cannot create log_dir '{}': {e}", layout.log_dir.display()),
+        )
+    })?;
+    let log = EventLog::new(layout.clone());
+
+    // 1. startup battery
+    if !battery::skipped_by_env() {
+        let failed: Vec<battery::Check> = battery::run(cfg).into_iter().filter(|c| !c.ok).collect();
+        if !failed.is_empty() {
+            for c in &failed {
+                eprintln!("{}", c.line());
+                log.emit_or_warn(
+                    Kind::SmokeCheckFailed,
+                    fields! {"reason" => format!("{}: {}", c.name, c.reason)},
+                );
+            }
+            let code = if failed.iter().any(|c| c.permanent) {
+                exit_code::CONFIG_BROKEN
+            } else {
+                exit_code::ENVIRONMENTAL
+            };
+            return Ok(code);
+        }
+    }
+
+    // 2. lock: contention writes nothing else
+    let _lock = crate::state::lock::acquire(&layout.lock(), Some(&layout.lock_holder()))
+        .map_err(|e| CliError::failure(e.to_string()))?;
+
+    // 3. round number, phase
+    let (prev, recovered) = match Status::read(&layout.status()) {
+        StatusRead::Ok(s) => (Some(s), false),
+        StatusRead::Missing => (None, false),
+        StatusRead::Corrupt => (None, true),
+    };
+    if recovered {
+        log.emit_or_warn(
+            Kind::StatusRecovered,
+            fields! {"reason" => "status.json could not be parsed"},
+        );
+    }
+    let round_num = prev.as_ref().map(|s| s.round_num).unwrap_or(0) + 1;
+    let (phase_index, phase): (u64, Option<String>) = match phase_override {
+        Some(p) => {
+            if cfg.phases.list.is_empty() {
+                return Err(CliError::usage(
+                    "--phase requires [phases] to be configured in agent-runner.toml",
+                ));
+            }
+            match cfg.phases.list.iter().position(|x| x == p) {
+                Some(i) => (i as u64, Some(p.to_string())),
+                None => {
+                    return Err(CliError::usage(format!(
+                        "phase '{p}' not in configured [phases]: {:?}",
+                        cfg.phases.list
+                    )))
+                }
+            }
+        }
+        None => match cfg.phase_for_round(round_num) {
+            Some((i, p)) => (i as u64, Some(p.to_string())),
+            None => (0, None),
+        },
+    };
+    let phase_ref = phase.as_deref();
+    let budget = cfg.budget_for(phase_ref);
+    let started = chrono::Utc::now();
+
+    // 4. context
+    let mut ctx = Map::new();
+    ctx.insert("round_num".into(), round_num.into());
+    ctx.insert("started_at".into(), crate::timefmt::iso_ms(started).into());
+    if let Some(p) = phase_ref {
+        ctx.insert("phase".into(), p.into());
+    }
+    let orphan = OrphanState::read(&layout.orphan_state());
+    if let Some(o) = orphan.as_ref() {
+        if let Some(r) = &o.stashed_ref {
+            ctx.insert(
+                "orphan_stash".into(),
+                json!({"ref": r, "message": o.stash_message, "files": o.files}),
+            );
+        }
+    }
+    if let Some(s) = prev.as_ref() {
+        ctx.insert(
+            "previous".into(),
+            json!({"exit_code": s.last_exit_code, "duration_s": s.last_duration_s, "ended_at": s.last_completed_at, "had_dirty_tree": layout.orphan_state().exists()}),
+        );
+    }
+    let ctx = Value::Object(ctx);
+    if let Err(e) = crate::state::atomic::write_json(&layout.round_context(), &ctx) {
+        tracing::warn!("cannot write round-context.json: {e}");
+    }
+    log.emit_or_warn(
+        Kind::RoundStart,
+        fields! {"round_num" => round_num, "phase" => phase_ref},
+    );
+    let agent_name = cfg.agent.binary_name();
+    let sample_fields = |event: &str| {
+        let s = metrics::sample(&layout.log_dir);
+        let f = s.to_fields(
+            Some(metrics::process_count(&agent_name)),
+            Some(round_num),
+            phase_ref,
+        );
+        if let Err(e) = metrics::append(&layout, event, f) {
+            tracing::warn!("cannot write metrics: {e}");
+        }
+    };
+    sample_fields("round_start");
+
+    // 5. prompt
+    let files = cfg.prompt_files_for(phase_ref);
+    let body = if files.is_empty() {
+        String::new()
+    } else {
+        prompt::assemble_body(
+            &files,
+            &cfg.prompt.concat_separator,
+            cfg.prompt.strip_yaml_frontmatter,
+        )
+        .map_err(|e| {
+            CliError::new(
+                exit_code::CONFIG_BROKEN,
+                format!("{e} (fix prompt.files in {})", cfg.path.display()),
+            )
+        })?
+    };
+    let text =
+        if cfg.prompt.inject_context && cfg.prompt.context_injection_mode == ContextMode::Prepend {
+            format!("{}{body}", prompt::context_block(&ctx))
+        } else {
+            body
+        };
+
+    // 6. spawn
+    let work_dir = cfg.runtime.work_dir.to_string_lossy().into_owned();
+    let mut argv: Vec<String> = cfg
+        .agent
+        .exec_prefix
+        .iter()
+        .map(|a| a.replace("{work_dir}", &work_dir))
+        .collect();
+    argv.extend(cfg.agent.command.iter().cloned());
+    match cfg.agent.prompt_delivery {
+        PromptDelivery::Argv => argv.extend(
+            cfg.agent
+                .prompt_arg_template
+                .iter()
+                .map(|a| a.replace("{prompt}", &text)),
+        ),
+        PromptDelivery::Stdin => argv.extend(cfg.agent.prompt_arg_template.iter().cloned()),
+    }
+    let mut env: Vec<(String, String)> = vec![
+        (
+            "AGENT_RUNNER_LOG_DIR".into(),
+            layout.log_dir.to_string_lossy().into_owned(),
+        ),
+        ("AGENT_RUNNER_ROUND_NUM".into(), round_num.to_string()),
+        (
+            "AGENT_RUNNER_PHASE".into(),
+            phase_ref.unwrap_or("").to_string(),
+        ),
+    ];
+    env.extend(cfg.agent.env.iter().cloned());
+    std::fs::create_dir_all(layout.rounds_dir()).map_err(|e| {
+        CliError::new(
+            exit_code::ENVIRONMENTAL,
+            format!("cannot create '{}': {e}", layout.rounds_dir().display()),
+        )
+    })?;
+    let agent_log = layout.agent_log(round_num, started);
+    let spec = process::SpawnSpec {
+        argv,
+        env,
+        cwd: cfg.runtime.work_dir.clone(),
+        stdin: (cfg.agent.prompt_delivery == PromptDelivery::Stdin).then(|| text.into_bytes()),
+        log_path: agent_log.clone(),
+    };
+    let policy = process::WaitPolicy {
+        budget: Duration::from_secs(budget),
+        term_grace: TERM_GRACE,
+        terminal_marker: cfg.agent.terminal_marker.clone(),
+        grace_after_result: (cfg.runtime.max_grace_after_result_s > 0)
+            .then(|| Duration::from_secs(cfg.runtime.max_grace_after_result_s)),
+        grace_ignore: cfg.runtime.grace_kill_ignore_patterns.clone(),
+        progress_interval: (cfg.monitor.round_progress_interval_s > 0)
+            .then(|| Duration::from_secs(cfg.monitor.round_progress_interval_s)),
+        stop_signal: cooperative_stop_signal(&agent_name),
+        stop_grace: stop_grace(cfg, &agent_name),
+    };
+    log.emit_or_warn(
+        Kind::AgentSpawn,
+        fields! {"round_num" => round_num, "timeout_s" => budget},
+    );
+    let stop = process::install_stop_handlers().map_err(|e| CliError::failure(e.to_string()))?;
+    let mut on_obs = |o: process::Observation| {
+        match o {
+        process::Observation::Progress { log_size_kb, last_write_age_s, wall_age_s } => log.emit_or_warn(
+            Kind::RoundProgress,
+            fields! {"round_num" => round_num, "log_size_kb" => log_size_kb, "last_write_age_s" => last_write_age_s, "wall_age_s" => wall_age_s},
+        ),
+        process::Observation::GraceExtended { grace_s, live, ignored } => log.emit_or_warn(
+            Kind::RoundGraceExtended,
+            fields! {"round_num" => round_num, "grace_s" => grace_s, "live_children" => children_json(&live), "ignored_children" => children_json(&ignored)},
+        ),
+    }
+    };
+    let outcome = process::run(&spec, &policy, &stop, &mut on_obs).map_err(|e| {
+        CliError::failure(format!(
+            "cannot run the agent '{}': {e}",
+            spec.argv.first().map(String::as_str).unwrap_or("")
+        ))
+    })?;
+
+    // 7. exit classification
+    let cause = process::exit_cause(&outcome);
+    let duration_s = outcome.duration.as_secs_f64();
+    log.emit_or_warn(
+        Kind::AgentExit,
+        fields! {"round_num" => round_num, "exit_code" => outcome.exit_code, "duration_s" => duration_s, "timed_out" => outcome.timed_out, "exit_cause" => cause.clone()},
+    );
+    if !outcome.escaped_killed.is_empty() {
+        log.emit_or_warn(
+            Kind::RoundEscapedProcessesKilled,
+            fields! {"round_num" => round_num, "count" => outcome.escaped_killed.len(), "processes" => children_json(&outcome.escaped_killed)},
+        );
+    }
+
+    // 8. network blip (failed, not killed by a signal)
+    let failed = outcome.exit_code != 0 || outcome.timed_out;
+    if failed && !cause.starts_with("signal:") && !outcome.timed_out {
+        if let Some(m) = parsers::network_blip_in_file(&agent_log) {
+            log.emit_or_warn(
+                Kind::AgentNetworkBlip,
+                fields! {"round_num" => round_num, "phase" => phase_ref, "matched" => m, "round_duration_s" => duration_s, "exit_code" => outcome.exit_code, "timed_out" => outcome.timed_out},
+            );
+        }
+    }
+
+    // 9. dirty tree
+    handle_dirty(
+        cfg,
+        &log,
+        &layout,
+        round_num,
+        phase_ref,
+        outcome.exit_code == 0 && (!outcome.timed_out || outcome.grace_killed),
+    );
+
+    // 10. kill events
+    if outcome.grace_killed {
+        log.emit_or_warn(Kind::RoundGraceKill, fields! {"round_num" => round_num, "grace_s" => cfg.runtime.max_grace_after_result_s, "live_children" => Vec::<Value>::new()});
+    } else if outcome.timed_out {
+        log.emit_or_warn(Kind::RoundTimeoutKill, fields! {"round_num" => round_num, "reason" => format!("exceeded round_timeout_s={budget}")});
+    }
+    if outcome.cancelled {
+        log.emit_or_warn(
+            Kind::RoundCancelled,
+            fields! {"round_num" => round_num, "reason" => "stop requested"},
+        );
+    }
+
+    // 11. status, metrics, round_end
+    let status = Status {
+        round_num,
+        running: false,
+        last_completed_at: Some(crate::timefmt::now_iso_ms()),
+        last_exit_code: Some(outcome.exit_code.into()),
+        last_duration_s: Some(duration_s),
+        current_phase: phase.clone(),
+        phase_index: Some(phase_index),
+    };
+    if let Err(e) = status.write(&layout.status()) {
+        return Err(CliError::new(
+            exit_code::ENVIRONMENTAL,
+            format!("cannot write '{}': {e}", layout.status().display()),
+        ));
+    }
+    sample_fields("round_end");
+    log.emit_or_warn(Kind::RoundEnd, fields! {"round_num" => round_num});
+
+    // 12. parsers
+    let tail = parsers::tail_for_parsers(&agent_log, parsers::TAIL_JSON_LINES);
+    let input = parsers::ParseInput {
+        agent_binary: &agent_name,
+        log_tail: &tail,
+        round_num,
+        phase: phase_ref,
+        success: outcome.exit_code == 0 && !outcome.timed_out,
+        repetitive_window: cfg.monitor.anomaly_repetitive_window,
+        repetitive_threshold: cfg.monitor.anomaly_repetitive_threshold,
+        now_epoch: chrono::Utc::now().timestamp(),
+    };
+    let head = parsers::head_for_parsers(&agent_log, parsers::HEAD_LINES);
+    for (kind, payload) in parsers::post_round_events_with_head(&input, &head) {
+        log.emit_or_warn(kind, payload);
+    }
+    Ok(exit_code::OK)
+}
+
+/// The signal a stop request sends first: the agent's cooperative stop
+/// (claude flushes on SIGINT), else SIGTERM (0.3 delta §3.7).
+pub fn cooperative_stop_signal(agent_binary: &str) -> nix::sys::signal::Signal {
+    let from_env = std::env::var("AGENT_RUNNER_COOPERATIVE_STOP_SIGNAL").ok();
+    match from_env.as_deref() {
+        Some("SIGINT") => return nix::sys::signal::Signal::SIGINT,
+        Some("SIGTERM") => return nix::sys::signal::Signal::SIGTERM,
+        _ => {}
+    }
+    match agent_binary {
+        "claude" => nix::sys::signal::Signal::SIGINT,
+        _ => nix::sys::signal::Signal::SIGTERM,
+    }
+}
+
+/// Grace after the cooperative stop signal: `sigterm_grace_s` for agents that
+/// stop cooperatively (claude, gemini, pi), the fixed 5 s otherwise.
+pub fn stop_grace(cfg: &Config, agent_binary: &str) -> Duration {
+    match agent_binary {
+        "claude" | "gemini" | "pi" => {
+            Duration::from_secs(cfg.agent.sigterm_grace_s).min(process::MAX_STOP_GRACE)
+        }
+        _ => TERM_GRACE,
+    }
+}
+
+fn children_json(c: &[process::ChildInfo]) -> Value {
+    Value::Array(
+        c.iter()
+            .take(5)
+            .map(|c| match &c.matched {
+                Some(m) => json!({"name": c.name, "pid": c.pid, "matched": m}),
+                None => json!({"name": c.name, "pid": c.pid}),
+            })
+            .collect(),
+    )
+}
+
+fn handle_dirty(
+    cfg: &Config,
+    log: &EventLog,
+    layout: &Layout,
+    round_num: u64,
+    phase: Option<&str>,
+    clean_exit: bool,
+) {
+    let wd = &cfg.runtime.work_dir;
+    let protected = vcs::protected_relative(wd, &protected_paths(cfg));
+    let files = match vcs::dirty_files(wd, &protected) {
+        Ok(f) => f,
+        Err(e) => {
+            log.emit_or_warn(
+                Kind::DirtyCheckFailed,
+                fields! {"round_num" => round_num, "reason" => e.to_string()},
+            );
+            return;
+        }
+    };
+    if files.is_empty() {
+        let _ = std::fs::remove_file(layout.orphan_state());
+        return;
+    }
+    let shown: Vec<&String> = files.iter().take(DIRTY_LIST_MAX).collect();
+    log.emit_or_warn(
+        Kind::DirtyDetected,
+        fields! {"round_num" => round_num, "files" => shown},
+    );
+    if !clean_exit {
+        return;
+    }
+    match cfg.vcs.dirty_action {
+        DirtyAction::Ignore => {}
+        DirtyAction::Stash => match vcs::stash(
+            wd,
+            round_num,
+            phase,
+            cfg.vcs.stash_idempotency_s,
+            &protected,
+        ) {
+            Ok(vcs::StashOutcome::Stashed { sha, message }) => {
+                let st = OrphanState {
+                    round_num,
+                    files: files.clone(),
+                    stashed_ref: Some(sha.clone()),
+                    stash_message: Some(message),
+                    timestamp: Some(crate::timefmt::now_iso_ms()),
+                    phase: phase.map(String::from),
+                };
+                if let Err(e) = st.write(&layout.orphan_state()) {
+                    tracing::warn!("cannot write orphan-state.json: {e}");
+                }
+                log.emit_or_warn(Kind::OrphanStashed, fields! {"round_num" => round_num, "ref" => sha, "reason" => "clean_exit_with_dirty_tree"});
+            }
+            Ok(vcs::StashOutcome::Reused { sha }) => {
+                log.emit_or_warn(Kind::OrphanIdempotentSkip, fields! {"round_num" => round_num, "ref" => sha, "reason" => "clean_exit_with_dirty_tree"});
+            }
+            Ok(vcs::StashOutcome::Failed { reason }) => {
+                log.emit_or_warn(Kind::OrphanStashFailed, fields! {"round_num" => round_num, "phase" => phase, "reason" => crate::redact::redact(&reason)});
+            }
+            Ok(vcs::StashOutcome::Nothing) => {}
+            Err(e) => log.emit_or_warn(
+                Kind::OrphanStashFailed,
+                fields! {"round_num" => round_num, "phase" => phase, "reason" => e.to_string()},
+            ),
+        },
+        DirtyAction::AutoCommit => match vcs::auto_commit(wd, round_num, phase, &protected) {
+            Ok(vcs::CommitOutcome::Committed { sha }) => {
+                let shown: Vec<&String> = files.iter().take(DIRTY_LIST_MAX).collect();
+                log.emit_or_warn(
+                    Kind::DirtyAutoCommitted,
+                    fields! {"round_num" => round_num, "files" => shown, "ref" => sha},
+                );
+            }
+            Ok(vcs::CommitOutcome::Failed { reason }) => {
+                log.emit_or_warn(Kind::DirtyCommitFailed, fields! {"round_num" => round_num, "phase" => phase, "reason" => crate::redact::redact(&reason)});
+            }
+            Ok(vcs::CommitOutcome::Nothing) => {}
+            Err(e) => log.emit_or_warn(
+                Kind::DirtyCommitFailed,
+                fields! {"round_num" => round_num, "phase" => phase, "reason" => e.to_string()},
+            ),
+        },
+    }
 }

@@ -187,3 +187,68 @@ mod tests {
         assert!(line.ends_with("}\n"));
     }
 }
+
+/// The last `n` complete lines of `path`, reading backwards in blocks (cost
+/// does not grow with the file's size). A torn last line (no newline yet) is
+/// left out. Missing file → empty.
+pub fn tail_lines(path: &std::path::Path, n: usize) -> Vec<String> {
+    use std::io::{Read, Seek, SeekFrom};
+    let Ok(mut f) = std::fs::File::open(path) else {
+        return Vec::new();
+    };
+    let Ok(len) = f.seek(SeekFrom::End(0)) else {
+        return Vec::new();
+    };
+    const BLOCK: u64 = 64 * 1024;
+    let mut end = len;
+    let mut buf: Vec<u8> = Vec::new();
+    while end > 0 && buf.iter().filter(|b| **b == b'\n').count() <= n {
+        let start = end.saturating_sub(BLOCK);
+        let mut chunk = vec![0u8; (end - start) as usize];
+        if f.seek(SeekFrom::Start(start)).is_err() || f.read_exact(&mut chunk).is_err() {
+            break;
+        }
+        chunk.extend_from_slice(&buf);
+        buf = chunk;
+        end = start;
+    }
+    // Drop a torn final line.
+    if let Some(pos) = buf.iter().rposition(|b| *b == b'\n') {
+        buf.truncate(pos + 1);
+    } else {
+        return Vec::new();
+    }
+    let text = String::from_utf8_lossy(&buf);
+    let mut lines: Vec<String> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(String::from)
+        .collect();
+    // The first line may be partial if we stopped mid-file.
+    if end > 0 && !lines.is_empty() {
+        lines.remove(0);
+    }
+    let skip = lines.len().saturating_sub(n);
+    lines.split_off(skip)
+}
+
+#[cfg(test)]
+mod tail_tests {
+    #[test]
+    fn tail_lines_skips_torn_and_reads_backwards() {
+        let d = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let p = d.path().join("e.jsonl");
+        let mut s = String::new();
+        for i in 0..20000 {
+            s.push_str(&format!("{{\"i\": {i}}}\n"));
+        }
+        s.push_str("{\"torn\": ");
+        std::fs::write(&p, s).unwrap_or_default();
+        let t = super::tail_lines(&p, 3);
+        assert_eq!(
+            t,
+            vec!["{\"i\": 19997}", "{\"i\": 19998}", "{\"i\": 19999}"]
+        );
+        assert!(super::tail_lines(&d.path().join("none"), 3).is_empty());
+    }
+}

@@ -52,10 +52,37 @@ pub fn to_pretty(v: &Value) -> String {
     serde_json::to_string_pretty(v).unwrap_or_else(|_| String::from("{}"))
 }
 
+/// `json.dumps(v, indent=2)` as the CLI prints it: indented, with every
+/// non-ASCII character escaped as `\uXXXX` (Python's default `ensure_ascii`).
+pub fn to_pretty_ascii(v: &Value) -> String {
+    let pretty = to_pretty(v);
+    let mut out = String::with_capacity(pretty.len());
+    let mut buf = [0u16; 2];
+    for c in pretty.chars() {
+        if c.is_ascii() {
+            out.push(c);
+        } else {
+            for unit in c.encode_utf16(&mut buf) {
+                out.push_str(&format!("\\u{unit:04x}"));
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn pretty_ascii_escapes_like_python() {
+        let v = json!({"a": "x\u{2014}y\u{1F600}"});
+        assert_eq!(
+            to_pretty_ascii(&v),
+            "{\n  \"a\": \"x\\u2014y\\ud83d\\ude00\"\n}"
+        );
+    }
 
     #[test]
     fn matches_python_separators() {

@@ -1,0 +1,324 @@
+//! Git as the round uses it: is this a work tree, HEAD, the dirty-file list,
+//! and the dirty-tree actions (stash by SHA with exact-round idempotency,
+//! auto-commit, ignore). Every git call has a deadline.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+/// Git could not be run or did not finish.
+#[derive(Debug, thiserror::Error)]
+pub enum GitError {
+    #[error("could not run git: {0} (install git or put it on PATH)")]
+    Spawn(std::io::Error),
+    #[error("git {args} did not finish within {secs}s")]
+    Timeout { args: String, secs: u64 },
+}
+
+/// The result of one git command.
+#[derive(Debug, Clone)]
+pub struct GitOutput {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl GitOutput {
+    pub fn ok(&self) -> bool {
+        self.code == 0
+    }
+}
+
+/// Run `git <args>` in `dir` with a deadline; the child is killed on timeout.
+pub fn git(dir: &Path, args: &[&str], timeout: Duration) -> Result<GitOutput, GitError> {
+    let child = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .spawn()
+        .map_err(GitError::Spawn)?;
+    let pid = child.id() as i32;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(timeout) {
+        Ok(Ok(out)) => Ok(GitOutput {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }),
+        Ok(Err(e)) => Err(GitError::Spawn(e)),
+        Err(_) => {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+            Err(GitError::Timeout {
+                args: args.join(" "),
+                secs: timeout.as_secs(),
+            })
+        }
+    }
+}
+
+const T10: Duration = Duration::from_secs(10);
+const T30: Duration = Duration::from_secs(30);
+
+/// True if `dir` is inside a git work tree.
+pub fn is_work_tree(dir: &Path) -> bool {
+    dir.is_dir()
+        && git(dir, &["rev-parse", "--is-inside-work-tree"], T10)
+            .is_ok_and(|o| o.ok() && o.stdout.trim() == "true")
+}
+
+/// `git rev-parse HEAD`, or None.
+pub fn head(dir: &Path) -> Option<String> {
+    let o = git(dir, &["rev-parse", "HEAD"], Duration::from_secs(5)).ok()?;
+    let s = o.stdout.trim();
+    (o.ok() && !s.is_empty()).then(|| s.to_string())
+}
+
+/// Parse `git status --porcelain -z`: the path of each record (the new path
+/// for renames/copies, whose old-path record is skipped).
+pub fn parse_porcelain_z(out: &str) -> Vec<String> {
+    let mut files = Vec::new();
+    let mut it = out.split('\0').filter(|r| !r.is_empty());
+    while let Some(rec) = it.next() {
+        if rec.len() < 4 {
+            continue;
+        }
+        let xy = &rec[..2];
+        files.push(rec[3..].to_string());
+        if xy.contains('R') || xy.contains('C') {
+            it.next();
+        }
+    }
+    files
+}
+
+/// The dirty paths of the work tree, minus `protected` (paths relative to the
+/// repo root that the round must never touch: the config, prompts, log_dir).
+pub fn dirty_files(dir: &Path, protected: &[String]) -> Result<Vec<String>, GitError> {
+    let o = git(dir, &["status", "--porcelain", "-z"], T10)?;
+    if !o.ok() {
+        return Ok(Vec::new());
+    }
+    Ok(parse_porcelain_z(&o.stdout)
+        .into_iter()
+        .filter(|f| !is_protected(f, protected))
+        .collect())
+}
+
+fn is_protected(f: &str, protected: &[String]) -> bool {
+    protected.iter().any(|p| {
+        let p = p.trim_end_matches('/');
+        let f = f.trim_end_matches('/');
+        f == p || f.starts_with(&format!("{p}/")) || p.starts_with(&format!("{f}/"))
+    })
+}
+
+/// Paths (relative to the repo top level of `work_dir`) that dirty handling
+/// must leave alone: every given absolute path inside the work tree.
+pub fn protected_relative(work_dir: &Path, paths: &[PathBuf]) -> Vec<String> {
+    let top = git(work_dir, &["rev-parse", "--show-toplevel"], T10)
+        .ok()
+        .filter(|o| o.ok())
+        .map(|o| PathBuf::from(o.stdout.trim()))
+        .unwrap_or_else(|| work_dir.to_path_buf());
+    let top = std::fs::canonicalize(&top).unwrap_or(top);
+    paths
+        .iter()
+        .filter_map(|p| {
+            let abs = std::fs::canonicalize(p).unwrap_or_else(|_| p.clone());
+            abs.strip_prefix(&top)
+                .ok()
+                .map(|r| r.to_string_lossy().into_owned())
+        })
+        .filter(|r| !r.is_empty())
+        // An ignored path in an `:(exclude)` pathspec makes `git stash push`
+        // and `git add` fail, and git never reports it as dirty anyway.
+        .filter(|r| {
+            !git(&top, &["check-ignore", "-q", "--no-index", "--", r], T10)
+                .is_ok_and(|o| o.code == 0)
+        })
+        .collect()
+}
+
+fn exclusions(protected: &[String]) -> Vec<String> {
+    protected.iter().map(|p| format!(":(exclude){p}")).collect()
+}
+
+/// What a stash attempt did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StashOutcome {
+    Stashed {
+        sha: String,
+        message: String,
+    },
+    /// A stash for this exact round already exists within the idempotency window.
+    Reused {
+        sha: String,
+    },
+    Failed {
+        reason: String,
+    },
+    /// Nothing left to stash after exclusions.
+    Nothing,
+}
+
+/// True if a stash subject (after `On <branch>: `) is for exactly round `n`.
+pub fn stash_subject_is_round(subject: &str, n: u64) -> bool {
+    let s = subject.split_once(": ").map(|(_, r)| r).unwrap_or(subject);
+    let tag = format!("ORPHAN R{n}");
+    s.strip_prefix(&tag)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with(' '))
+}
+
+/// Stash the dirty tree (`git stash push -u`), referring to it by SHA.
+pub fn stash(
+    dir: &Path,
+    round: u64,
+    phase: Option<&str>,
+    idempotency_s: u64,
+    protected: &[String],
+) -> Result<StashOutcome, GitError> {
+    let last = git(dir, &["stash", "list", "-1", "--format=%H %ct %s"], T10)?;
+    if last.ok() {
+        if let Some(line) = last.stdout.lines().next() {
+            let mut parts = line.splitn(3, ' ');
+            if let (Some(sha), Some(ct), Some(subj)) = (parts.next(), parts.next(), parts.next()) {
+                let age = chrono::Utc::now().timestamp() - ct.parse::<i64>().unwrap_or(0);
+                if stash_subject_is_round(subj, round) && age >= 0 && age as u64 <= idempotency_s {
+                    return Ok(StashOutcome::Reused {
+                        sha: sha.to_string(),
+                    });
+                }
+            }
+        }
+    }
+    let local = chrono::Local::now().format("%Y-%m-%dT%H:%M:%S");
+    let message = match phase {
+        Some(p) => format!("ORPHAN R{round} phase={p} ts={local}"),
+        None => format!("ORPHAN R{round} ts={local}"),
+    };
+    let mut args: Vec<String> = vec![
+        "stash".into(),
+        "push".into(),
+        "-u".into(),
+        "-m".into(),
+        message.clone(),
+    ];
+    let ex = exclusions(protected);
+    if !ex.is_empty() {
+        args.push("--".into());
+        args.extend(ex);
+    }
+    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    let o = git(dir, &argv, T30)?;
+    if !o.ok() {
+        let reason = if o.stderr.trim().is_empty() {
+            "git stash push failed".to_string()
+        } else {
+            o.stderr.trim().chars().take(200).collect()
+        };
+        return Ok(StashOutcome::Failed { reason });
+    }
+    let l = git(dir, &["stash", "list", "-1", "--format=%H %s"], T10)?;
+    match l.stdout.lines().next().and_then(|x| x.split_once(' ')) {
+        Some((sha, subj)) if l.ok() && subj.contains(&message) => Ok(StashOutcome::Stashed {
+            sha: sha.to_string(),
+            message,
+        }),
+        _ => Ok(StashOutcome::Nothing),
+    }
+}
+
+/// What an auto-commit attempt did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CommitOutcome {
+    Committed { sha: String },
+    Failed { reason: String },
+    Nothing,
+}
+
+/// `git add -A` (minus protected paths) and commit.
+pub fn auto_commit(
+    dir: &Path,
+    round: u64,
+    phase: Option<&str>,
+    protected: &[String],
+) -> Result<CommitOutcome, GitError> {
+    let mut add: Vec<String> = vec!["add".into(), "-A".into()];
+    let ex = exclusions(protected);
+    if !ex.is_empty() {
+        add.push("--".into());
+        add.push(".".into());
+        add.extend(ex);
+    }
+    let argv: Vec<&str> = add.iter().map(String::as_str).collect();
+    let o = git(dir, &argv, T30)?;
+    let fail = |o: &GitOutput, what: &str| {
+        let r = if o.stderr.trim().is_empty() {
+            what.to_string()
+        } else {
+            o.stderr.trim().chars().take(200).collect()
+        };
+        CommitOutcome::Failed { reason: r }
+    };
+    if !o.ok() {
+        return Ok(fail(&o, "git add failed"));
+    }
+    if git(dir, &["diff", "--cached", "--quiet"], T10)?.ok() {
+        return Ok(CommitOutcome::Nothing);
+    }
+    let msg = match phase {
+        Some(p) => format!("agent-runner auto-commit: R{round} {p}"),
+        None => format!("agent-runner auto-commit: R{round}"),
+    };
+    let c = git(
+        dir,
+        &["-c", "commit.gpgsign=false", "commit", "-q", "-m", &msg],
+        Duration::from_secs(120),
+    )?;
+    if !c.ok() {
+        return Ok(fail(&c, "git commit failed"));
+    }
+    match head(dir) {
+        Some(sha) => Ok(CommitOutcome::Committed { sha }),
+        None => Ok(CommitOutcome::Failed {
+            reason: "git rev-parse HEAD failed after commit".into(),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn porcelain_renames_take_new_path() {
+        let out = "R  new.txt\0old.txt\0?? dir/\0 M a b.txt\0";
+        assert_eq!(parse_porcelain_z(out), vec!["new.txt", "dir/", "a b.txt"]);
+    }
+
+    #[test]
+    fn stash_idempotency_is_exact_round() {
+        assert!(stash_subject_is_round("On main: ORPHAN R1 ts=x", 1));
+        assert!(stash_subject_is_round("ORPHAN R1 phase=a ts=x", 1));
+        assert!(!stash_subject_is_round("On main: ORPHAN R12 ts=x", 1));
+        assert!(!stash_subject_is_round("On main: WIP", 1));
+    }
+
+    #[test]
+    fn protected_paths_match_dirs_and_files() {
+        let p = vec!["prompts/main.md".to_string(), "logs".to_string()];
+        assert!(is_protected("prompts/main.md", &p));
+        assert!(is_protected("prompts/", &p));
+        assert!(is_protected("logs/x.jsonl", &p));
+        assert!(!is_protected("src/main.rs", &p));
+    }
+}

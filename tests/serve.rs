@@ -1,0 +1,231 @@
+//! Layer 2 through the real binary: stop conditions, breakers, signals.
+
+mod support;
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use std::time::{Duration, Instant};
+use support::*;
+
+fn sig(child: &std::process::Child, s: Signal) {
+    kill(Pid::from_raw(child.id() as i32), s).unwrap_or_else(|e| panic!("kill: {e}"));
+}
+
+fn wait_exit(child: &mut std::process::Child, timeout: Duration) -> Option<i32> {
+    let end = Instant::now() + timeout;
+    while Instant::now() < end {
+        if let Ok(Some(st)) = child.try_wait() {
+            return st.code();
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    None
+}
+
+#[test]
+fn max_rounds_runs_exactly_that_many() {
+    let p = Project::new();
+    let a = p.agent("ok.sh", "cat >/dev/null; exit 0");
+    p.config(&a, "round_budget_s = 30", "");
+    let o = p.run(&["serve", "--max-rounds", "3"]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(p.events_of("round_end").len(), 3);
+    let m = p.events_of("max_rounds_reached");
+    assert_eq!(m.len(), 1);
+    assert_eq!(payload_keys(&m[0]), ["rounds_completed", "max_rounds"]);
+    assert_eq!(m[0]["rounds_completed"], 3);
+    assert_eq!(p.events_of("round_substrate_before").len(), 3);
+    assert!(
+        !p.log_dir().join("serve.pid").exists(),
+        "serve.pid left behind"
+    );
+    // the round child's own output goes to round-<N>.log and round-current.log points at it
+    assert_eq!(
+        std::fs::read_link(p.log_dir().join("round-current.log")).ok(),
+        Some("round-3.log".into())
+    );
+}
+
+#[test]
+fn stop_file_stops_the_loop() {
+    let p = Project::new();
+    let stop = p.tmp.path().join("STOP");
+    let a = p.agent(
+        "ok.sh",
+        &format!(
+            "cat >/dev/null; [ \"$AGENT_RUNNER_ROUND_NUM\" = 2 ] && echo enough > {}; exit 0",
+            stop.display()
+        ),
+    );
+    p.config(
+        &a,
+        &format!("round_budget_s = 30\nstop_file = \"{}\"", stop.display()),
+        "",
+    );
+    let o = p.run(&["serve"]);
+    assert_eq!(o.status.code(), Some(0));
+    let s = p.events_of("stop_file_detected");
+    assert_eq!(s.len(), 1);
+    assert_eq!(s[0]["content"], "enough");
+    assert_eq!(s[0]["rounds_completed"], 2);
+}
+
+#[test]
+fn agent_done_sentinel_stops_the_loop() {
+    let p = Project::new();
+    let a = p.agent(
+        "done.sh",
+        "cat >/dev/null; echo 'all tasks complete' > \"$AGENT_RUNNER_LOG_DIR/.agent-done\"; exit 0",
+    );
+    p.config(&a, "round_budget_s = 30", "");
+    let o = p.run(&["serve"]);
+    assert_eq!(o.status.code(), Some(0));
+    let s = p.events_of("agent_self_terminated");
+    assert_eq!(s.len(), 1);
+    assert_eq!(s[0]["reason"], "all tasks complete");
+    assert_eq!(p.events_of("round_end").len(), 1);
+}
+
+#[test]
+fn agents_failing_fast_trip_the_crash_loop_breaker() {
+    let p = Project::new();
+    let a = p.agent("fail.sh", "cat >/dev/null; echo boom; exit 1");
+    p.config(&a, "round_budget_s = 30", "");
+    let o = p.run(&["serve"]);
+    assert_eq!(
+        o.status.code(),
+        Some(75),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(p.events_of("round_end").len(), 5);
+    let c = p.events_of("crash_loop");
+    assert_eq!(c.len(), 1);
+    assert_eq!(payload_keys(&c[0]), ["consecutive", "exit_code", "reason"]);
+    assert_eq!(c[0]["consecutive"], 5);
+    assert_eq!(c[0]["exit_code"], 1);
+    assert!(c[0]["reason"].as_str().unwrap_or_default().contains("boom"));
+}
+
+#[test]
+fn a_prompt_under_the_smoke_minimum_is_config_broken() {
+    let p = Project::new();
+    std::fs::write(p.dir.join("prompts/main.md"), "stub").unwrap_or_else(|e| panic!("{e}"));
+    let a = p.agent("ok.sh", "exit 0");
+    p.config(&a, "", "");
+    let o = p.run(&["serve"]);
+    assert_eq!(o.status.code(), Some(78));
+    assert_eq!(p.events_of("config_broken").len(), 1);
+    assert_eq!(p.events_of("smoke_check_failed").len(), 1);
+    assert!(p.events_of("round_start").is_empty());
+}
+
+#[test]
+fn sigterm_during_a_round_lets_it_finish_then_exits_0() {
+    let p = Project::new();
+    let a = p.agent("slow.sh", "cat >/dev/null; sleep 3; exit 0");
+    p.config(&a, "round_budget_s = 60", "");
+    let mut child = p.cmd(&["serve"]).spawn().unwrap_or_else(|e| panic!("{e}"));
+    assert!(wait_until(Duration::from_secs(20), || p
+        .kinds()
+        .contains(&"agent_spawn".to_string())));
+    sig(&child, Signal::SIGTERM);
+    assert_eq!(wait_exit(&mut child, Duration::from_secs(30)), Some(0));
+    let exits = p.events_of("agent_exit");
+    assert_eq!(exits.len(), 1);
+    assert_eq!(exits[0]["exit_cause"], "clean");
+    assert_eq!(p.events_of("round_end").len(), 1);
+}
+
+#[test]
+fn sigterm_during_an_hour_long_backoff_exits_within_2s() {
+    let p = Project::new();
+    let a = p.agent("ok.sh", "cat >/dev/null; exit 0");
+    p.config(&a, "round_budget_s = 30", "");
+    std::fs::create_dir_all(p.log_dir()).unwrap_or_else(|e| panic!("{e}"));
+    let now = chrono::Utc::now();
+    let line = format!(
+        "{{\"ts\": \"{}\", \"event\": \"transient_error_detected\", \"classification\": \"rate_limit_account\", \"agent\": \"claude\", \"reset_at_epoch\": {}, \"round_num\": 0, \"raw\": \"\"}}\n",
+        now.format("%Y-%m-%dT%H:%M:%S%.3fZ"),
+        now.timestamp() + 3600
+    );
+    std::fs::write(
+        p.log_dir()
+            .join(format!("events-{}.jsonl", now.format("%Y-%m"))),
+        line,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let mut child = p.cmd(&["serve"]).spawn().unwrap_or_else(|e| panic!("{e}"));
+    assert!(wait_until(Duration::from_secs(10), || p
+        .log_dir()
+        .join("serve.pid")
+        .exists()));
+    std::thread::sleep(Duration::from_millis(500));
+    let t = Instant::now();
+    sig(&child, Signal::SIGTERM);
+    assert_eq!(wait_exit(&mut child, Duration::from_secs(10)), Some(0));
+    assert!(
+        t.elapsed() < Duration::from_secs(2),
+        "took {:?}",
+        t.elapsed()
+    );
+    assert!(p.events_of("round_start").is_empty());
+}
+
+#[test]
+fn two_sigints_end_a_stubborn_agent_and_its_group() {
+    let p = Project::new();
+    let pids = p.tmp.path().join("pids");
+    let a = p.agent("stubborn.sh", &format!("trap '' TERM INT\necho $$ >> {0}\nsleep 1000 &\necho $! >> {0}\nwhile true; do sleep 1; done", pids.display()));
+    p.config(&a, "round_budget_s = 600", "");
+    let mut child = p.cmd(&["serve"]).spawn().unwrap_or_else(|e| panic!("{e}"));
+    assert!(wait_until(Duration::from_secs(20), || read_pids(&pids)
+        .len()
+        == 2));
+    sig(&child, Signal::SIGINT);
+    std::thread::sleep(Duration::from_millis(300));
+    sig(&child, Signal::SIGINT);
+    assert_eq!(wait_exit(&mut child, Duration::from_secs(30)), Some(0));
+    for pid in read_pids(&pids) {
+        assert!(
+            wait_until(Duration::from_secs(3), || !alive(pid)),
+            "pid {pid} survived two SIGINTs"
+        );
+    }
+}
+
+#[test]
+fn a_live_serve_refuses_a_second_and_a_stale_pid_file_is_replaced() {
+    let p = Project::new();
+    let a = p.agent("slow.sh", "cat >/dev/null; sleep 2; exit 0");
+    p.config(&a, "round_budget_s = 30", "");
+    std::fs::create_dir_all(p.log_dir()).unwrap_or_else(|e| panic!("{e}"));
+    // a stale pid file naming a live but unrelated process (pid 1, wrong token)
+    std::fs::write(
+        p.log_dir().join("serve.pid"),
+        "{\"pid\": 1, \"create_time\": 1.0}",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let mut first = p
+        .cmd(&["serve", "--max-rounds", "1"])
+        .spawn()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(wait_until(Duration::from_secs(20), || p
+        .kinds()
+        .contains(&"agent_spawn".to_string())));
+    let pidfile = std::fs::read_to_string(p.log_dir().join("serve.pid")).unwrap_or_default();
+    assert!(
+        pidfile.contains(&format!("\"pid\": {}", first.id())),
+        "{pidfile}"
+    );
+    let o = p.run(&["serve"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("already running"));
+    assert_eq!(wait_exit(&mut first, Duration::from_secs(30)), Some(0));
+}

@@ -1,0 +1,182 @@
+//! Shared helpers for integration tests: a scratch git project with its own
+//! HOME, a config written from parts, fake agents, and the built binary.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_agent-runner");
+
+/// A scratch project: a git repo with a prompt, a fake HOME, a log_dir.
+pub struct Project {
+    pub tmp: tempfile::TempDir,
+    pub dir: PathBuf,
+    pub home: PathBuf,
+}
+
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    let o = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap_or_else(|e| panic!("git: {e}"));
+    assert!(
+        o.status.success(),
+        "git {args:?} failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// A prompt long enough to pass the smoke check.
+pub fn long_prompt() -> String {
+    let mut s = String::from("# Task\n\nYou are a test agent. ");
+    while s.len() < 700 {
+        s.push_str("Work carefully, commit your changes, and stop when the task is done. ");
+    }
+    s
+}
+
+impl Project {
+    pub fn new() -> Project {
+        let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+        let dir = tmp.path().join("proj");
+        let home = tmp.path().join("home");
+        std::fs::create_dir_all(dir.join("prompts")).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::create_dir_all(&home).unwrap_or_else(|e| panic!("{e}"));
+        git(&dir, &["init", "-q", "-b", "main"]);
+        git(&dir, &["config", "user.email", "t@example.invalid"]);
+        git(&dir, &["config", "user.name", "t"]);
+        git(&dir, &["config", "commit.gpgsign", "false"]);
+        std::fs::write(dir.join("prompts/main.md"), long_prompt())
+            .unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(dir.join(".gitignore"), "logs/\n").unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(dir.join("README.md"), "scratch\n").unwrap_or_else(|e| panic!("{e}"));
+        git(&dir, &["add", "-A"]);
+        git(&dir, &["commit", "-q", "-m", "init"]);
+        Project { tmp, dir, home }
+    }
+
+    pub fn log_dir(&self) -> PathBuf {
+        self.dir.join("logs")
+    }
+
+    /// Write an executable agent script into the temp dir (outside the repo).
+    pub fn agent(&self, name: &str, body: &str) -> PathBuf {
+        let p = self.tmp.path().join(name);
+        std::fs::write(&p, format!("#!/usr/bin/env bash\n{body}\n"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755))
+            .unwrap_or_else(|e| panic!("{e}"));
+        p
+    }
+
+    /// Write agent-runner.toml running `agent` with `extra` TOML appended to
+    /// `[runtime]` (and any further tables after it).
+    pub fn config(&self, agent: &Path, runtime_extra: &str, tail: &str) -> PathBuf {
+        let text = format!(
+            "schema_version = 1\n\n[agent]\ncommand = [\"{}\"]\nprompt_arg_template = []\nprompt_delivery = \"stdin\"\n\n[runtime]\nwork_dir = \".\"\nlog_dir = \"logs\"\nrestart_delay_s = 0\n{runtime_extra}\n\n[prompt]\nfile = \"prompts/main.md\"\n\n{tail}\n",
+            agent.display()
+        );
+        let p = self.dir.join("agent-runner.toml");
+        std::fs::write(&p, text).unwrap_or_else(|e| panic!("{e}"));
+        p
+    }
+
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(BIN);
+        c.args(args)
+            .current_dir(&self.dir)
+            .env("HOME", &self.home)
+            .env_remove("AGENT_RUNNER_SKIP_STARTUP_CHECK");
+        c
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.cmd(args)
+            .output()
+            .unwrap_or_else(|e| panic!("run {args:?}: {e}"))
+    }
+
+    /// Every event line of every month file, parsed.
+    pub fn events(&self) -> Vec<serde_json::Value> {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(self.log_dir())
+            .map(|r| {
+                r.flatten()
+                    .map(|e| e.path())
+                    .filter(|p| {
+                        p.file_name()
+                            .is_some_and(|n| n.to_string_lossy().starts_with("events-"))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        files.sort();
+        files
+            .iter()
+            .flat_map(|f| {
+                std::fs::read_to_string(f)
+                    .unwrap_or_default()
+                    .lines()
+                    .map(String::from)
+                    .collect::<Vec<_>>()
+            })
+            .filter_map(|l| serde_json::from_str(&l).ok())
+            .collect()
+    }
+
+    pub fn kinds(&self) -> Vec<String> {
+        self.events()
+            .iter()
+            .filter_map(|e| e.get("event").and_then(|k| k.as_str()).map(String::from))
+            .collect()
+    }
+
+    pub fn events_of(&self, kind: &str) -> Vec<serde_json::Value> {
+        self.events()
+            .into_iter()
+            .filter(|e| e.get("event").and_then(|k| k.as_str()) == Some(kind))
+            .collect()
+    }
+}
+
+/// The keys of an event after `ts` and `event`, in order.
+pub fn payload_keys(e: &serde_json::Value) -> Vec<String> {
+    e.as_object()
+        .map(|m| m.keys().skip(2).cloned().collect())
+        .unwrap_or_default()
+}
+
+/// Poll `f` until it is true or `timeout` passes.
+pub fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + timeout;
+    while Instant::now() < end {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    f()
+}
+
+/// Pids listed (one per line) in a file written by a fake agent.
+pub fn read_pids(p: &Path) -> Vec<i32> {
+    std::fs::read_to_string(p)
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|x| x.parse().ok())
+        .collect()
+}
+
+/// True if the process exists and is not a zombie.
+pub fn alive(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(s) => s
+            .rfind(')')
+            .and_then(|i| s[i + 1..].split_whitespace().next())
+            .is_some_and(|st| st != "Z" && st != "X"),
+        Err(_) => false,
+    }
+}
