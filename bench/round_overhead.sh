@@ -53,7 +53,7 @@ T
 
 run() { # label bin dir delay
   local label="$1" bin="$2" top="$3" delay="$4" d="$3/repo"
-  ( cd "$d" && "$bin" --config "$d/agent-runner.toml" serve --max-rounds "$ROUNDS" >/dev/null 2>&1 ) &
+  ( cd "$d" && exec "$bin" --config "$d/agent-runner.toml" serve --max-rounds "$ROUNDS" >/dev/null 2>&1 ) &
   local pid=$! hwm=0
   while kill -0 "$pid" 2>/dev/null; do
     local h; h=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo 0)

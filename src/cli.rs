@@ -72,7 +72,7 @@ pub enum Verb {
     Doctor(DoctorArgs),
     /// Print the SSH settings resolved for a host, like `ssh -G`.
     #[command(name = "ssh-config")]
-    SshConfig(PassThrough),
+    SshConfig(SshConfigArgs),
     /// Copy this binary (or the matching one) to a remote host over SSH.
     Deploy(PassThrough),
 }
@@ -166,6 +166,16 @@ pub struct RestartArgs {
 /// A verb without options of its own.
 #[derive(Debug, Clone, Args)]
 pub struct NoArgs {}
+
+#[derive(Debug, Clone, Args)]
+pub struct SshConfigArgs {
+    /// Host alias to resolve (as you would give it to ssh).
+    pub host: String,
+    /// Read only this ssh config file, like `ssh -F` (default: ~/.ssh/config
+    /// then /etc/ssh/ssh_config; env AGENT_RUNNER_SSH_CONFIG).
+    #[arg(long = "ssh-config", value_name = "FILE")]
+    pub ssh_config: Option<PathBuf>,
+}
 
 /// Arguments of a verb that is not available yet (accepted, then refused).
 #[derive(Debug, Clone, Args)]
@@ -275,7 +285,7 @@ fn dispatch(cli: Cli) -> CmdResult {
                 .map_err(CliError::failure),
             None => not_yet("doctor (without --host)"),
         },
-        Verb::SshConfig(_) => not_yet("ssh-config"),
+        Verb::SshConfig(a) => crate::ssh::config::cmd_ssh_config(&a),
         Verb::Deploy(_) => not_yet("deploy"),
     }
 }

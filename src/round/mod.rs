@@ -398,8 +398,7 @@ fn handle_dirty(
     clean_exit: bool,
 ) {
     let wd = &cfg.runtime.work_dir;
-    let protected = vcs::protected_relative(wd, &protected_paths(cfg));
-    let files = match vcs::dirty_files(wd, &protected) {
+    let raw = match vcs::dirty_files(wd) {
         Ok(f) => f,
         Err(e) => {
             log.emit_or_warn(
@@ -409,6 +408,13 @@ fn handle_dirty(
             return;
         }
     };
+    // Only a dirty tree needs the protected list (two more git calls).
+    let protected = if raw.is_empty() {
+        Vec::new()
+    } else {
+        vcs::protected_relative(wd, &protected_paths(cfg))
+    };
+    let files = vcs::without_protected(raw, &protected);
     if files.is_empty() {
         let _ = std::fs::remove_file(layout.orphan_state());
         return;

@@ -77,9 +77,56 @@ pub fn is_work_tree(dir: &Path) -> bool {
 
 /// `git rev-parse HEAD`, or None.
 pub fn head(dir: &Path) -> Option<String> {
+    if let Some(h) = head_from_files(dir) {
+        return Some(h);
+    }
     let o = git(dir, &["rev-parse", "HEAD"], Duration::from_secs(5)).ok()?;
     let s = o.stdout.trim();
     (o.ok() && !s.is_empty()).then(|| s.to_string())
+}
+
+/// HEAD read straight from `.git` (no process): the common layouts only —
+/// `.git` as a directory or a `gitdir:` file, HEAD detached or a branch ref
+/// found loose or in `packed-refs`. Anything else → None (ask git).
+pub fn head_from_files(dir: &Path) -> Option<String> {
+    let is_sha = |s: &str| s.len() == 40 && s.bytes().all(|b| b.is_ascii_hexdigit());
+    let mut d = dir.to_path_buf();
+    let gitdir = loop {
+        let g = d.join(".git");
+        if g.is_dir() {
+            break g;
+        }
+        if g.is_file() {
+            let t = std::fs::read_to_string(&g).ok()?;
+            let p = PathBuf::from(t.trim().strip_prefix("gitdir:")?.trim());
+            break if p.is_absolute() { p } else { d.join(p) };
+        }
+        if !d.pop() {
+            return None;
+        }
+    };
+    let head = std::fs::read_to_string(gitdir.join("HEAD")).ok()?;
+    let head = head.trim();
+    if is_sha(head) {
+        return Some(head.to_string());
+    }
+    let r = head.strip_prefix("ref:")?.trim();
+    // Linked worktrees keep refs in the common dir.
+    let common = std::fs::read_to_string(gitdir.join("commondir"))
+        .ok()
+        .map(|c| gitdir.join(c.trim()))
+        .unwrap_or_else(|| gitdir.clone());
+    for base in [&gitdir, &common] {
+        if let Ok(t) = std::fs::read_to_string(base.join(r)) {
+            let t = t.trim();
+            return is_sha(t).then(|| t.to_string());
+        }
+    }
+    let packed = std::fs::read_to_string(common.join("packed-refs")).ok()?;
+    packed.lines().find_map(|l| {
+        let (sha, name) = l.split_once(' ')?;
+        (name == r && is_sha(sha)).then(|| sha.to_string())
+    })
 }
 
 /// Parse `git status --porcelain -z`: the path of each record (the new path
@@ -100,17 +147,22 @@ pub fn parse_porcelain_z(out: &str) -> Vec<String> {
     files
 }
 
-/// The dirty paths of the work tree, minus `protected` (paths relative to the
-/// repo root that the round must never touch: the config, prompts, log_dir).
-pub fn dirty_files(dir: &Path, protected: &[String]) -> Result<Vec<String>, GitError> {
+/// The dirty paths of the work tree (relative to the repo root), as
+/// `git status --porcelain -z` lists them.
+pub fn dirty_files(dir: &Path) -> Result<Vec<String>, GitError> {
     let o = git(dir, &["status", "--porcelain", "-z"], T10)?;
     if !o.ok() {
         return Ok(Vec::new());
     }
-    Ok(parse_porcelain_z(&o.stdout)
+    Ok(parse_porcelain_z(&o.stdout))
+}
+
+/// `files` without the protected paths.
+pub fn without_protected(files: Vec<String>, protected: &[String]) -> Vec<String> {
+    files
         .into_iter()
         .filter(|f| !is_protected(f, protected))
-        .collect())
+        .collect()
 }
 
 fn is_protected(f: &str, protected: &[String]) -> bool {
@@ -130,7 +182,7 @@ pub fn protected_relative(work_dir: &Path, paths: &[PathBuf]) -> Vec<String> {
         .map(|o| PathBuf::from(o.stdout.trim()))
         .unwrap_or_else(|| work_dir.to_path_buf());
     let top = std::fs::canonicalize(&top).unwrap_or(top);
-    paths
+    let rel: Vec<String> = paths
         .iter()
         .filter_map(|p| {
             let abs = std::fs::canonicalize(p).unwrap_or_else(|_| p.clone());
@@ -139,12 +191,22 @@ pub fn protected_relative(work_dir: &Path, paths: &[PathBuf]) -> Vec<String> {
                 .map(|r| r.to_string_lossy().into_owned())
         })
         .filter(|r| !r.is_empty())
-        // An ignored path in an `:(exclude)` pathspec makes `git stash push`
-        // and `git add` fail, and git never reports it as dirty anyway.
-        .filter(|r| {
-            !git(&top, &["check-ignore", "-q", "--no-index", "--", r], T10)
-                .is_ok_and(|o| o.code == 0)
-        })
+        .collect();
+    // An ignored path in an `:(exclude)` pathspec makes `git stash push` and
+    // `git add` fail, and git never reports it as dirty anyway: drop those.
+    // One `git check-ignore` for all of them; it prints the ignored ones.
+    let mut args: Vec<&str> = vec!["check-ignore", "--no-index", "--"];
+    args.extend(rel.iter().map(String::as_str));
+    let ignored: Vec<String> = match git(&top, &args, T10) {
+        Ok(o) if o.code == 0 => o
+            .stdout
+            .lines()
+            .map(|l| l.trim_end_matches('/').to_string())
+            .collect(),
+        _ => Vec::new(),
+    };
+    rel.into_iter()
+        .filter(|r| !ignored.iter().any(|i| i == r.trim_end_matches('/')))
         .collect()
 }
 
@@ -298,6 +360,37 @@ pub fn auto_commit(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn head_from_files_matches_git() {
+        let d = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let run = |args: &[&str]| {
+            git(d.path(), args, T10)
+                .map(|o| o.stdout)
+                .unwrap_or_default()
+        };
+        run(&["init", "-q", "-b", "main"]);
+        assert_eq!(head_from_files(d.path()), None, "no commit yet");
+        run(&[
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@x",
+            "commit",
+            "-q",
+            "--allow-empty",
+            "-m",
+            "a",
+        ]);
+        let want = run(&["rev-parse", "HEAD"]).trim().to_string();
+        assert_eq!(head_from_files(d.path()), Some(want.clone()));
+        std::fs::create_dir_all(d.path().join("sub")).unwrap_or_default();
+        assert_eq!(head_from_files(&d.path().join("sub")), Some(want.clone()));
+        run(&["pack-refs", "--all"]);
+        assert_eq!(head_from_files(d.path()), Some(want.clone()));
+        run(&["checkout", "-q", "--detach"]);
+        assert_eq!(head_from_files(d.path()), Some(want));
+    }
 
     #[test]
     fn porcelain_renames_take_new_path() {

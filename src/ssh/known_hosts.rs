@@ -10,7 +10,7 @@ use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use data_encoding::BASE64;
-use hmac::{Hmac, KeyInit, Mac};
+use hmac::{Hmac, Mac};
 use russh::keys::{HashAlg, PublicKey};
 use sha1::Sha1;
 
@@ -284,7 +284,7 @@ fn parse_line(line: &str) -> Option<(Marker, Vec<NamePattern>, PublicKey)> {
 }
 
 fn hmac_sha1(salt: &[u8], name: &str) -> Option<Vec<u8>> {
-    let mut mac = <Hmac<Sha1> as KeyInit>::new_from_slice(salt).ok()?;
+    let mut mac = <Hmac<Sha1> as Mac>::new_from_slice(salt).ok()?;
     mac.update(name.as_bytes());
     Some(mac.finalize().into_bytes().to_vec())
 }

@@ -7,6 +7,7 @@
 //! entry), so tests and users can point it elsewhere.
 
 pub mod auth;
+pub mod config;
 pub mod doctor;
 pub mod interim;
 pub mod known_hosts;
