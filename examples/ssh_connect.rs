@@ -7,21 +7,34 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use agent_runner::ssh::{interim, session, SshError};
+use agent_runner::ssh::{session, ResolvedHost, SshError, StrictHostKeyChecking};
 
 fn main() -> Result<(), String> {
     let args: Vec<String> = std::env::args().collect();
     let [_, port, key, kh, runs] = args.as_slice() else {
         return Err("usage: ssh_connect PORT KEY KNOWN_HOSTS RUNS".into());
     };
-    let mut host = interim::defaults_for("bench");
-    host.hostname = "127.0.0.1".into();
-    host.port = port.parse().map_err(|_| format!("bad port '{port}'"))?;
-    host.user = "root".into();
-    host.identity_files = vec![PathBuf::from(key)];
-    host.identity_agent = Some("none".into());
-    host.user_known_hosts_files = vec![PathBuf::from(kh)];
-    host.strict_host_key_checking = agent_runner::ssh::StrictHostKeyChecking::Yes;
+    let host = ResolvedHost {
+        alias: "bench".into(),
+        hostname: "127.0.0.1".into(),
+        port: port.parse().map_err(|_| format!("bad port '{port}'"))?,
+        user: "root".into(),
+        identity_files: vec![PathBuf::from(key)],
+        identities_only: true,
+        identity_agent: Some("none".into()),
+        certificate_files: vec![],
+        proxy_jump: vec![],
+        proxy_command: None,
+        strict_host_key_checking: StrictHostKeyChecking::Yes,
+        user_known_hosts_files: vec![PathBuf::from(kh)],
+        global_known_hosts_files: vec![],
+        hash_known_hosts: false,
+        host_key_alias: None,
+        connect_timeout: None,
+        server_alive_interval: Duration::ZERO,
+        server_alive_count_max: 3,
+        batch_mode: true,
+    };
     let runs: usize = runs.parse().map_err(|_| format!("bad runs '{runs}'"))?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

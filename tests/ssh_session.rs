@@ -8,8 +8,9 @@ mod sshd;
 use std::time::{Duration, Instant};
 
 use agent_runner::ssh::auth::AuthError;
+use agent_runner::ssh::config::{self, ResolveOptions};
 use agent_runner::ssh::session::{connect, SshError};
-use agent_runner::ssh::{interim, ResolvedHost};
+use agent_runner::ssh::ResolvedHost;
 use sshd::{Agent, Harness};
 
 fn no_resolver() -> impl Fn(&str) -> Result<ResolvedHost, SshError> + Send + Sync {
@@ -24,7 +25,13 @@ fn no_resolver() -> impl Fn(&str) -> Result<ResolvedHost, SshError> + Send + Syn
 #[tokio::test]
 async fn connect_by_alias_with_key_auth_runs_echo() {
     let h = Harness::new();
-    let host = interim::resolve("pi", Some(&h.client_config)).unwrap();
+    let ro = ResolveOptions {
+        config_file: Some(h.client_config.clone()),
+        home: h.home.clone(),
+        local_user: "root".into(),
+        system_file: h.root.path().join("no-system-config"),
+    };
+    let host = config::resolve("pi", &ro).unwrap();
     assert_eq!(host.port, h.pi.port);
     let s = connect(&host, &no_resolver()).await.unwrap();
     assert!(
@@ -476,5 +483,4 @@ async fn alias_starting_with_dash_is_refused() {
     host.alias = "-oProxyCommand=evil".into();
     let err = connect(&host, &no_resolver()).await.unwrap_err();
     assert!(matches!(err, SshError::BadAlias(_)), "{err}");
-    assert!(interim::resolve("-x", Some(&h.client_config)).is_err());
 }

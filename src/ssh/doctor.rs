@@ -3,12 +3,12 @@
 //! step as ok / failed (with the reason and what to do) / skipped. Read-only:
 //! it never changes known_hosts unless the host's own policy is `accept-new`.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use serde_json::json;
 
-use super::interim;
+use super::config::{self, ResolveOptions};
 use super::known_hosts::Verdict;
 use super::resolved::ResolvedHost;
 use super::session::{self, SshError, Step};
@@ -132,17 +132,22 @@ fn describe(h: &ResolvedHost) -> String {
     d
 }
 
-/// Run every step against `alias`, reading `ssh_config` (default
-/// `$AGENT_RUNNER_SSH_CONFIG`, then `~/.ssh/config`).
+/// Run every step against `alias`, resolved by `ssh::config` from
+/// `ssh_config` (default `$AGENT_RUNNER_SSH_CONFIG`, then `~/.ssh/config`
+/// and `/etc/ssh/ssh_config`).
 pub async fn check_host(alias: &str, ssh_config: Option<&Path>) -> Report {
     let mut r = Report {
         host: alias.to_string(),
         steps: Vec::new(),
     };
-    let env_cfg = std::env::var_os("AGENT_RUNNER_SSH_CONFIG").map(PathBuf::from);
-    let cfg: Option<PathBuf> = ssh_config.map(Path::to_path_buf).or(env_cfg);
-    let cfg_ref = cfg.as_deref();
-    let host = match interim::resolve(alias, cfg_ref) {
+    let ro = match ResolveOptions::from_env(ssh_config.map(Path::to_path_buf)) {
+        Ok(ro) => ro,
+        Err(e) => {
+            fail_at(&mut r, Step::Resolve, e.to_string());
+            return r;
+        }
+    };
+    let host = match config::resolve(alias, &ro) {
         Ok(h) => h,
         Err(e) => {
             fail_at(
@@ -154,10 +159,10 @@ pub async fn check_host(alias: &str, ssh_config: Option<&Path>) -> Report {
         }
     };
     push(&mut r, Step::Resolve, Status::Ok, describe(&host));
-    let resolver = move |a: &str| -> Result<ResolvedHost, SshError> {
-        interim::resolve(a, cfg_ref).map_err(|reason| SshError::Resolve {
+    let resolver = |a: &str| -> Result<ResolvedHost, SshError> {
+        config::resolve(a, &ro).map_err(|e| SshError::Resolve {
             alias: a.to_string(),
-            reason,
+            reason: e.to_string(),
         })
     };
     let s = match session::connect(&host, &resolver).await {

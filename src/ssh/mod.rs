@@ -9,7 +9,6 @@
 pub mod auth;
 pub mod config;
 pub mod doctor;
-pub mod interim;
 pub mod known_hosts;
 pub mod proxy;
 pub mod quote;

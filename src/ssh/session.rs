@@ -4,8 +4,8 @@
 //! A session carries many channels. Everything that waits is bounded:
 //! `ConnectTimeout` (default 10 s) covers TCP + banner + kex + auth, and every
 //! remote command has a deadline. Keepalive comes from `ServerAliveInterval` ×
-//! `ServerAliveCountMax`; a zero interval disables it (the resolver applies
-//! our default of 15 s × 3 when the user set nothing, where OpenSSH has 0).
+//! `ServerAliveCountMax`; an interval of 0 (unset) gets our default of 15 s
+//! (OpenSSH's 0 means no keepalive; a witness must notice a dead peer).
 
 use std::borrow::Cow;
 use std::future::Future;
@@ -26,9 +26,9 @@ use super::resolved::ResolvedHost;
 
 /// Applied when `ConnectTimeout` is unset (OpenSSH waits for the kernel).
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// Our keepalive defaults when the user set none (OpenSSH's interval is 0).
+/// Our keepalive interval when the user set none (OpenSSH's is 0 = off).
+/// The count keeps OpenSSH's default of 3, which the resolver fills in.
 pub const DEFAULT_SERVER_ALIVE_INTERVAL: Duration = Duration::from_secs(15);
-pub const DEFAULT_SERVER_ALIVE_COUNT_MAX: u32 = 3;
 /// How deep `ProxyJump` may nest through the hops' own `ProxyJump`.
 const MAX_JUMP_DEPTH: usize = 8;
 
@@ -263,13 +263,15 @@ impl std::fmt::Debug for Session {
 }
 
 fn keepalive_of(host: &ResolvedHost) -> (Option<Duration>, usize) {
-    if host.server_alive_interval.is_zero() {
-        return (None, 0);
-    }
+    let interval = if host.server_alive_interval.is_zero() {
+        DEFAULT_SERVER_ALIVE_INTERVAL
+    } else {
+        host.server_alive_interval
+    };
     // russh fails after `max` unanswered timer expiries *plus one*; OpenSSH
     // documents interval × count, so ask for count - 1 (at least 1).
     let max = host.server_alive_count_max.saturating_sub(1).max(1) as usize;
-    (Some(host.server_alive_interval), max)
+    (Some(interval), max)
 }
 
 /// Host-key algorithms to offer: the types already recorded for this host
@@ -616,5 +618,59 @@ impl Session {
         for hop in self.hops {
             Box::pin(hop.close()).await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ssh::StrictHostKeyChecking;
+
+    fn host(interval: u64, count: u32) -> ResolvedHost {
+        ResolvedHost {
+            alias: "a".into(),
+            hostname: "h".into(),
+            port: 22,
+            user: "u".into(),
+            identity_files: vec![],
+            identities_only: false,
+            identity_agent: None,
+            certificate_files: vec![],
+            proxy_jump: vec![],
+            proxy_command: None,
+            strict_host_key_checking: StrictHostKeyChecking::Yes,
+            user_known_hosts_files: vec![],
+            global_known_hosts_files: vec![],
+            hash_known_hosts: false,
+            host_key_alias: None,
+            connect_timeout: None,
+            server_alive_interval: Duration::from_secs(interval),
+            server_alive_count_max: count,
+            batch_mode: true,
+        }
+    }
+
+    #[test]
+    fn keepalive_defaults_and_count_mapping() {
+        // Unset (0) gets our 15 s; russh's max is count - 1 so that the
+        // session dies after interval × count of silence.
+        assert_eq!(
+            keepalive_of(&host(0, 3)),
+            (Some(Duration::from_secs(15)), 2)
+        );
+        assert_eq!(keepalive_of(&host(5, 4)), (Some(Duration::from_secs(5)), 3));
+        assert_eq!(keepalive_of(&host(5, 1)), (Some(Duration::from_secs(5)), 1));
+    }
+
+    #[test]
+    fn error_steps_for_doctor() {
+        let e = SshError::Timeout {
+            alias: "a".into(),
+            addr: "h:22".into(),
+            secs: 10,
+            phase: "authentication",
+        };
+        assert_eq!(e.step(), Step::Auth);
+        assert_eq!(SshError::BadAlias("-x".into()).step(), Step::Resolve);
     }
 }
