@@ -103,6 +103,23 @@ fn public_of(path: &Path) -> Option<PublicKey> {
         .map(|k| k.public_key().clone())
 }
 
+/// The RSA signature hash to use: the best the server announced
+/// (rsa-sha2-512, then -256), SHA-256 if it announced nothing. Cached.
+async fn rsa_hash_for<H: russh::client::Handler>(
+    handle: &Handle<H>,
+    cache: &mut Option<Option<HashAlg>>,
+) -> Option<HashAlg> {
+    if let Some(h) = cache {
+        return *h;
+    }
+    let h = match handle.best_supported_rsa_hash().await {
+        Ok(Some(h)) => h,
+        _ => Some(HashAlg::Sha256),
+    };
+    *cache = Some(h);
+    h
+}
+
 /// Authenticate `handle` as `host.user`. Returns a short description of the
 /// key that worked (for doctor output).
 pub async fn authenticate<H: russh::client::Handler>(
@@ -113,10 +130,9 @@ pub async fn authenticate<H: russh::client::Handler>(
     let files: Vec<PathBuf> = identity_files(host);
     let mut tried: Vec<String> = Vec::new();
     let mut notes: Vec<String> = Vec::new();
-    let rsa_hash: Option<HashAlg> = match handle.best_supported_rsa_hash().await {
-        Ok(Some(h)) => h,
-        _ => Some(HashAlg::Sha256),
-    };
+    // Asked only when an RSA key comes up (it may wait up to 1 s for the
+    // server's EXT_INFO).
+    let mut rsa_hash: Option<Option<HashAlg>> = None;
 
     // 1. Agent identities.
     let mut agent_keys: Vec<PublicKey> = Vec::new();
@@ -138,7 +154,7 @@ pub async fn authenticate<H: russh::client::Handler>(
                         }
                         agent_keys.push(key.clone());
                         let hash = if key.algorithm().is_rsa() {
-                            rsa_hash
+                            rsa_hash_for(handle, &mut rsa_hash).await
                         } else {
                             None
                         };
@@ -191,7 +207,7 @@ pub async fn authenticate<H: russh::client::Handler>(
         let label = format!("key file '{}'", path.display());
         tried.push(label.clone());
         let hash = if key.algorithm().is_rsa() {
-            rsa_hash
+            rsa_hash_for(handle, &mut rsa_hash).await
         } else {
             None
         };
