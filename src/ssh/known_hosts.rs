@@ -14,6 +14,7 @@ use hmac::{Hmac, Mac};
 use russh::keys::{HashAlg, PublicKey};
 use sha1::Sha1;
 
+use super::config::matching::match_pattern;
 use super::resolved::{ResolvedHost, StrictHostKeyChecking};
 
 /// A refusal (or failure) while deciding whether to trust a host key.
@@ -92,7 +93,7 @@ impl Entry {
                     }
                 }
                 NamePattern::Plain { negated, pattern } => {
-                    if wildcard_match(&pattern.to_ascii_lowercase(), &lname) {
+                    if match_pattern(&lname, &pattern.to_ascii_lowercase()) {
                         if *negated {
                             return false;
                         }
@@ -293,37 +294,6 @@ fn hashed_name_matches(salt: &[u8], hash: &[u8], name: &str) -> bool {
     hmac_sha1(salt, name).is_some_and(|h| h == hash)
 }
 
-/// `*` matches any run (including empty), `?` any one character; the rest
-/// literally. Both inputs already lowercased by the caller where needed.
-pub fn wildcard_match(pattern: &str, text: &str) -> bool {
-    let p: Vec<char> = pattern.chars().collect();
-    let t: Vec<char> = text.chars().collect();
-    let (mut pi, mut ti) = (0usize, 0usize);
-    let mut star: Option<(usize, usize)> = None;
-    while ti < t.len() {
-        match p.get(pi) {
-            Some('*') => {
-                star = Some((pi, ti));
-                pi += 1;
-            }
-            Some(&c) if c == '?' || Some(&c) == t.get(ti) => {
-                pi += 1;
-                ti += 1;
-            }
-            _ => match star {
-                Some((sp, st)) => {
-                    pi = sp + 1;
-                    ti = st + 1;
-                    star = Some((sp, st + 1));
-                }
-                None => return false,
-            },
-        }
-    }
-    p.get(pi..)
-        .is_some_and(|rest| rest.iter().all(|&c| c == '*'))
-}
-
 /// A known_hosts line for `name` and `key`, hashed if asked (fresh 20-byte salt).
 pub fn format_line(name: &str, key: &PublicKey, hashed: bool) -> Option<String> {
     let mut bare = key.clone();
@@ -513,15 +483,20 @@ mod tests {
     }
 
     #[test]
-    fn wildcards() {
-        assert!(wildcard_match("*", ""));
-        assert!(wildcard_match("*.lan", "pi.lan"));
-        assert!(!wildcard_match("*.lan", "pi.lan.x"));
-        assert!(wildcard_match("pi?", "pi4"));
-        assert!(!wildcard_match("pi?", "pi"));
-        assert!(wildcard_match("[10.0.0.*]:2222", "[10.0.0.7]:2222"));
-        assert!(wildcard_match("a*b*c", "aXXbYYc"));
-        assert!(!wildcard_match("a*b*c", "aXXbYY"));
+    fn wildcard_patterns() {
+        let k = kh(&format!("*.lan,pi?,[10.0.0.*]:2222 {ED1}\n"));
+        assert_eq!(k.check("pi.lan", &key(ED1)), Decision::Known);
+        assert!(matches!(
+            k.check("pi.lan.x", &key(ED1)),
+            Decision::Unknown { .. }
+        ));
+        assert_eq!(k.check("pi4", &key(ED1)), Decision::Known);
+        assert!(matches!(k.check("pi", &key(ED1)), Decision::Unknown { .. }));
+        assert_eq!(k.check("[10.0.0.7]:2222", &key(ED1)), Decision::Known);
+        assert!(matches!(
+            k.check("10.0.0.7", &key(ED1)),
+            Decision::Unknown { .. }
+        ));
     }
 
     #[test]

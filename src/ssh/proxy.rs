@@ -1,11 +1,10 @@
 //! Transports other than a direct TCP connection: a `ProxyCommand` child's
-//! stdio, and the parsing of `ProxyJump` hop specs. Opening direct-tcpip
+//! stdio (token expansion is `config::proxy_command_line`'s), and the parsing
+//! of `ProxyJump` hop specs. Opening direct-tcpip
 //! channels through a hop lives in `session`; this module runs no SSH.
 
 use tokio::io::Join;
 use tokio::process::{Child, ChildStdin, ChildStdout};
-
-use super::resolved::ResolvedHost;
 
 /// One `ProxyJump` hop as written: `[user@]host[:port]`, or an
 /// `ssh://[user@]host[:port]` URI.
@@ -44,36 +43,11 @@ pub fn parse_hop(spec: &str) -> Option<HopSpec> {
     Some(HopSpec { user, host, port })
 }
 
-/// Expand `%h %p %r %n %%` in a `ProxyCommand`, as OpenSSH does for it.
-pub fn expand_proxy_command(cmd: &str, host: &ResolvedHost) -> String {
-    let mut out = String::with_capacity(cmd.len());
-    let mut chars = cmd.chars();
-    while let Some(c) = chars.next() {
-        if c != '%' {
-            out.push(c);
-            continue;
-        }
-        match chars.next() {
-            Some('h') => out.push_str(&host.hostname),
-            Some('p') => out.push_str(&host.port.to_string()),
-            Some('r') => out.push_str(&host.user),
-            Some('n') => out.push_str(&host.alias),
-            Some('%') => out.push('%'),
-            Some(other) => {
-                out.push('%');
-                out.push(other);
-            }
-            None => out.push('%'),
-        }
-    }
-    out
-}
-
 /// The byte stream of a running `ProxyCommand`: its stdout to read, its
 /// stdin to write. The child is killed when the session drops it.
 pub type ProxyStream = Join<ChildStdout, ChildStdin>;
 
-/// Start `ProxyCommand` (already expanded) under `/bin/sh -c 'exec CMD'`.
+/// Start `ProxyCommand` (already expanded by `config::proxy_command_line`) under `/bin/sh -c 'exec CMD'`.
 pub fn spawn_proxy_command(expanded: &str) -> std::io::Result<(Child, ProxyStream)> {
     let mut child = tokio::process::Command::new("/bin/sh")
         .arg("-c")

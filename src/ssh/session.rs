@@ -441,8 +441,12 @@ async fn connect_inner(
             })?;
         hops.push(jump);
         client::connect_stream(config, ch.into_stream(), handler).await
-    } else if let Some(cmd) = &host.proxy_command {
-        let expanded = proxy::expand_proxy_command(cmd, host);
+    } else if let Some(expanded) =
+        super::config::proxy_command_line(host).map_err(|e| SshError::Proxy {
+            alias: alias.clone(),
+            reason: e.to_string(),
+        })?
+    {
         let (child, stream) =
             proxy::spawn_proxy_command(&expanded).map_err(|e| SshError::Proxy {
                 alias: alias.clone(),
