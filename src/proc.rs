@@ -65,6 +65,11 @@ pub fn create_time(pid: i32) -> Option<f64> {
     Some(boot_time()? + st.start_ticks as f64 / clock_ticks())
 }
 
+/// Seconds since `pid` started.
+pub fn age_s(pid: i32) -> Option<f64> {
+    create_time(pid).map(|t| chrono::Utc::now().timestamp_millis() as f64 / 1000.0 - t)
+}
+
 /// True if `pid` exists and is not a zombie.
 pub fn alive(pid: i32) -> bool {
     if pid <= 0 {

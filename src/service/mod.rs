@@ -31,6 +31,15 @@ pub enum Mode {
 }
 
 impl Mode {
+    /// The systemd scope of a systemd mode.
+    pub fn scope(self) -> Option<systemd::Scope> {
+        match self {
+            Mode::SystemdUser => Some(systemd::Scope::User),
+            Mode::SystemdSystem => Some(systemd::Scope::System),
+            _ => None,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Mode::SystemdUser => "systemd-user",
@@ -113,23 +122,19 @@ pub fn cmd_start(g: &GlobalArgs) -> CmdResult {
 
 fn start(cfg: &Config, g: &GlobalArgs) -> CmdResult {
     let layout = Layout::new(&cfg.runtime.log_dir);
-    match mode(cfg) {
-        Mode::SystemdUser | Mode::SystemdSystem => {
-            let scope = if mode(cfg) == Mode::SystemdUser {
-                systemd::Scope::User
-            } else {
-                systemd::Scope::System
-            };
+    let m = mode(cfg);
+    match m.scope() {
+        Some(scope) => {
             systemd::systemctl(scope, &["start", &systemd::unit_name(&cfg.project)])
                 .map_err(CliError::failure)?;
             print(
                 g,
-                &json!({"mode": mode(cfg).as_str(), "started": true}),
+                &json!({"mode": m.as_str(), "started": true}),
                 &format!("started {} via systemd", systemd::unit_name(&cfg.project)),
             );
             Ok(exit_code::OK)
         }
-        _ => {
+        None => {
             if let Some(r) = live_serve(&layout)? {
                 return Err(CliError::failure(format!(
                     "serve is already running (pid {}); use 'agent-runner restart' to restart it",
@@ -159,12 +164,7 @@ pub fn cmd_stop(g: &GlobalArgs) -> CmdResult {
 fn stop(cfg: &Config, g: &GlobalArgs, report: bool) -> CmdResult {
     let layout = Layout::new(&cfg.runtime.log_dir);
     let m = mode(cfg);
-    if matches!(m, Mode::SystemdUser | Mode::SystemdSystem) {
-        let scope = if m == Mode::SystemdUser {
-            systemd::Scope::User
-        } else {
-            systemd::Scope::System
-        };
+    if let Some(scope) = m.scope() {
         systemd::systemctl(scope, &["stop", &systemd::unit_name(&cfg.project)])
             .map_err(CliError::failure)?;
         if report {
@@ -274,12 +274,7 @@ pub fn cmd_kill(g: &GlobalArgs) -> CmdResult {
 fn kill_all(cfg: &Config, g: &GlobalArgs, report: bool) -> CmdResult {
     let layout = Layout::new(&cfg.runtime.log_dir);
     let m = mode(cfg);
-    if matches!(m, Mode::SystemdUser | Mode::SystemdSystem) {
-        let scope = if m == Mode::SystemdUser {
-            systemd::Scope::User
-        } else {
-            systemd::Scope::System
-        };
+    if let Some(scope) = m.scope() {
         let unit = systemd::unit_name(&cfg.project);
         let _ = systemd::systemctl(scope, &["kill", "--signal=SIGTERM", &unit]);
         std::thread::sleep(KILL_GRACE);
@@ -354,31 +349,18 @@ pub fn cmd_status(g: &GlobalArgs) -> CmdResult {
             )))
         }
     };
-    let (active, pid, uptime) = match m {
-        Mode::SystemdUser | Mode::SystemdSystem => {
-            let scope = if m == Mode::SystemdUser {
-                systemd::Scope::User
-            } else {
-                systemd::Scope::System
-            };
+    let (active, pid, uptime) = match m.scope() {
+        Some(scope) => {
             let props = systemd::show(scope, &systemd::unit_name(&cfg.project));
             let active = props.get("ActiveState").is_some_and(|s| s == "active");
             let pid = props
                 .get("MainPID")
                 .and_then(|p| p.parse::<i32>().ok())
                 .filter(|p| *p > 0);
-            let up = pid
-                .and_then(crate::proc::create_time)
-                .map(|t| chrono::Utc::now().timestamp() as f64 - t);
-            (active, pid, up)
+            (active, pid, pid.and_then(crate::proc::age_s))
         }
-        _ => match rec.as_ref().filter(|r| r.is_live()) {
-            Some(r) => (
-                true,
-                Some(r.pid),
-                crate::proc::create_time(r.pid)
-                    .map(|t| chrono::Utc::now().timestamp_millis() as f64 / 1000.0 - t),
-            ),
+        None => match rec.as_ref().filter(|r| r.is_live()) {
+            Some(r) => (true, Some(r.pid), crate::proc::age_s(r.pid)),
             None => (false, None, None),
         },
     };
