@@ -69,7 +69,7 @@ pub enum Verb {
     /// Remote end of the witness: stream state as JSON frames.
     Probe(PassThrough),
     /// Pre-flight checks, locally or of a remote host over SSH.
-    Doctor(PassThrough),
+    Doctor(DoctorArgs),
     /// Print the SSH settings resolved for a host, like `ssh -G`.
     #[command(name = "ssh-config")]
     SshConfig(SshConfigArgs),
@@ -118,6 +118,16 @@ pub struct DemoArgs {
     /// Upper bound on rounds (the demo agent asks to stop after its fourth).
     #[arg(long, default_value_t = 5)]
     pub rounds: u64,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DoctorArgs {
+    /// Check one SSH host: resolve, connect, host key, auth, remote agent-runner.
+    #[arg(long, value_name = "HOST")]
+    pub host: Option<String>,
+    /// ssh_config file to read instead of ~/.ssh/config (env AGENT_RUNNER_SSH_CONFIG).
+    #[arg(long, value_name = "FILE")]
+    pub ssh_config: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -270,7 +280,11 @@ fn dispatch(cli: Cli) -> CmdResult {
         Verb::Events(a) => crate::observe::events::cmd_events(&g, &a),
         Verb::Monitor(a) => crate::witness::monitor::cmd_monitor(&g, &a),
         Verb::Probe(_) => not_yet("probe"),
-        Verb::Doctor(_) => not_yet("doctor"),
+        Verb::Doctor(a) => match &a.host {
+            Some(h) => crate::ssh::doctor::cmd(h, a.ssh_config.as_deref(), g.json)
+                .map_err(CliError::failure),
+            None => not_yet("doctor (without --host)"),
+        },
         Verb::SshConfig(a) => crate::ssh::config::cmd_ssh_config(&a),
         Verb::Deploy(_) => not_yet("deploy"),
     }

@@ -3,9 +3,17 @@
 //! identity files), sessions with keepalive and deadlines, and jump hosts.
 //!
 //! This module never shells out to `ssh`; it must behave like OpenSSH would for
-//! the same config.
+//! the same config. One difference: `~` is `$HOME` (OpenSSH uses the passwd
+//! entry), so tests and users can point it elsewhere.
 
+pub mod auth;
 pub mod config;
+pub mod doctor;
+pub mod known_hosts;
+pub mod proxy;
+pub mod quote;
 pub mod resolved;
+pub mod session;
 
 pub use resolved::{ResolvedHost, StrictHostKeyChecking};
+pub use session::{connect, Output, Session, SshError};

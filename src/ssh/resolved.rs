@@ -42,7 +42,8 @@ pub struct ResolvedHost {
     pub host_key_alias: Option<String>,
     /// None = OpenSSH's "none" (we apply our own default of 10 s).
     pub connect_timeout: Option<Duration>,
-    /// 0 = disabled.
+    /// 0 = unset: the session applies our default of 15 s (OpenSSH's 0
+    /// would mean no keepalive; the witness always wants one).
     pub server_alive_interval: Duration,
     pub server_alive_count_max: u32,
     pub batch_mode: bool,
