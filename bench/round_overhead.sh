@@ -73,16 +73,26 @@ open(stamps + ".median", "w").write(str(statistics.median(gaps)))
 P
 }
 
-setup "$WORK/ours0" 0
-setup "$WORK/ours1" 1
-setup "$WORK/py1" 1
-echo "agent-runner overhead per round, $ROUNDS rounds each, $(nproc) cores, $(date -u +%FT%TZ)"
-run "ours (delay 0)" "$OURS" "$WORK/ours0" 0
-run "ours (delay 1, minus 1 s)" "$OURS" "$WORK/ours1" 1
-run "python 0.3.14 (1, minus 1 s)" "$PY" "$WORK/py1" 1
-python3 - "$WORK" <<'P'
-import sys
-w = sys.argv[1]
-o = float(open(f"{w}/ours0/stamps.median").read()); p = float(open(f"{w}/py1/stamps.median").read())
-print(f"ratio python/ours (median overhead): {p/o:.1f}x  (target: >= 30x)")
+REPS="${REPS:-3}"
+echo "agent-runner overhead per round: $REPS alternating runs of $ROUNDS rounds per tool, $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), $(date -u +%FT%TZ)"
+for r in $(seq 1 "$REPS"); do
+  setup "$WORK/ours0-$r" 0
+  setup "$WORK/py1-$r" 1
+  run "ours (delay 0) #$r" "$OURS" "$WORK/ours0-$r" 0
+  run "python 0.3.14 (1 - 1 s) #$r" "$PY" "$WORK/py1-$r" 1
+done
+python3 - "$WORK" "$REPS" <<'P'
+import sys, statistics
+w, reps = sys.argv[1], int(sys.argv[2])
+def gaps(prefix, delay):
+    out = []
+    for r in range(1, reps + 1):
+        ev = [l.split() for l in open(f"{w}/{prefix}-{r}/stamps")]
+        starts = [float(t) for k, t in ev if k == "start"]; ends = [float(t) for k, t in ev if k == "end"]
+        out += [(s - e - delay) * 1000 for e, s in zip(ends, starts[1:])]
+    return out
+o, p = gaps("ours0", 0), gaps("py1", 1)
+mo, mp = statistics.median(o), statistics.median(p)
+print(f"all runs: ours median {mo:.1f} ms (n={len(o)}), python median {mp:.1f} ms (n={len(p)})")
+print(f"ratio python/ours (median overhead): {mp/mo:.1f}x  (target: >= 30x)")
 P

@@ -55,6 +55,7 @@ pub fn run_round(cfg: &Config, phase_override: Option<&str>) -> CmdResult {
     let log = EventLog::new(layout.clone());
 
     // 1. startup battery
+    tracing::debug!(step = "startup battery", "round");
     if !battery::skipped_by_env() {
         let failed: Vec<battery::Check> = battery::run(cfg).into_iter().filter(|c| !c.ok).collect();
         if !failed.is_empty() {
@@ -75,10 +76,12 @@ pub fn run_round(cfg: &Config, phase_override: Option<&str>) -> CmdResult {
     }
 
     // 2. lock: contention writes nothing else
+    tracing::debug!(step = "lock", "round");
     let _lock = crate::state::lock::acquire(&layout.lock(), Some(&layout.lock_holder()))
         .map_err(|e| CliError::failure(e.to_string()))?;
 
     // 3. round number, phase
+    tracing::debug!(step = "round number and phase", "round");
     let (prev, recovered) = match Status::read(&layout.status()) {
         StatusRead::Ok(s) => (Some(s), false),
         StatusRead::Missing => (None, false),
@@ -118,6 +121,7 @@ pub fn run_round(cfg: &Config, phase_override: Option<&str>) -> CmdResult {
     let started = chrono::Utc::now();
 
     // 4. context
+    tracing::debug!(step = "context", "round");
     let mut ctx = Map::new();
     ctx.insert("round_num".into(), round_num.into());
     ctx.insert("started_at".into(), crate::timefmt::iso_ms(started).into());
@@ -140,7 +144,8 @@ pub fn run_round(cfg: &Config, phase_override: Option<&str>) -> CmdResult {
         );
     }
     let ctx = Value::Object(ctx);
-    if let Err(e) = crate::state::atomic::write_json(&layout.round_context(), &ctx) {
+    let ctx_text = crate::state::pyjson::to_pretty(&ctx);
+    if let Err(e) = crate::state::atomic::write_fast(&layout.round_context(), ctx_text.as_bytes()) {
         tracing::warn!("cannot write round-context.json: {e}");
     }
     log.emit_or_warn(
@@ -162,6 +167,7 @@ pub fn run_round(cfg: &Config, phase_override: Option<&str>) -> CmdResult {
     sample_fields("round_start");
 
     // 5. prompt
+    tracing::debug!(step = "prompt", "round");
     let files = cfg.prompt_files_for(phase_ref);
     let body = if files.is_empty() {
         String::new()
@@ -186,6 +192,7 @@ pub fn run_round(cfg: &Config, phase_override: Option<&str>) -> CmdResult {
         };
 
     // 6. spawn
+    tracing::debug!(step = "spawn", "round");
     let work_dir = cfg.runtime.work_dir.to_string_lossy().into_owned();
     let mut argv: Vec<String> = cfg
         .agent
@@ -266,6 +273,7 @@ pub fn run_round(cfg: &Config, phase_override: Option<&str>) -> CmdResult {
     })?;
 
     // 7. exit classification
+    tracing::debug!(step = "exit classification", "round");
     let cause = process::exit_cause(&outcome);
     let duration_s = outcome.duration.as_secs_f64();
     log.emit_or_warn(
@@ -280,6 +288,7 @@ pub fn run_round(cfg: &Config, phase_override: Option<&str>) -> CmdResult {
     }
 
     // 8. network blip (failed, not killed by a signal)
+    tracing::debug!(step = "network blip scan", "round");
     let failed = outcome.exit_code != 0 || outcome.timed_out;
     if failed && !cause.starts_with("signal:") && !outcome.timed_out {
         if let Some(m) = parsers::network_blip_in_file(&agent_log) {
@@ -291,6 +300,7 @@ pub fn run_round(cfg: &Config, phase_override: Option<&str>) -> CmdResult {
     }
 
     // 9. dirty tree
+    tracing::debug!(step = "dirty tree", "round");
     handle_dirty(
         cfg,
         &log,
@@ -301,6 +311,7 @@ pub fn run_round(cfg: &Config, phase_override: Option<&str>) -> CmdResult {
     );
 
     // 10. kill events
+    tracing::debug!(step = "kill events", "round");
     if outcome.grace_killed {
         log.emit_or_warn(Kind::RoundGraceKill, fields! {"round_num" => round_num, "grace_s" => cfg.runtime.max_grace_after_result_s, "live_children" => Vec::<Value>::new()});
     } else if outcome.timed_out {
@@ -314,6 +325,7 @@ pub fn run_round(cfg: &Config, phase_override: Option<&str>) -> CmdResult {
     }
 
     // 11. status, metrics, round_end
+    tracing::debug!(step = "status, metrics, round_end", "round");
     let status = Status {
         round_num,
         running: false,
@@ -323,16 +335,28 @@ pub fn run_round(cfg: &Config, phase_override: Option<&str>) -> CmdResult {
         current_phase: phase.clone(),
         phase_index: Some(phase_index),
     };
-    if let Err(e) = status.write(&layout.status()) {
-        return Err(CliError::new(
-            exit_code::ENVIRONMENTAL,
-            format!("cannot write '{}': {e}", layout.status().display()),
-        ));
+    // The durable write (fsync) overlaps the round_end metrics sample; both
+    // finish before round_end is emitted.
+    let status_path = layout.status();
+    let written = std::thread::scope(|s| {
+        let w = s.spawn(|| status.write(&status_path));
+        sample_fields("round_end");
+        w.join()
+    });
+    match written {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            return Err(CliError::new(
+                exit_code::ENVIRONMENTAL,
+                format!("cannot write '{}': {e}", status_path.display()),
+            ))
+        }
+        Err(_) => return Err(CliError::failure("the status.json writer thread failed")),
     }
-    sample_fields("round_end");
     log.emit_or_warn(Kind::RoundEnd, fields! {"round_num" => round_num});
 
     // 12. parsers
+    tracing::debug!(step = "parsers", "round");
     let tail = parsers::tail_for_parsers(&agent_log, parsers::TAIL_JSON_LINES);
     let input = parsers::ParseInput {
         agent_binary: &agent_name,

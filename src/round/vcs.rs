@@ -68,8 +68,15 @@ pub fn git(dir: &Path, args: &[&str], timeout: Duration) -> Result<GitOutput, Gi
 const T10: Duration = Duration::from_secs(10);
 const T30: Duration = Duration::from_secs(30);
 
-/// True if `dir` is inside a git work tree.
+/// True if `dir` is inside a git work tree. Fast path without a process: a
+/// `.git` directory (or `gitdir:` file) upward whose HEAD exists and that we
+/// own (git refuses repositories of other users); anything else asks git.
 pub fn is_work_tree(dir: &Path) -> bool {
+    if std::env::var_os("GIT_DIR").is_none()
+        && find_gitdir(dir).is_some_and(|g| owned_by_us(&g) && g.join("HEAD").is_file())
+    {
+        return true;
+    }
     dir.is_dir()
         && git(dir, &["rev-parse", "--is-inside-work-tree"], T10)
             .is_ok_and(|o| o.ok() && o.stdout.trim() == "true")
@@ -85,26 +92,37 @@ pub fn head(dir: &Path) -> Option<String> {
     (o.ok() && !s.is_empty()).then(|| s.to_string())
 }
 
+/// The git directory of the work tree containing `dir`: `.git` as a
+/// directory, or the target of a `gitdir:` file, searched upward.
+fn find_gitdir(dir: &Path) -> Option<PathBuf> {
+    let mut d = std::fs::canonicalize(dir).ok()?;
+    loop {
+        let g = d.join(".git");
+        if g.is_dir() {
+            return Some(g);
+        }
+        if g.is_file() {
+            let t = std::fs::read_to_string(&g).ok()?;
+            let p = PathBuf::from(t.trim().strip_prefix("gitdir:")?.trim());
+            return Some(if p.is_absolute() { p } else { d.join(p) });
+        }
+        if !d.pop() {
+            return None;
+        }
+    }
+}
+
+fn owned_by_us(p: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(p).is_ok_and(|m| m.uid() == nix::unistd::geteuid().as_raw())
+}
+
 /// HEAD read straight from `.git` (no process): the common layouts only —
 /// `.git` as a directory or a `gitdir:` file, HEAD detached or a branch ref
 /// found loose or in `packed-refs`. Anything else → None (ask git).
 pub fn head_from_files(dir: &Path) -> Option<String> {
     let is_sha = |s: &str| s.len() == 40 && s.bytes().all(|b| b.is_ascii_hexdigit());
-    let mut d = dir.to_path_buf();
-    let gitdir = loop {
-        let g = d.join(".git");
-        if g.is_dir() {
-            break g;
-        }
-        if g.is_file() {
-            let t = std::fs::read_to_string(&g).ok()?;
-            let p = PathBuf::from(t.trim().strip_prefix("gitdir:")?.trim());
-            break if p.is_absolute() { p } else { d.join(p) };
-        }
-        if !d.pop() {
-            return None;
-        }
-    };
+    let gitdir = find_gitdir(dir)?;
     let head = std::fs::read_to_string(gitdir.join("HEAD")).ok()?;
     let head = head.trim();
     if is_sha(head) {
@@ -150,7 +168,12 @@ pub fn parse_porcelain_z(out: &str) -> Vec<String> {
 /// The dirty paths of the work tree (relative to the repo root), as
 /// `git status --porcelain -z` lists them.
 pub fn dirty_files(dir: &Path) -> Result<Vec<String>, GitError> {
-    let o = git(dir, &["status", "--porcelain", "-z"], T10)?;
+    // No optional locks: a read-only status must not rewrite the index.
+    let o = git(
+        dir,
+        &["--no-optional-locks", "status", "--porcelain", "-z"],
+        T10,
+    )?;
     if !o.ok() {
         return Ok(Vec::new());
     }

@@ -5,8 +5,20 @@ use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
-/// Write `bytes` to `path` atomically with mode 0600.
+/// Write `bytes` to `path` atomically with mode 0600, durable (fsync) before
+/// the rename.
 pub fn write(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    write_with(path, bytes, true)
+}
+
+/// Like [`write`] but without the fsync: still atomic (readers see the old or
+/// the new file, never a torn one), not durable across a power cut. For
+/// per-round informational files whose loss is harmless (`round-context.json`).
+pub fn write_fast(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    write_with(path, bytes, false)
+}
+
+fn write_with(path: &Path, bytes: &[u8], durable: bool) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or_else(|| Path::new("."));
     let name = path
         .file_name()
@@ -24,7 +36,9 @@ pub fn write(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
             .mode(0o600)
             .open(&tmp)?;
         f.write_all(bytes)?;
-        f.sync_all()?;
+        if durable {
+            f.sync_all()?;
+        }
         std::fs::rename(&tmp, path)
     })();
     if res.is_err() {
