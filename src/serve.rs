@@ -2,10 +2,21 @@
 //! again and again, and decide after each one whether to go on. Every stop
 //! condition is explicit and ends with its event and a documented exit code:
 //! `.agent-done`, `stop_file`, `max_rounds`, a transient-error `stop`, a
-//! signal (all 0), `config_broken` (78), `crash_loop` (75).
+//! signal (all 0), `config_broken` (78), `crash_loop` and
+//! `stalled_no_progress` (75). Between rounds (never inside one) the
+//! `[schedule]` gate may pause the loop (`schedule_gate`); the breakers'
+//! decisions live in `policy`.
 //!
 //! Sleeps wake at once on SIGTERM/SIGINT; a second SIGINT ends the running
 //! round (and so the agent's process group) now.
+
+pub mod policy;
+pub mod schedule_gate;
+
+pub use policy::{
+    decide, Decision, CRASH_LOOP_THRESHOLD, MAX_DELAY_S, NO_PROGRESS_SHORT_S, SHORT_EXIT_S,
+};
+use schedule_gate::Selection;
 
 use crate::cli::{CliError, CmdResult, GlobalArgs, ServeArgs};
 use crate::config::{Config, TransientErrorAction};
@@ -22,13 +33,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// Consecutive fast failures that trip the crash-loop breaker.
-pub const CRASH_LOOP_THRESHOLD: u32 = 5;
-/// A failing round shorter than this counts as a fast failure.
-pub const SHORT_EXIT_S: f64 = 60.0;
-/// Upper bound of any restart delay.
-pub const MAX_DELAY_S: u64 = 1800;
-
 /// `agent-runner serve`.
 pub fn cmd_serve(g: &GlobalArgs, a: &ServeArgs) -> CmdResult {
     let cfg = crate::config::load(&g.config)
@@ -36,7 +40,21 @@ pub fn cmd_serve(g: &GlobalArgs, a: &ServeArgs) -> CmdResult {
     let max_rounds = a.max_rounds.or(cfg.runtime.max_rounds);
     let signals = Signals::install()
         .map_err(|e| CliError::failure(format!("cannot install signal handlers: {e}")))?;
-    serve(&cfg, max_rounds, a.once, &signals)
+    let opts = ServeOptions {
+        max_rounds,
+        once: a.once,
+        ignore_schedule: a.ignore_schedule,
+    };
+    serve_with(&cfg, &opts, &signals)
+}
+
+/// How `serve` was asked to run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ServeOptions {
+    pub max_rounds: Option<u64>,
+    pub once: bool,
+    /// `--ignore-schedule`: run rounds regardless of `[schedule]` windows.
+    pub ignore_schedule: bool,
 }
 
 /// Why the loop stopped, and the exit code that goes with it.
@@ -50,64 +68,16 @@ pub enum StopCause {
     Once,
     ConfigBroken,
     CrashLoop,
+    StalledNoProgress,
 }
 
 impl StopCause {
     pub fn exit_code(self) -> i32 {
         match self {
             StopCause::ConfigBroken => exit_code::CONFIG_BROKEN,
-            StopCause::CrashLoop => exit_code::CRASH_LOOP,
+            StopCause::CrashLoop | StopCause::StalledNoProgress => exit_code::CRASH_LOOP,
             _ => exit_code::OK,
         }
-    }
-}
-
-/// The restart policy after one round (spec §7.4, with the breaker counting
-/// agents that fail fast, not only crashes of the round process).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Decision {
-    Continue { delay_s: u64 },
-    ConfigBroken,
-    CrashLoop,
-}
-
-/// Pure restart decision. `round_rc` is the round process's exit code,
-/// `agent_failed` whether the agent itself failed, `duration_s` the round's.
-pub fn decide(
-    round_rc: i32,
-    agent_failed: bool,
-    duration_s: f64,
-    throttled: bool,
-    consecutive: &mut u32,
-    restart_delay_s: u64,
-) -> Decision {
-    if round_rc == exit_code::CONFIG_BROKEN {
-        return Decision::ConfigBroken;
-    }
-    if round_rc == exit_code::ENVIRONMENTAL {
-        *consecutive = 0;
-        return Decision::Continue {
-            delay_s: (restart_delay_s * 2).min(MAX_DELAY_S),
-        };
-    }
-    let failed = round_rc != 0 || agent_failed;
-    if failed && duration_s < SHORT_EXIT_S && !throttled {
-        *consecutive += 1;
-        if *consecutive >= CRASH_LOOP_THRESHOLD {
-            return Decision::CrashLoop;
-        }
-        let d = restart_delay_s
-            .saturating_mul(1u64 << (*consecutive).min(20))
-            .min(MAX_DELAY_S);
-        return Decision::Continue { delay_s: d };
-    }
-    *consecutive = 0;
-    Decision::Continue {
-        delay_s: if failed {
-            (restart_delay_s * 2).min(MAX_DELAY_S)
-        } else {
-            restart_delay_s
-        },
     }
 }
 
@@ -264,8 +234,19 @@ impl Drop for PidFileGuard {
     }
 }
 
-/// Run the loop. Returns the exit code.
+/// Run the loop with the schedule enforced. Returns the exit code.
 pub fn serve(cfg: &Config, max_rounds: Option<u64>, once: bool, signals: &Signals) -> CmdResult {
+    let opts = ServeOptions {
+        max_rounds,
+        once,
+        ignore_schedule: false,
+    };
+    serve_with(cfg, &opts, signals)
+}
+
+/// Run the loop. Returns the exit code.
+pub fn serve_with(cfg: &Config, opts: &ServeOptions, signals: &Signals) -> CmdResult {
+    let (max_rounds, once) = (opts.max_rounds, opts.once);
     let layout = Layout::new(&cfg.runtime.log_dir);
     std::fs::create_dir_all(&layout.log_dir).map_err(|e| {
         CliError::failure(format!(
@@ -290,11 +271,20 @@ pub fn serve(cfg: &Config, max_rounds: Option<u64>, once: bool, signals: &Signal
     let _pid_guard = PidFileGuard(layout.serve_pid());
     let _ = std::fs::remove_file(layout.agent_done());
     prune_round_logs(&layout, cfg.runtime.round_log_retention, &log);
+    if !opts.ignore_schedule {
+        // a schedule that cannot be evaluated must stop serve, never be ignored
+        if let Err(e) = schedule_gate::validate(cfg) {
+            log.emit_or_warn(Kind::ConfigBroken, fields! {"reason" => e.clone()});
+            eprintln!("agent-runner: {e}");
+            return Ok(exit_code::CONFIG_BROKEN);
+        }
+    }
 
     let exe = std::env::current_exe()
         .map_err(|e| CliError::failure(format!("cannot find own executable: {e}")))?;
     let mut rounds_completed: u64 = 0;
     let mut consecutive: u32 = 0;
+    let mut consecutive_no_progress: u32 = 0;
     let mut backoff_counts: std::collections::HashMap<String, u32> = Default::default();
     let stop_requested = || signals.counts().any();
 
@@ -386,6 +376,36 @@ pub fn serve(cfg: &Config, max_rounds: Option<u64>, once: bool, signals: &Signal
             StatusRead::Ok(s) => s.round_num + 1,
             _ => 1,
         };
+        // 6. schedule gate: between rounds only (a running round is never gated)
+        let phase: Option<String> = if opts.ignore_schedule {
+            None
+        } else {
+            let now = chrono::Utc::now().timestamp();
+            match schedule_gate::select(cfg, round_num, now, &|_| false) {
+                Err(e) => {
+                    log.emit_or_warn(Kind::ConfigBroken, fields! {"reason" => e.clone()});
+                    eprintln!("agent-runner: {e}");
+                    break StopCause::ConfigBroken;
+                }
+                Ok(Selection::Run {
+                    phase,
+                    skipped,
+                    active_window,
+                }) => {
+                    if !skipped.is_empty() {
+                        log.emit_or_warn(
+                            Kind::SchedulePhaseSkipped,
+                            fields! {"round_num" => round_num, "skipped" => skipped, "chosen" => phase.clone(), "active_window" => active_window},
+                        );
+                    }
+                    phase
+                }
+                Ok(Selection::Pause { pause, phase }) => {
+                    pause_for_schedule(cfg, &log, signals, round_num, &pause, phase.as_deref());
+                    continue;
+                }
+            }
+        };
         let (head, ph) = substrate(cfg);
         log.emit_or_warn(
             Kind::RoundSubstrateBefore,
@@ -403,7 +423,7 @@ pub fn serve(cfg: &Config, max_rounds: Option<u64>, once: bool, signals: &Signal
         }
         // 6. run the round child
         let started = Instant::now();
-        let rc = run_round_child(&exe, cfg, &layout, round_num, fresh, signals, &log);
+        let rc = run_round_child(&exe, cfg, round_num, phase.as_deref(), fresh, signals, &log);
         let duration = started.elapsed().as_secs_f64();
         repoint_current(&layout, round_num);
         let (head, ph) = substrate(cfg);
@@ -423,6 +443,18 @@ pub fn serve(cfg: &Config, max_rounds: Option<u64>, once: bool, signals: &Signal
         };
         let throttled = throttle_state(&layout, chrono::Utc::now().timestamp()).is_some();
         let cancelled_by_us = signals.counts().int >= 2 || round_was_cancelled(&layout, round_num);
+        let ran_phase = phase
+            .as_deref()
+            .or_else(|| cfg.phase_for_round(round_num).map(|(_, p)| p));
+        let no_progress = policy::round_had_no_progress(
+            &layout.log_dir,
+            &cfg.agent_for(ran_phase).binary_name(),
+            round_num,
+            rc == 0 && !agent_failed,
+            duration,
+            throttled,
+        );
+        let stalled = policy::no_progress_decision(no_progress, &mut consecutive_no_progress);
         match decide(
             rc,
             agent_failed && !cancelled_by_us,
@@ -447,6 +479,14 @@ pub fn serve(cfg: &Config, max_rounds: Option<u64>, once: bool, signals: &Signal
                 );
                 eprintln!("agent-runner: crash loop: {consecutive} rounds in a row failed within {SHORT_EXIT_S}s — stopping (see '{}')", layout.log_dir.display());
                 break StopCause::CrashLoop;
+            }
+            Decision::Continue { .. } if stalled => {
+                log.emit_or_warn(
+                    Kind::StalledNoProgress,
+                    fields! {"consecutive" => consecutive_no_progress, "exit_code" => rc, "reason" => crash_reason(&layout, round_num)},
+                );
+                eprintln!("agent-runner: stalled: {consecutive_no_progress} rounds in a row exited 0 within {NO_PROGRESS_SHORT_S}s without recorded usage — stopping (see '{}')", layout.log_dir.display());
+                break StopCause::StalledNoProgress;
             }
             Decision::Continue { delay_s } => {
                 if once {
@@ -481,6 +521,50 @@ pub fn serve(cfg: &Config, max_rounds: Option<u64>, once: bool, signals: &Signal
         );
     }
     Ok(cause.exit_code())
+}
+
+/// Seconds between re-checks of a closed schedule.
+const SCHEDULE_POLL: Duration = Duration::from_secs(30);
+
+/// Emit `schedule_paused`, then re-check every 30 s until a window opens
+/// (`schedule_resumed`) or a signal / the stop file / the sentinel ends the
+/// pause (no resume event: the loop top handles the stop).
+fn pause_for_schedule(
+    cfg: &Config,
+    log: &EventLog,
+    signals: &Signals,
+    round_num: u64,
+    pause: &schedule_gate::Pause,
+    phase: Option<&str>,
+) {
+    let mut f = fields! {"active_window" => pause.active_window.clone(), "resume_at" => pause.resume_at.clone(), "timezone" => pause.timezone.clone()};
+    if let Some(p) = phase {
+        f.insert("phase".into(), Value::String(p.to_string()));
+    }
+    log.emit_or_warn(Kind::SchedulePaused, f);
+    let started = Instant::now();
+    let layout = log.layout();
+    loop {
+        interruptible_sleep(signals, SCHEDULE_POLL, cfg);
+        if signals.counts().any()
+            || cfg.runtime.stop_file.as_ref().is_some_and(|p| p.exists())
+            || layout.agent_done().exists()
+        {
+            return;
+        }
+        let now = chrono::Utc::now().timestamp();
+        match schedule_gate::select(cfg, round_num, now, &|_| false) {
+            Ok(Selection::Pause { .. }) => continue,
+            Ok(Selection::Run { .. }) => {
+                log.emit_or_warn(
+                    Kind::ScheduleResumed,
+                    fields! {"paused_for_s" => started.elapsed().as_secs()},
+                );
+                return;
+            }
+            Err(_) => return,
+        }
+    }
 }
 
 /// Sleep up to `d`, waking at once on a signal; the stop file and the
@@ -591,12 +675,13 @@ fn prune_round_logs(layout: &Layout, keep: u64, log: &EventLog) {
 fn run_round_child(
     exe: &Path,
     cfg: &Config,
-    layout: &Layout,
     round_num: u64,
+    phase: Option<&str>,
     fresh: bool,
     signals: &Signals,
     log: &EventLog,
 ) -> i32 {
+    let layout = log.layout();
     let out_path = layout.serve_round_log(round_num);
     let out = match std::fs::File::create(&out_path) {
         Ok(f) => f,
@@ -613,6 +698,7 @@ fn run_round_child(
     cmd.arg("--config")
         .arg(&cfg.path)
         .arg("round")
+        .args(phase.map(|p| ["--phase", p]).into_iter().flatten())
         .current_dir(&cfg.runtime.work_dir)
         .stdin(Stdio::null())
         .stdout(out)
@@ -702,49 +788,6 @@ pub fn kill_tree(pid: i32) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn breaker_counts_fast_agent_failures() {
-        let mut c = 0;
-        for i in 1..CRASH_LOOP_THRESHOLD {
-            assert_eq!(
-                decide(0, true, 1.0, false, &mut c, 3),
-                Decision::Continue {
-                    delay_s: 3 * (1 << i)
-                }
-            );
-        }
-        assert_eq!(decide(0, true, 1.0, false, &mut c, 3), Decision::CrashLoop);
-    }
-
-    #[test]
-    fn long_or_throttled_or_clean_rounds_reset_the_counter() {
-        let mut c = 3;
-        assert_eq!(
-            decide(0, true, 120.0, false, &mut c, 3),
-            Decision::Continue { delay_s: 6 }
-        );
-        assert_eq!(c, 0);
-        c = 3;
-        assert_eq!(
-            decide(0, false, 1.0, false, &mut c, 3),
-            Decision::Continue { delay_s: 3 }
-        );
-        assert_eq!(c, 0);
-        c = 3;
-        assert_eq!(
-            decide(0, true, 1.0, true, &mut c, 3),
-            Decision::Continue { delay_s: 6 }
-        );
-        assert_eq!(
-            decide(78, false, 1.0, false, &mut c, 3),
-            Decision::ConfigBroken
-        );
-        assert_eq!(
-            decide(0, true, 1.0, false, &mut c, 0),
-            Decision::Continue { delay_s: 0 }
-        );
-    }
 
     #[test]
     fn base_table() {

@@ -229,3 +229,163 @@ fn a_live_serve_refuses_a_second_and_a_stale_pid_file_is_replaced() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("already running"));
     assert_eq!(wait_exit(&mut first, Duration::from_secs(30)), Some(0));
 }
+
+/// A UTC window `HH:MM-HH:MM` from `from_min` to `to_min` minutes after now.
+fn utc_window(from_min: i64, to_min: i64) -> String {
+    let now = chrono::Utc::now();
+    let f = |m: i64| {
+        (now + chrono::Duration::minutes(m))
+            .format("%H:%M")
+            .to_string()
+    };
+    format!("{}-{}", f(from_min), f(to_min))
+}
+
+fn paused_serve(p: &Project, args: &[&str]) -> std::process::Child {
+    let mut child = p.cmd(args).spawn().unwrap_or_else(|e| panic!("{e}"));
+    if !wait_until(Duration::from_secs(20), || {
+        p.kinds().contains(&"schedule_paused".to_string())
+    }) {
+        let _ = child.kill();
+        panic!("no schedule_paused: {:?}", p.kinds());
+    }
+    child
+}
+
+#[test]
+fn a_pause_window_holds_rounds_and_sigterm_ends_the_pause_at_once() {
+    let p = Project::new();
+    let a = p.agent("ok.sh", "cat >/dev/null; exit 0");
+    let w = utc_window(-1, 10);
+    p.config(
+        &a,
+        "round_budget_s = 30",
+        &format!("[schedule]\ntimezone = \"UTC\"\npause_windows = [\"{w}\"]\n"),
+    );
+    let mut child = paused_serve(&p, &["serve"]);
+    let e = &p.events_of("schedule_paused")[0];
+    assert_eq!(payload_keys(e), ["active_window", "resume_at", "timezone"]);
+    assert_eq!(e["active_window"], w.as_str());
+    assert_eq!(e["timezone"], "UTC");
+    let resume = e["resume_at"].as_str().unwrap_or_default();
+    let resume_t = chrono::DateTime::parse_from_rfc3339(resume)
+        .unwrap_or_else(|err| panic!("resume_at '{resume}': {err}"));
+    assert!(resume.ends_with("+00:00"), "{resume}");
+    let expect = chrono::Utc::now() + chrono::Duration::minutes(10);
+    assert!(
+        (resume_t.timestamp() - expect.timestamp()).abs() <= 90,
+        "resume_at {resume} vs ~{expect}"
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let t = Instant::now();
+    sig(&child, Signal::SIGTERM);
+    assert_eq!(wait_exit(&mut child, Duration::from_secs(10)), Some(0));
+    assert!(
+        t.elapsed() < Duration::from_secs(2),
+        "took {:?}",
+        t.elapsed()
+    );
+    assert!(
+        p.events_of("round_start").is_empty(),
+        "a round ran while paused"
+    );
+    assert!(p.events_of("round_substrate_before").is_empty());
+    assert!(
+        p.events_of("schedule_resumed").is_empty(),
+        "a stop is not a resume"
+    );
+    assert_eq!(p.events_of("serve_stopping").len(), 1);
+}
+
+#[test]
+fn outside_the_run_windows_serve_pauses_and_ignore_schedule_runs_anyway() {
+    let p = Project::new();
+    let a = p.agent("ok.sh", "cat >/dev/null; exit 0");
+    // a run window that opens in 30 minutes: now is outside it
+    let w = utc_window(30, 60);
+    p.config(
+        &a,
+        "round_budget_s = 30",
+        &format!("[schedule]\ntimezone = \"UTC\"\nrun_windows = [\"{w}\"]\n"),
+    );
+    let mut child = paused_serve(&p, &["serve"]);
+    let e = &p.events_of("schedule_paused")[0];
+    assert_eq!(e["active_window"], "outside run_windows");
+    sig(&child, Signal::SIGTERM);
+    assert_eq!(wait_exit(&mut child, Duration::from_secs(10)), Some(0));
+    assert!(p.events_of("round_start").is_empty());
+
+    let o = p.run(&["serve", "--ignore-schedule", "--max-rounds", "1"]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(p.events_of("round_end").len(), 1);
+    assert_eq!(
+        p.events_of("schedule_paused").len(),
+        1,
+        "--ignore-schedule paused"
+    );
+}
+
+#[test]
+fn wait_policy_idles_until_the_rotation_phase_window_opens() {
+    let p = Project::new();
+    let a = p.agent("ok.sh", "cat >/dev/null; exit 0");
+    let w = utc_window(-1, 10);
+    p.config(
+        &a,
+        "round_budget_s = 30",
+        &format!(
+            "[phases]\nlist = [\"day\", \"night\"]\n[phases.day.schedule]\ntimezone = \"UTC\"\npause_windows = [\"{w}\"]\n"
+        ),
+    );
+    // round 1 is "day", whose window is closed: wait, do not run "night"
+    let mut child = paused_serve(&p, &["serve"]);
+    let e = &p.events_of("schedule_paused")[0];
+    assert_eq!(
+        payload_keys(e),
+        ["active_window", "resume_at", "timezone", "phase"]
+    );
+    assert_eq!(e["phase"], "day");
+    std::thread::sleep(Duration::from_millis(300));
+    sig(&child, Signal::SIGTERM);
+    assert_eq!(wait_exit(&mut child, Duration::from_secs(10)), Some(0));
+    assert!(p.events_of("round_start").is_empty());
+}
+
+#[test]
+fn skip_policy_steps_over_a_closed_phase() {
+    let p = Project::new();
+    let a = p.agent("ok.sh", "cat >/dev/null; exit 0");
+    let w = utc_window(-1, 10);
+    p.config(
+        &a,
+        "round_budget_s = 30",
+        &format!(
+            "[phases]\nlist = [\"day\", \"night\"]\nphase_policy = \"skip\"\n[phases.day.schedule]\ntimezone = \"UTC\"\npause_windows = [\"{w}\"]\n"
+        ),
+    );
+    let o = p.run(&["serve", "--max-rounds", "1"]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let s = p.events_of("schedule_phase_skipped");
+    assert_eq!(s.len(), 1, "{:?}", p.kinds());
+    assert_eq!(
+        payload_keys(&s[0]),
+        ["round_num", "skipped", "chosen", "active_window"]
+    );
+    assert_eq!(s[0]["round_num"], 1);
+    assert_eq!(s[0]["skipped"], serde_json::json!(["day"]));
+    assert_eq!(s[0]["chosen"], "night");
+    assert_eq!(s[0]["active_window"], w.as_str());
+    let starts = p.events_of("round_start");
+    assert_eq!(starts.len(), 1);
+    assert_eq!(starts[0]["phase"], "night");
+}
