@@ -389,3 +389,109 @@ fn skip_policy_steps_over_a_closed_phase() {
     assert_eq!(starts.len(), 1);
     assert_eq!(starts[0]["phase"], "night");
 }
+
+#[test]
+fn stalled_no_progress_exits_75() {
+    let p = Project::new();
+    let count = p.tmp.path().join("count");
+    // basename `claude`, so the claude parser reads its output: round 1
+    // reports usage, every later round exits 0 at once with no output
+    let a = p.agent(
+        "claude",
+        &format!(
+            "cat >/dev/null\nn=$(cat {0} 2>/dev/null || echo 0); n=$((n+1)); echo $n > {0}\nif [ $n = 1 ]; then echo '{{\"type\": \"result\", \"subtype\": \"success\", \"is_error\": false, \"duration_ms\": 1200, \"result\": \"done\", \"total_cost_usd\": 0.01, \"usage\": {{\"input_tokens\": 10, \"output_tokens\": 20}}}}'; else echo 'no provider'; fi\nexit 0",
+            count.display()
+        ),
+    );
+    p.config(&a, "round_budget_s = 30", "");
+    let o = p.run(&["serve"]);
+    assert_eq!(
+        o.status.code(),
+        Some(75),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let usage = p.events_of("agent_usage_recorded");
+    assert_eq!(usage.len(), 1, "{:?}", p.kinds());
+    assert_eq!(usage[0]["agent"], "claude");
+    assert_eq!(usage[0]["round_num"], 1);
+    // round 1 had usage; rounds 2..=6 are the five without
+    assert_eq!(p.events_of("round_end").len(), 6);
+    let s = p.events_of("stalled_no_progress");
+    assert_eq!(s.len(), 1);
+    assert_eq!(payload_keys(&s[0]), ["consecutive", "exit_code", "reason"]);
+    assert_eq!(s[0]["consecutive"], 5);
+    assert_eq!(s[0]["exit_code"], 0);
+    assert!(p.events_of("crash_loop").is_empty());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("stalled"));
+}
+
+#[test]
+fn an_agent_that_never_reports_usage_is_not_stalled() {
+    let p = Project::new();
+    let a = p.agent("claude", "cat >/dev/null; exit 0");
+    p.config(&a, "round_budget_s = 30", "");
+    let o = p.run(&["serve", "--max-rounds", "7"]);
+    assert_eq!(o.status.code(), Some(0));
+    assert_eq!(p.events_of("round_end").len(), 7);
+    assert!(p.events_of("stalled_no_progress").is_empty());
+}
+
+/// Ten `round-<N>.log` files, oldest first by mtime, and a serve that stops
+/// right after its boot-time prune (the stop file exists).
+fn prune_project(keep: u64) -> (Project, Vec<std::path::PathBuf>, std::process::Output) {
+    let p = Project::new();
+    let stop = p.tmp.path().join("STOP");
+    std::fs::write(&stop, "x").unwrap_or_else(|e| panic!("{e}"));
+    let a = p.agent("ok.sh", "cat >/dev/null; exit 0");
+    p.config(
+        &a,
+        &format!(
+            "round_budget_s = 30\nround_log_retention = {keep}\nstop_file = \"{}\"",
+            stop.display()
+        ),
+        "",
+    );
+    std::fs::create_dir_all(p.log_dir()).unwrap_or_else(|e| panic!("{e}"));
+    let base = std::time::SystemTime::now() - Duration::from_secs(3600);
+    let files: Vec<_> = (101..=110)
+        .map(|n| {
+            let f = p.log_dir().join(format!("round-{n}.log"));
+            std::fs::write(&f, format!("round {n}\n")).unwrap_or_else(|e| panic!("{e}"));
+            std::fs::File::options()
+                .write(true)
+                .open(&f)
+                .and_then(|h| h.set_modified(base + Duration::from_secs(60 * n)))
+                .unwrap_or_else(|e| panic!("{e}"));
+            f
+        })
+        .collect();
+    let o = p.run(&["serve"]);
+    (p, files, o)
+}
+
+#[test]
+fn bulk_prune_is_deferred() {
+    // keep 2 of 10: deleting 8 > keeping 2 — nothing is deleted
+    let (p, files, o) = prune_project(2);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(files.iter().all(|f| f.exists()), "a deferred prune deleted");
+    let d = p.events_of("round_logs_prune_deferred");
+    assert_eq!(d.len(), 1);
+    assert_eq!(
+        payload_keys(&d[0]),
+        ["directory", "existing", "keep", "would_delete", "hint"]
+    );
+    assert_eq!(d[0]["existing"], 10);
+    assert_eq!(d[0]["keep"], 2);
+    assert_eq!(d[0]["would_delete"], 8);
+    assert_eq!(d[0]["directory"], p.log_dir().to_string_lossy().as_ref());
+
+    // keep 6 of 10: a normal prune deletes the 4 oldest and nothing else
+    let (p, files, o) = prune_project(6);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(p.events_of("round_logs_prune_deferred").is_empty());
+    let (gone, kept) = files.split_at(4);
+    assert!(gone.iter().all(|f| !f.exists()), "oldest not pruned");
+    assert!(kept.iter().all(|f| f.exists()), "a newer log was pruned");
+}
