@@ -10,8 +10,16 @@
 //! Sleeps wake at once on SIGTERM/SIGINT; a second SIGINT ends the running
 //! round (and so the agent's process group) now.
 
+mod child;
 pub mod policy;
+mod round_logs;
 pub mod schedule_gate;
+mod substrate;
+
+pub use child::kill_tree;
+use child::run_round_child;
+use round_logs::{crash_reason, prune_round_logs, repoint_current};
+pub use substrate::substrate;
 
 pub use policy::{
     decide, Decision, CRASH_LOOP_THRESHOLD, MAX_DELAY_S, NO_PROGRESS_SHORT_S, SHORT_EXIT_S,
@@ -26,11 +34,7 @@ use crate::signals::{Signals, Wake};
 use crate::state::status::{Status, StatusRead};
 use crate::state::{EventLog, Kind, Layout};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
-use std::os::fd::AsFd;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// `agent-runner serve`.
@@ -142,68 +146,6 @@ pub fn backoff_base_s(classification: &str) -> Option<u64> {
 const EXP_CAP: u32 = 5;
 const ABS_CAP_S: u64 = 1800;
 const DEFENSIVE_CAP_S: u64 = 28_800;
-
-/// `git_head` and `paths_hash` for the substrate events (spec §7.5).
-pub fn substrate(cfg: &Config) -> (Option<String>, Option<String>) {
-    let head = crate::round::vcs::head(&cfg.runtime.work_dir);
-    (
-        head,
-        paths_hash(
-            &cfg.runtime.work_dir,
-            &cfg.runtime.substrate_fingerprint_paths,
-        ),
-    )
-}
-
-fn paths_hash(work_dir: &Path, patterns: &[String]) -> Option<String> {
-    if patterns.is_empty() {
-        return None;
-    }
-    let mut files: Vec<PathBuf> = Vec::new();
-    for p in patterns {
-        if Path::new(p).is_absolute() {
-            continue;
-        }
-        let full = work_dir.join(p);
-        let opts = glob::MatchOptions {
-            case_sensitive: true,
-            require_literal_separator: true,
-            require_literal_leading_dot: false,
-        };
-        if let Ok(paths) = glob::glob_with(&full.to_string_lossy(), opts) {
-            for f in paths.flatten().filter(|f| f.is_file()) {
-                let f = std::fs::canonicalize(&f).unwrap_or(f);
-                if !files.contains(&f) {
-                    files.push(f);
-                }
-            }
-        }
-    }
-    if files.is_empty() {
-        return None;
-    }
-    files.sort();
-    let wd = std::fs::canonicalize(work_dir).unwrap_or_else(|_| work_dir.to_path_buf());
-    let mut h = Sha256::new();
-    for f in files {
-        let Ok(bytes) = std::fs::read(&f) else {
-            continue;
-        };
-        let rel = f
-            .strip_prefix(&wd)
-            .map(Path::to_path_buf)
-            .unwrap_or(f.clone());
-        h.update(
-            format!(
-                "{}\n{}\n",
-                rel.display(),
-                hex::encode(Sha256::digest(&bytes))
-            )
-            .as_bytes(),
-        );
-    }
-    Some(hex::encode(h.finalize()))
-}
 
 fn read_trimmed(p: &Path, max: usize) -> String {
     std::fs::read(p)
@@ -605,184 +547,6 @@ fn round_was_cancelled(layout: &Layout, round_num: u64) -> bool {
             e.get("event").and_then(Value::as_str) == Some("round_cancelled")
                 && e.get("round_num").and_then(Value::as_u64) == Some(round_num)
         })
-}
-
-fn crash_reason(layout: &Layout, round_num: u64) -> String {
-    let agent_log = layout
-        .agent_logs()
-        .into_iter()
-        .rev()
-        .find(|(n, _)| *n == round_num)
-        .map(|(_, p)| p);
-    let src = agent_log.unwrap_or_else(|| layout.serve_round_log(round_num));
-    let text = std::fs::read(&src)
-        .map(|b| String::from_utf8_lossy(&b).into_owned())
-        .unwrap_or_default();
-    let tail: String = {
-        let chars: Vec<char> = text.chars().collect();
-        chars[chars.len().saturating_sub(2000)..].iter().collect()
-    };
-    crate::redact::redact(&tail)
-}
-
-fn repoint_current(layout: &Layout, round_num: u64) {
-    let tmp = layout.log_dir.join("round-current.log.tmp");
-    let _ = std::fs::remove_file(&tmp);
-    if std::os::unix::fs::symlink(format!("round-{round_num}.log"), &tmp).is_ok() {
-        let _ = std::fs::rename(&tmp, layout.round_current());
-    }
-}
-
-/// Keep the newest `keep` `round-<N>.log` files (0 = keep all). A prune that
-/// would delete more than it keeps is deferred (0.3's bulk guard).
-fn prune_round_logs(layout: &Layout, keep: u64, log: &EventLog) {
-    if keep == 0 {
-        return;
-    }
-    let Ok(rd) = std::fs::read_dir(&layout.log_dir) else {
-        return;
-    };
-    let mut logs: Vec<(std::time::SystemTime, PathBuf)> = rd
-        .flatten()
-        .filter(|e| {
-            let n = e.file_name().to_string_lossy().into_owned();
-            n.starts_with("round-") && n.ends_with(".log") && n != "round-current.log"
-        })
-        .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
-        .collect();
-    if logs.len() as u64 <= keep {
-        return;
-    }
-    logs.sort();
-    let would_delete = logs.len() as u64 - keep;
-    if would_delete > keep {
-        log.emit_or_warn(
-            Kind::RoundLogsPruneDeferred,
-            fields! {"directory" => layout.log_dir.to_string_lossy(), "existing" => logs.len(), "keep" => keep, "would_delete" => would_delete,
-            "hint" => "more files would be deleted than kept; delete old round-*.log files by hand or raise runtime.round_log_retention"},
-        );
-        return;
-    }
-    for (_, p) in logs.into_iter().take(would_delete as usize) {
-        let _ = std::fs::remove_file(p);
-    }
-}
-
-/// Spawn `agent-runner --config <cfg> round` in its own session with output to
-/// `round-<N>.log`, and wait for it. A second SIGINT (or any SIGTERM after a
-/// first SIGINT) asks the round to end its agent now; a round that outlives
-/// its outer ceiling is killed with its whole tree.
-fn run_round_child(
-    exe: &Path,
-    cfg: &Config,
-    round_num: u64,
-    phase: Option<&str>,
-    fresh: bool,
-    signals: &Signals,
-    log: &EventLog,
-) -> i32 {
-    let layout = log.layout();
-    let out_path = layout.serve_round_log(round_num);
-    let out = match std::fs::File::create(&out_path) {
-        Ok(f) => f,
-        Err(e) => {
-            tracing::error!("cannot create '{}': {e}", out_path.display());
-            return exit_code::ENVIRONMENTAL;
-        }
-    };
-    let err = match out.try_clone() {
-        Ok(f) => f,
-        Err(_) => return exit_code::ENVIRONMENTAL,
-    };
-    let mut cmd = Command::new(exe);
-    cmd.arg("--config")
-        .arg(&cfg.path)
-        .arg("round")
-        .args(phase.map(|p| ["--phase", p]).into_iter().flatten())
-        .current_dir(&cfg.runtime.work_dir)
-        .stdin(Stdio::null())
-        .stdout(out)
-        .stderr(err)
-        .env("AGENT_RUNNER_LOG_DIR", &layout.log_dir)
-        .env("AGENT_RUNNER_ROUND_NUM", round_num.to_string())
-        .env("AGENT_RUNNER_FRESH_EYES", if fresh { "1" } else { "0" });
-    // SAFETY: setsid is async-signal-safe; the child gets its own session so a
-    // terminal's Ctrl-C reaches serve only, and serve decides.
-    unsafe {
-        cmd.pre_exec(|| {
-            nix::unistd::setsid()
-                .map(|_| ())
-                .map_err(std::io::Error::from)
-        });
-    }
-    let mut child = match cmd.spawn() {
-        Ok(c) => c,
-        Err(e) => {
-            tracing::error!("cannot start round: {e}");
-            return exit_code::FAILURE;
-        }
-    };
-    let pid = child.id() as i32;
-    let pidfd = crate::signals::pidfd_open(pid);
-    let ceiling = Duration::from_secs(cfg.max_budget() + 5 + 15 + 120 + 60);
-    let started = Instant::now();
-    let mut sent_stop = false;
-    let periodic = Duration::from_secs(cfg.runtime.metrics_interval_s.max(1));
-    let mut next_sample = Instant::now() + periodic;
-    loop {
-        if let Ok(Some(st)) = child.try_wait() {
-            return status_code(st);
-        }
-        let c = signals.counts();
-        let urgent = c.int >= 2;
-        if urgent && !sent_stop {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(pid),
-                nix::sys::signal::Signal::SIGTERM,
-            );
-            sent_stop = true;
-        }
-        if started.elapsed() > ceiling {
-            log.emit_or_warn(
-                Kind::RoundSupervisorWedged,
-                fields! {"pid" => pid, "timeout_s" => ceiling.as_secs(), "log_path" => out_path.to_string_lossy()},
-            );
-            kill_tree(pid);
-            let _ = child.wait();
-            return 137;
-        }
-        let wait_for = Duration::from_secs(1)
-            .min(next_sample.saturating_duration_since(Instant::now()))
-            .max(Duration::from_millis(10));
-        let _ = signals.wait(wait_for, pidfd.as_ref().map(|f| f.as_fd()));
-        if cfg.runtime.metrics_interval_s > 0 && Instant::now() >= next_sample {
-            next_sample = Instant::now() + periodic;
-            let s = crate::state::metrics::sample(&layout.log_dir);
-            let _ = crate::state::metrics::append(
-                layout,
-                "periodic",
-                s.to_fields(None, Some(round_num), None),
-            );
-        }
-    }
-}
-
-fn status_code(st: std::process::ExitStatus) -> i32 {
-    use std::os::unix::process::ExitStatusExt;
-    st.code().unwrap_or_else(|| 128 + st.signal().unwrap_or(0))
-}
-
-/// SIGKILL a process, its group, and every descendant's group.
-pub fn kill_tree(pid: i32) {
-    use nix::sys::signal::{kill, killpg, Signal};
-    use nix::unistd::Pid;
-    let desc = crate::proc::descendants(pid);
-    let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
-    let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
-    for d in desc {
-        let _ = killpg(Pid::from_raw(d.pgid), Signal::SIGKILL);
-        let _ = kill(Pid::from_raw(d.pid), Signal::SIGKILL);
-    }
 }
 
 #[cfg(test)]

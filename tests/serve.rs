@@ -328,6 +328,10 @@ fn outside_the_run_windows_serve_pauses_and_ignore_schedule_runs_anyway() {
         1,
         "--ignore-schedule paused"
     );
+    // `agent-runner round` is never gated
+    assert_eq!(p.run(&["round"]).status.code(), Some(0));
+    assert_eq!(p.events_of("round_end").len(), 2);
+    assert_eq!(p.events_of("schedule_paused").len(), 1);
 }
 
 #[test]

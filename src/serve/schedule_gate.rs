@@ -364,6 +364,70 @@ mod tests {
         assert!(e.contains("Mars/Olympus"), "{e}");
     }
 
+    fn phased(policy: PhasePolicy, day_pause: &[&str], night_pause: &[&str]) -> Config {
+        let dir = std::path::Path::new("/nonexistent/p");
+        let mut cfg = crate::witness::default_config(dir, &dir.join("logs")).unwrap();
+        cfg.phases.list = vec!["day".into(), "night".into()];
+        cfg.phases.phase_policy = policy;
+        for (name, pause) in [("day", day_pause), ("night", night_pause)] {
+            cfg.phases.overrides.insert(
+                name.into(),
+                crate::config::PhaseOverride {
+                    schedule: Some(sched(Some("UTC"), &[], pause)),
+                    ..Default::default()
+                },
+            );
+        }
+        cfg
+    }
+
+    #[test]
+    fn phase_selection_wait_and_skip() {
+        let noon = epoch("2026-11-25T12:00:00Z");
+        let none = |_: &str| false;
+        // wait: round 1 is "day", closed -> pause for "day" even though night is open
+        let cfg = phased(PhasePolicy::Wait, &["11:00-13:00"], &[]);
+        match select(&cfg, 1, noon, &none).unwrap() {
+            Selection::Pause { pause, phase } => {
+                assert_eq!(phase.as_deref(), Some("day"));
+                assert_eq!(pause.resume_at, "2026-11-25T13:00:00+00:00");
+            }
+            other => panic!("{other:?}"),
+        }
+        // round 2 is "night", open
+        assert!(matches!(
+            select(&cfg, 2, noon, &none).unwrap(),
+            Selection::Run { phase: Some(p), .. } if p == "night"
+        ));
+        // skip: day closed -> night runs, day recorded as skipped
+        let cfg = phased(PhasePolicy::Skip, &["11:00-13:00"], &[]);
+        assert_eq!(
+            select(&cfg, 1, noon, &none).unwrap(),
+            Selection::Run {
+                phase: Some("night".into()),
+                skipped: vec!["day".into()],
+                active_window: "11:00-13:00".into()
+            }
+        );
+        // skip, both closed: pause for the one that opens first
+        let cfg = phased(PhasePolicy::Skip, &["11:00-14:00"], &["11:00-12:30"]);
+        match select(&cfg, 1, noon, &none).unwrap() {
+            Selection::Pause { pause, phase } => {
+                assert_eq!(phase.as_deref(), Some("night"));
+                assert_eq!(pause.resume_at, "2026-11-25T12:30:00+00:00");
+                assert_eq!(pause.active_window, "11:00-12:30");
+            }
+            other => panic!("{other:?}"),
+        }
+        // skip routes around a throttled phase's agent
+        let cfg = phased(PhasePolicy::Skip, &[], &[]);
+        let day_throttled = |p: &str| p == "day";
+        assert!(matches!(
+            select(&cfg, 1, noon, &day_throttled).unwrap(),
+            Selection::Run { phase: Some(p), skipped, .. } if p == "night" && skipped == ["day"]
+        ));
+    }
+
     #[test]
     fn local_zone_is_named_local() {
         let g = Gate::new(&sched(None, &["00:00-24:00"], &[]))
