@@ -15,11 +15,14 @@ pub mod policy;
 mod round_logs;
 pub mod schedule_gate;
 mod substrate;
+mod throttle;
 
 pub use child::kill_tree;
 use child::run_round_child;
 use round_logs::{crash_reason, prune_round_logs, repoint_current};
 pub use substrate::substrate;
+pub use throttle::{backoff_base_s, throttle_state, Throttle};
+use throttle::{ABS_CAP_S, DEFENSIVE_CAP_S, EXP_CAP};
 
 pub use policy::{
     decide, Decision, CRASH_LOOP_THRESHOLD, MAX_DELAY_S, NO_PROGRESS_SHORT_S, SHORT_EXIT_S,
@@ -84,68 +87,6 @@ impl StopCause {
         }
     }
 }
-
-/// An active throttle read from the event log (spec §7.3).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Throttle {
-    pub reset_at_epoch: i64,
-    pub classification: String,
-    pub agent: String,
-    pub since_round: u64,
-}
-
-/// Throttle state: the newest events file's last 100 lines, walked backwards.
-pub fn throttle_state(layout: &Layout, now_epoch: i64) -> Option<Throttle> {
-    let newest = layout.event_files().pop()?;
-    for line in crate::state::events::tail_lines(&newest, 100).iter().rev() {
-        let Ok(v) = serde_json::from_str::<Value>(line) else {
-            continue;
-        };
-        match v.get("event").and_then(Value::as_str) {
-            Some("transient_error_recovered") => return None,
-            Some("transient_error_detected") => {
-                let reset = v
-                    .get("reset_at_epoch")
-                    .and_then(|x| x.as_f64())
-                    .map(|x| x as i64)
-                    .unwrap_or(0);
-                if reset <= now_epoch {
-                    return None;
-                }
-                return Some(Throttle {
-                    reset_at_epoch: reset,
-                    classification: v
-                        .get("classification")
-                        .and_then(Value::as_str)
-                        .unwrap_or("rate_limit_account")
-                        .to_string(),
-                    agent: v
-                        .get("agent")
-                        .and_then(Value::as_str)
-                        .unwrap_or("unknown")
-                        .to_string(),
-                    since_round: v.get("round_num").and_then(Value::as_u64).unwrap_or(0),
-                });
-            }
-            _ => {}
-        }
-    }
-    None
-}
-
-/// Base back-off for estimated classes; `None` = use the event's reset time.
-pub fn backoff_base_s(classification: &str) -> Option<u64> {
-    match classification {
-        "rate_limit_model" | "api_transient_5xx" => Some(60),
-        "api_timeout" => Some(30),
-        _ => None,
-    }
-}
-
-/// Back-off constants (spec §7.3).
-const EXP_CAP: u32 = 5;
-const ABS_CAP_S: u64 = 1800;
-const DEFENSIVE_CAP_S: u64 = 28_800;
 
 fn read_trimmed(p: &Path, max: usize) -> String {
     std::fs::read(p)
@@ -229,6 +170,10 @@ pub fn serve_with(cfg: &Config, opts: &ServeOptions, signals: &Signals) -> CmdRe
     let mut consecutive_no_progress: u32 = 0;
     let mut backoff_counts: std::collections::HashMap<String, u32> = Default::default();
     let stop_requested = || signals.counts().any();
+    // skip policy: route around throttled agents' phases instead of backing off
+    let skip_around = !opts.ignore_schedule
+        && schedule_gate::phase_aware(cfg)
+        && cfg.phases.phase_policy == crate::config::PhasePolicy::Skip;
 
     let cause = loop {
         if stop_requested() {
@@ -242,60 +187,71 @@ pub fn serve_with(cfg: &Config, opts: &ServeOptions, signals: &Signals) -> CmdRe
         }
         // 2. throttle
         let now = chrono::Utc::now().timestamp();
-        match throttle_state(&layout, now) {
-            Some(t) => match cfg.runtime.transient_error_action {
-                TransientErrorAction::Stop => {
-                    log.emit_or_warn(
-                        Kind::AgentSelfTerminated,
-                        fields! {"reason" => "rate_limit"},
-                    );
-                    break StopCause::RateLimitStop;
-                }
-                TransientErrorAction::Skip => {}
-                TransientErrorAction::BackOff => {
-                    let target = match backoff_base_s(&t.classification) {
-                        None => t.reset_at_epoch,
-                        Some(base) => {
-                            let n = backoff_counts.entry(t.classification.clone()).or_insert(0);
-                            let mult = 1u64 << (*n).min(EXP_CAP);
-                            let extended = base * mult;
-                            let capped = extended > ABS_CAP_S;
-                            let applied = extended.min(ABS_CAP_S);
-                            *n += 1;
-                            if mult > 1 || capped {
-                                log.emit_or_warn(
+        let mut per_agent = throttle::PerAgent::default();
+        if skip_around {
+            per_agent = throttle::per_agent(&layout, now);
+            for (agent, classification, secs) in &per_agent.cleared {
+                log.emit_or_warn(
+                    Kind::TransientErrorRecovered,
+                    fields! {"classification" => classification, "agent" => agent, "throttled_for_s" => secs},
+                );
+            }
+        } else {
+            match throttle_state(&layout, now) {
+                Some(t) => match cfg.runtime.transient_error_action {
+                    TransientErrorAction::Stop => {
+                        log.emit_or_warn(
+                            Kind::AgentSelfTerminated,
+                            fields! {"reason" => "rate_limit"},
+                        );
+                        break StopCause::RateLimitStop;
+                    }
+                    TransientErrorAction::Skip => {}
+                    TransientErrorAction::BackOff => {
+                        let target = match backoff_base_s(&t.classification) {
+                            None => t.reset_at_epoch,
+                            Some(base) => {
+                                let n = backoff_counts.entry(t.classification.clone()).or_insert(0);
+                                let mult = 1u64 << (*n).min(EXP_CAP);
+                                let extended = base * mult;
+                                let capped = extended > ABS_CAP_S;
+                                let applied = extended.min(ABS_CAP_S);
+                                *n += 1;
+                                if mult > 1 || capped {
+                                    log.emit_or_warn(
                                     Kind::TransientErrorBackoffCapped,
                                     fields! {"classification" => t.classification.clone(), "agent" => t.agent.clone(), "requested_sleep_s" => base, "applied_sleep_s" => applied,
                                     "original_reset_at_epoch" => t.reset_at_epoch, "applied_reset_at_epoch" => now + applied as i64, "consecutive_count" => *n, "capped_by_absolute_max" => capped},
                                 );
+                                }
+                                now + applied as i64
                             }
-                            now + applied as i64
-                        }
-                    };
-                    let jitter: f64 = 5.0 + rand::random::<f64>() * 25.0;
-                    let mut requested = (target - now) as f64 + jitter;
-                    if requested > DEFENSIVE_CAP_S as f64 {
-                        log.emit_or_warn(
+                        };
+                        let jitter: f64 = 5.0 + rand::random::<f64>() * 25.0;
+                        let mut requested = (target - now) as f64 + jitter;
+                        if requested > DEFENSIVE_CAP_S as f64 {
+                            log.emit_or_warn(
                             Kind::TransientErrorBackoffCapped,
                             fields! {"classification" => t.classification.clone(), "agent" => t.agent.clone(), "requested_sleep_s" => requested as i64, "applied_sleep_s" => DEFENSIVE_CAP_S},
                         );
-                        requested = DEFENSIVE_CAP_S as f64;
-                    }
-                    let slept = interruptible_sleep(
-                        signals,
-                        Duration::from_secs_f64(requested.max(0.0)),
-                        cfg,
-                    );
-                    if stop_requested() {
-                        break StopCause::Signal;
-                    }
-                    log.emit_or_warn(
+                            requested = DEFENSIVE_CAP_S as f64;
+                        }
+                        let slept = interruptible_sleep(
+                            signals,
+                            Duration::from_secs_f64(requested.max(0.0)),
+                            cfg,
+                        );
+                        if stop_requested() {
+                            break StopCause::Signal;
+                        }
+                        log.emit_or_warn(
                         Kind::TransientErrorRecovered,
                         fields! {"classification" => t.classification.clone(), "agent" => t.agent.clone(), "throttled_for_s" => slept.as_secs()},
                     );
-                }
-            },
-            None => backoff_counts.clear(),
+                    }
+                },
+                None => backoff_counts.clear(),
+            }
         }
         // 3. stop file
         if let Some(sf) = cfg.runtime.stop_file.as_ref().filter(|p| p.exists()) {
@@ -323,7 +279,12 @@ pub fn serve_with(cfg: &Config, opts: &ServeOptions, signals: &Signals) -> CmdRe
             None
         } else {
             let now = chrono::Utc::now().timestamp();
-            match schedule_gate::select(cfg, round_num, now, &|_| false) {
+            let throttled = |p: &str| {
+                per_agent
+                    .active
+                    .contains_key(&cfg.agent_for(Some(p)).binary_name())
+            };
+            match schedule_gate::select(cfg, round_num, now, &throttled) {
                 Err(e) => {
                     log.emit_or_warn(Kind::ConfigBroken, fields! {"reason" => e.clone()});
                     eprintln!("agent-runner: {e}");
@@ -343,7 +304,21 @@ pub fn serve_with(cfg: &Config, opts: &ServeOptions, signals: &Signals) -> CmdRe
                     phase
                 }
                 Ok(Selection::Pause { pause, phase }) => {
-                    pause_for_schedule(cfg, &log, signals, round_num, &pause, phase.as_deref());
+                    if !per_agent.active.is_empty()
+                        && cfg.runtime.transient_error_action == TransientErrorAction::Stop
+                    {
+                        log.emit_or_warn(
+                            Kind::AgentSelfTerminated,
+                            fields! {"reason" => "rate_limit"},
+                        );
+                        break StopCause::RateLimitStop;
+                    }
+                    let wait = PauseWait {
+                        round_num,
+                        throttled: &throttled,
+                        wake_epoch: per_agent.wake_epoch(),
+                    };
+                    pause_for_schedule(cfg, &log, signals, &wait, &pause, phase.as_deref());
                     continue;
                 }
             }
@@ -383,14 +358,22 @@ pub fn serve_with(cfg: &Config, opts: &ServeOptions, signals: &Signals) -> CmdRe
             }
             _ => (i64::from(rc), rc != 0),
         };
-        let throttled = throttle_state(&layout, chrono::Utc::now().timestamp()).is_some();
-        let cancelled_by_us = signals.counts().int >= 2 || round_was_cancelled(&layout, round_num);
         let ran_phase = phase
             .as_deref()
             .or_else(|| cfg.phase_for_round(round_num).map(|(_, p)| p));
+        let ran_agent = cfg.agent_for(ran_phase).binary_name();
+        let now = chrono::Utc::now().timestamp();
+        let throttled = if skip_around {
+            throttle::per_agent(&layout, now)
+                .active
+                .contains_key(&ran_agent)
+        } else {
+            throttle_state(&layout, now).is_some()
+        };
+        let cancelled_by_us = signals.counts().int >= 2 || round_was_cancelled(&layout, round_num);
         let no_progress = policy::round_had_no_progress(
             &layout.log_dir,
-            &cfg.agent_for(ran_phase).binary_name(),
+            &ran_agent,
             round_num,
             rc == 0 && !agent_failed,
             duration,
@@ -471,11 +454,19 @@ const SCHEDULE_POLL: Duration = Duration::from_secs(30);
 /// Emit `schedule_paused`, then re-check every 30 s until a window opens
 /// (`schedule_resumed`) or a signal / the stop file / the sentinel ends the
 /// pause (no resume event: the loop top handles the stop).
+/// What a schedule pause waits for: the round's selection to become
+/// runnable (throttled phases stay excluded) or a throttle to reset.
+struct PauseWait<'a> {
+    round_num: u64,
+    throttled: &'a dyn Fn(&str) -> bool,
+    wake_epoch: Option<i64>,
+}
+
 fn pause_for_schedule(
     cfg: &Config,
     log: &EventLog,
     signals: &Signals,
-    round_num: u64,
+    wait: &PauseWait<'_>,
     pause: &schedule_gate::Pause,
     phase: Option<&str>,
 ) {
@@ -495,9 +486,10 @@ fn pause_for_schedule(
             return;
         }
         let now = chrono::Utc::now().timestamp();
-        match schedule_gate::select(cfg, round_num, now, &|_| false) {
-            Ok(Selection::Pause { .. }) => continue,
-            Ok(Selection::Run { .. }) => {
+        let woken = wait.wake_epoch.is_some_and(|w| now >= w);
+        match schedule_gate::select(cfg, wait.round_num, now, wait.throttled) {
+            Ok(Selection::Pause { .. }) if !woken => continue,
+            Ok(_) => {
                 log.emit_or_warn(
                     Kind::ScheduleResumed,
                     fields! {"paused_for_s" => started.elapsed().as_secs()},
@@ -547,16 +539,4 @@ fn round_was_cancelled(layout: &Layout, round_num: u64) -> bool {
             e.get("event").and_then(Value::as_str) == Some("round_cancelled")
                 && e.get("round_num").and_then(Value::as_u64) == Some(round_num)
         })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn base_table() {
-        assert_eq!(backoff_base_s("rate_limit_model"), Some(60));
-        assert_eq!(backoff_base_s("api_timeout"), Some(30));
-        assert_eq!(backoff_base_s("rate_limit_account"), None);
-    }
 }

@@ -499,3 +499,121 @@ fn bulk_prune_is_deferred() {
     assert!(gone.iter().all(|f| !f.exists()), "oldest not pruned");
     assert!(kept.iter().all(|f| f.exists()), "a newer log was pruned");
 }
+
+/// Seed the event log with a `transient_error_detected` for `agent`.
+fn seed_throttle(p: &Project, agent: &str, reset_in_s: i64) {
+    std::fs::create_dir_all(p.log_dir()).unwrap_or_else(|e| panic!("{e}"));
+    let now = chrono::Utc::now() - chrono::Duration::seconds(120);
+    let line = format!(
+        "{{\"ts\": \"{}\", \"event\": \"transient_error_detected\", \"classification\": \"rate_limit_account\", \"agent\": \"{agent}\", \"reset_at_epoch\": {}, \"round_num\": 0, \"raw\": \"\"}}\n",
+        now.format("%Y-%m-%dT%H:%M:%S%.3fZ"),
+        chrono::Utc::now().timestamp() + reset_in_s
+    );
+    std::fs::write(
+        p.log_dir().join(format!(
+            "events-{}.jsonl",
+            chrono::Utc::now().format("%Y-%m")
+        )),
+        line,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+}
+
+fn two_agent_skip_config(p: &Project, runtime: &str) {
+    let a = p.agent("day-agent", "cat >/dev/null; exit 0");
+    let b = p.agent("night-agent", "cat >/dev/null; exit 0");
+    p.config(
+        &a,
+        runtime,
+        &format!(
+            "[phases]\nlist = [\"day\", \"night\"]\nphase_policy = \"skip\"\n[phases.night.agent]\ncommand = [\"{}\"]\n",
+            b.display()
+        ),
+    );
+}
+
+#[test]
+fn skip_policy_routes_around_a_throttled_agent_without_backing_off() {
+    let p = Project::new();
+    two_agent_skip_config(&p, "round_budget_s = 30");
+    seed_throttle(&p, "day-agent", 3600);
+    let t = Instant::now();
+    let o = p.run(&["serve", "--max-rounds", "1"]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(t.elapsed() < Duration::from_secs(60), "backed off");
+    let s = p.events_of("schedule_phase_skipped");
+    assert_eq!(s.len(), 1, "{:?}", p.kinds());
+    assert_eq!(s[0]["skipped"], serde_json::json!(["day"]));
+    assert_eq!(s[0]["chosen"], "night");
+    assert_eq!(p.events_of("round_start")[0]["phase"], "night");
+    assert!(p.events_of("transient_error_recovered").is_empty());
+}
+
+#[test]
+fn skip_policy_with_every_agent_throttled_and_action_stop_stops() {
+    let p = Project::new();
+    two_agent_skip_config(&p, "round_budget_s = 30\ntransient_error_action = \"stop\"");
+    seed_throttle(&p, "day-agent", 3600);
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(
+            p.log_dir()
+                .join(format!("events-{}.jsonl", chrono::Utc::now().format("%Y-%m"))),
+        )
+        .and_then(|mut f| {
+            use std::io::Write;
+            let now = chrono::Utc::now();
+            writeln!(f, "{{\"ts\": \"{}\", \"event\": \"transient_error_detected\", \"classification\": \"rate_limit_account\", \"agent\": \"night-agent\", \"reset_at_epoch\": {}, \"round_num\": 0, \"raw\": \"\"}}", now.format("%Y-%m-%dT%H:%M:%S%.3fZ"), now.timestamp() + 3600)
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+    let o = p.run(&["serve"]);
+    assert_eq!(o.status.code(), Some(0));
+    let s = p.events_of("agent_self_terminated");
+    assert_eq!(s.len(), 1, "{:?}", p.kinds());
+    assert_eq!(s[0]["reason"], "rate_limit");
+    assert!(p.events_of("round_start").is_empty());
+}
+
+#[test]
+fn skip_policy_records_a_cleared_throttle_once() {
+    let p = Project::new();
+    two_agent_skip_config(&p, "round_budget_s = 30");
+    seed_throttle(&p, "day-agent", -10);
+    let o = p.run(&["serve", "--max-rounds", "2"]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let r = p.events_of("transient_error_recovered");
+    assert_eq!(r.len(), 1, "{:?}", p.kinds());
+    assert_eq!(r[0]["agent"], "day-agent");
+    assert!(r[0]["throttled_for_s"].as_i64().unwrap_or(0) >= 100);
+    assert!(p.events_of("schedule_phase_skipped").is_empty());
+    assert_eq!(p.events_of("round_start")[0]["phase"], "day");
+}
+
+#[test]
+fn skip_policy_with_every_agent_throttled_pauses_until_a_reset() {
+    let p = Project::new();
+    let a = p.agent("only-agent", "cat >/dev/null; exit 0");
+    p.config(
+        &a,
+        "round_budget_s = 30",
+        "[phases]\nlist = [\"day\", \"night\"]\nphase_policy = \"skip\"\n",
+    );
+    seed_throttle(&p, "only-agent", 3600);
+    let mut child = paused_serve(&p, &["serve"]);
+    let e = &p.events_of("schedule_paused")[0];
+    assert_eq!(payload_keys(e), ["active_window", "resume_at", "timezone"]);
+    assert_eq!(e["resume_at"], "");
+    sig(&child, Signal::SIGTERM);
+    assert_eq!(wait_exit(&mut child, Duration::from_secs(10)), Some(0));
+    assert!(p.events_of("round_start").is_empty());
+}

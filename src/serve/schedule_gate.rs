@@ -286,7 +286,7 @@ pub fn select(
         // every candidate throttled: the caller's throttle handling decides
         None => Selection::Pause {
             pause: Pause {
-                active_window: "all phases throttled".into(),
+                active_window: String::new(),
                 resume_at: String::new(),
                 timezone: "local".into(),
             },
