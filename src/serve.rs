@@ -196,62 +196,8 @@ pub fn serve_with(cfg: &Config, opts: &ServeOptions, signals: &Signals) -> CmdRe
                     fields! {"classification" => classification, "agent" => agent, "throttled_for_s" => secs},
                 );
             }
-        } else {
-            match throttle_state(&layout, now) {
-                Some(t) => match cfg.runtime.transient_error_action {
-                    TransientErrorAction::Stop => {
-                        log.emit_or_warn(
-                            Kind::AgentSelfTerminated,
-                            fields! {"reason" => "rate_limit"},
-                        );
-                        break StopCause::RateLimitStop;
-                    }
-                    TransientErrorAction::Skip => {}
-                    TransientErrorAction::BackOff => {
-                        let target = match backoff_base_s(&t.classification) {
-                            None => t.reset_at_epoch,
-                            Some(base) => {
-                                let n = backoff_counts.entry(t.classification.clone()).or_insert(0);
-                                let mult = 1u64 << (*n).min(EXP_CAP);
-                                let extended = base * mult;
-                                let capped = extended > ABS_CAP_S;
-                                let applied = extended.min(ABS_CAP_S);
-                                *n += 1;
-                                if mult > 1 || capped {
-                                    log.emit_or_warn(
-                                    Kind::TransientErrorBackoffCapped,
-                                    fields! {"classification" => t.classification.clone(), "agent" => t.agent.clone(), "requested_sleep_s" => base, "applied_sleep_s" => applied,
-                                    "original_reset_at_epoch" => t.reset_at_epoch, "applied_reset_at_epoch" => now + applied as i64, "consecutive_count" => *n, "capped_by_absolute_max" => capped},
-                                );
-                                }
-                                now + applied as i64
-                            }
-                        };
-                        let jitter: f64 = 5.0 + rand::random::<f64>() * 25.0;
-                        let mut requested = (target - now) as f64 + jitter;
-                        if requested > DEFENSIVE_CAP_S as f64 {
-                            log.emit_or_warn(
-                            Kind::TransientErrorBackoffCapped,
-                            fields! {"classification" => t.classification.clone(), "agent" => t.agent.clone(), "requested_sleep_s" => requested as i64, "applied_sleep_s" => DEFENSIVE_CAP_S},
-                        );
-                            requested = DEFENSIVE_CAP_S as f64;
-                        }
-                        let slept = interruptible_sleep(
-                            signals,
-                            Duration::from_secs_f64(requested.max(0.0)),
-                            cfg,
-                        );
-                        if stop_requested() {
-                            break StopCause::Signal;
-                        }
-                        log.emit_or_warn(
-                        Kind::TransientErrorRecovered,
-                        fields! {"classification" => t.classification.clone(), "agent" => t.agent.clone(), "throttled_for_s" => slept.as_secs()},
-                    );
-                    }
-                },
-                None => backoff_counts.clear(),
-            }
+        } else if let Some(cause) = throttle_gate(cfg, &log, signals, now, &mut backoff_counts) {
+            break cause;
         }
         // 3. stop file
         if let Some(sf) = cfg.runtime.stop_file.as_ref().filter(|p| p.exists()) {
@@ -446,6 +392,72 @@ pub fn serve_with(cfg: &Config, opts: &ServeOptions, signals: &Signals) -> CmdRe
         );
     }
     Ok(cause.exit_code())
+}
+
+/// The single-throttle gate of every policy but `skip` (spec §7.3): with the
+/// newest throttle active, `stop` ends the loop, `skip` goes on, `back_off`
+/// sleeps (interruptibly) until its reset. `Some(cause)` stops the loop.
+fn throttle_gate(
+    cfg: &Config,
+    log: &EventLog,
+    signals: &Signals,
+    now: i64,
+    backoff_counts: &mut std::collections::HashMap<String, u32>,
+) -> Option<StopCause> {
+    let Some(t) = throttle_state(log.layout(), now) else {
+        backoff_counts.clear();
+        return None;
+    };
+    match cfg.runtime.transient_error_action {
+        TransientErrorAction::Stop => {
+            log.emit_or_warn(
+                Kind::AgentSelfTerminated,
+                fields! {"reason" => "rate_limit"},
+            );
+            Some(StopCause::RateLimitStop)
+        }
+        TransientErrorAction::Skip => None,
+        TransientErrorAction::BackOff => {
+            let target = match backoff_base_s(&t.classification) {
+                None => t.reset_at_epoch,
+                Some(base) => {
+                    let n = backoff_counts.entry(t.classification.clone()).or_insert(0);
+                    let mult = 1u64 << (*n).min(EXP_CAP);
+                    let extended = base * mult;
+                    let capped = extended > ABS_CAP_S;
+                    let applied = extended.min(ABS_CAP_S);
+                    *n += 1;
+                    if mult > 1 || capped {
+                        log.emit_or_warn(
+                            Kind::TransientErrorBackoffCapped,
+                            fields! {"classification" => t.classification.clone(), "agent" => t.agent.clone(), "requested_sleep_s" => base, "applied_sleep_s" => applied,
+                            "original_reset_at_epoch" => t.reset_at_epoch, "applied_reset_at_epoch" => now + applied as i64, "consecutive_count" => *n, "capped_by_absolute_max" => capped},
+                        );
+                    }
+                    now + applied as i64
+                }
+            };
+            let jitter: f64 = 5.0 + rand::random::<f64>() * 25.0;
+            let mut requested = (target - now) as f64 + jitter;
+            if requested > DEFENSIVE_CAP_S as f64 {
+                log.emit_or_warn(
+                    Kind::TransientErrorBackoffCapped,
+                    fields! {"classification" => t.classification.clone(), "agent" => t.agent.clone(), "requested_sleep_s" => requested as i64, "applied_sleep_s" => DEFENSIVE_CAP_S},
+                );
+                requested = DEFENSIVE_CAP_S as f64;
+            }
+            let slept =
+                interruptible_sleep(signals, Duration::from_secs_f64(requested.max(0.0)), cfg);
+            if signals.counts().any() {
+                return Some(StopCause::Signal);
+            }
+            log.emit_or_warn(
+                Kind::TransientErrorRecovered,
+                fields! {"classification" => t.classification.clone(), "agent" => t.agent.clone(), "throttled_for_s" => slept.as_secs()},
+            );
+            None
+        }
+    }
 }
 
 /// Seconds between re-checks of a closed schedule.
