@@ -460,12 +460,9 @@ fn throttle_gate(
     }
 }
 
-/// Seconds between re-checks of a closed schedule.
+/// Longest wait between re-checks of a closed schedule.
 const SCHEDULE_POLL: Duration = Duration::from_secs(30);
 
-/// Emit `schedule_paused`, then re-check every 30 s until a window opens
-/// (`schedule_resumed`) or a signal / the stop file / the sentinel ends the
-/// pause (no resume event: the loop top handles the stop).
 /// What a schedule pause waits for: the round's selection to become
 /// runnable (throttled phases stay excluded) or a throttle to reset.
 struct PauseWait<'a> {
@@ -474,6 +471,10 @@ struct PauseWait<'a> {
     wake_epoch: Option<i64>,
 }
 
+/// Emit `schedule_paused`, then re-check every 30 s (or at the announced
+/// opening / throttle reset, if sooner) until a window opens
+/// (`schedule_resumed`) or a signal / the stop file / the sentinel ends the
+/// pause (no resume event: the loop top handles the stop).
 fn pause_for_schedule(
     cfg: &Config,
     log: &EventLog,
@@ -490,7 +491,16 @@ fn pause_for_schedule(
     let started = Instant::now();
     let layout = log.layout();
     loop {
-        interruptible_sleep(signals, SCHEDULE_POLL, cfg);
+        // wake no later than the announced opening or a throttle's reset
+        let now = chrono::Utc::now().timestamp();
+        let next = [pause.resume_epoch, wait.wake_epoch]
+            .into_iter()
+            .flatten()
+            .filter(|&t| t >= now)
+            .min()
+            .map(|t| Duration::from_secs((t - now).max(1) as u64));
+        let chunk = next.map_or(SCHEDULE_POLL, |n| n.min(SCHEDULE_POLL));
+        interruptible_sleep(signals, chunk, cfg);
         if signals.counts().any()
             || cfg.runtime.stop_file.as_ref().is_some_and(|p| p.exists())
             || layout.agent_done().exists()

@@ -617,3 +617,35 @@ fn skip_policy_with_every_agent_throttled_pauses_until_a_reset() {
     assert_eq!(wait_exit(&mut child, Duration::from_secs(10)), Some(0));
     assert!(p.events_of("round_start").is_empty());
 }
+
+#[test]
+fn a_pause_ends_with_schedule_resumed_when_the_throttle_resets() {
+    let p = Project::new();
+    let a = p.agent("only-agent", "cat >/dev/null; exit 0");
+    p.config(
+        &a,
+        "round_budget_s = 30",
+        "[phases]\nlist = [\"day\", \"night\"]\nphase_policy = \"skip\"\n",
+    );
+    seed_throttle(&p, "only-agent", 3);
+    let o = p.run(&["serve", "--max-rounds", "1"]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let kinds = p.kinds();
+    let pos = |k: &str| {
+        kinds
+            .iter()
+            .position(|x| x == k)
+            .unwrap_or_else(|| panic!("no {k} in {kinds:?}"))
+    };
+    assert!(pos("schedule_paused") < pos("schedule_resumed"));
+    assert!(pos("schedule_resumed") < pos("transient_error_recovered"));
+    assert!(pos("transient_error_recovered") < pos("round_start"));
+    let r = &p.events_of("schedule_resumed")[0];
+    assert_eq!(payload_keys(r), ["paused_for_s"]);
+    assert!(r["paused_for_s"].as_u64().unwrap_or(99) <= 10, "{r}");
+}

@@ -40,6 +40,8 @@ pub struct Pause {
     pub resume_at: String,
     /// The IANA name, or `local`.
     pub timezone: String,
+    /// `resume_at` as Unix seconds (not part of the event).
+    pub resume_epoch: Option<i64>,
 }
 
 /// The tz database directory: `$TZDIR`, else `/usr/share/zoneinfo` (the same
@@ -162,14 +164,15 @@ impl Gate {
             .find(|(w, _)| w.contains(d, m))
             .map(|(_, s)| s.clone())
             .unwrap_or_else(|| "outside run_windows".to_string());
-        let resume_at = self
-            .resume_at(epoch)
+        let resume_epoch = self.resume_at(epoch);
+        let resume_at = resume_epoch
             .map(|t| self.local(t).format("%Y-%m-%dT%H:%M:%S%:z").to_string())
             .unwrap_or_default();
         Some(Pause {
             active_window,
             resume_at,
             timezone: self.timezone().to_string(),
+            resume_epoch,
         })
     }
 }
@@ -289,6 +292,7 @@ pub fn select(
                 active_window: String::new(),
                 resume_at: String::new(),
                 timezone: "local".into(),
+                resume_epoch: None,
             },
             phase: None,
         },
