@@ -108,6 +108,9 @@ pub struct ServeArgs {
     /// Stop after N rounds (overrides runtime.max_rounds).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub max_rounds: Option<u64>,
+    /// Run rounds regardless of [schedule] pause/run windows (testing / catch-up).
+    #[arg(long)]
+    pub ignore_schedule: bool,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -150,12 +150,7 @@ pub fn markdown_table(cfg: &Config) -> String {
 
 /// Guards named in the catalogue whose test does not exist yet (the lead
 /// reconciles these; `guards_exist` fails if any other guard is missing).
-pub const PENDING_GUARDS: &[&str] = &[
-    "tests/round.rs::dirty_set_is_a_set_diff",
-    "tests/serve.rs::mem_loop_exits_71_then_70",
-    "tests/serve.rs::stalled_no_progress_exits_75",
-    "tests/serve.rs::bulk_prune_is_deferred",
-];
+pub const PENDING_GUARDS: &[&str] = &["tests/serve.rs::mem_loop_exits_71_then_70"];
 
 #[cfg(test)]
 mod tests {

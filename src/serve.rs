@@ -2,10 +2,32 @@
 //! again and again, and decide after each one whether to go on. Every stop
 //! condition is explicit and ends with its event and a documented exit code:
 //! `.agent-done`, `stop_file`, `max_rounds`, a transient-error `stop`, a
-//! signal (all 0), `config_broken` (78), `crash_loop` (75).
+//! signal (all 0), `config_broken` (78), `crash_loop` and
+//! `stalled_no_progress` (75). Between rounds (never inside one) the
+//! `[schedule]` gate may pause the loop (`schedule_gate`); the breakers'
+//! decisions live in `policy`.
 //!
 //! Sleeps wake at once on SIGTERM/SIGINT; a second SIGINT ends the running
 //! round (and so the agent's process group) now.
+
+mod child;
+pub mod policy;
+mod round_logs;
+pub mod schedule_gate;
+mod substrate;
+mod throttle;
+
+pub use child::kill_tree;
+use child::run_round_child;
+use round_logs::{crash_reason, prune_round_logs, repoint_current};
+pub use substrate::substrate;
+pub use throttle::{backoff_base_s, throttle_state, Throttle};
+use throttle::{ABS_CAP_S, DEFENSIVE_CAP_S, EXP_CAP};
+
+pub use policy::{
+    decide, Decision, CRASH_LOOP_THRESHOLD, MAX_DELAY_S, NO_PROGRESS_SHORT_S, SHORT_EXIT_S,
+};
+use schedule_gate::Selection;
 
 use crate::cli::{CliError, CmdResult, GlobalArgs, ServeArgs};
 use crate::config::{Config, TransientErrorAction};
@@ -15,19 +37,8 @@ use crate::signals::{Signals, Wake};
 use crate::state::status::{Status, StatusRead};
 use crate::state::{EventLog, Kind, Layout};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
-use std::os::fd::AsFd;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-/// Consecutive fast failures that trip the crash-loop breaker.
-pub const CRASH_LOOP_THRESHOLD: u32 = 5;
-/// A failing round shorter than this counts as a fast failure.
-pub const SHORT_EXIT_S: f64 = 60.0;
-/// Upper bound of any restart delay.
-pub const MAX_DELAY_S: u64 = 1800;
 
 /// `agent-runner serve`.
 pub fn cmd_serve(g: &GlobalArgs, a: &ServeArgs) -> CmdResult {
@@ -36,7 +47,21 @@ pub fn cmd_serve(g: &GlobalArgs, a: &ServeArgs) -> CmdResult {
     let max_rounds = a.max_rounds.or(cfg.runtime.max_rounds);
     let signals = Signals::install()
         .map_err(|e| CliError::failure(format!("cannot install signal handlers: {e}")))?;
-    serve(&cfg, max_rounds, a.once, &signals)
+    let opts = ServeOptions {
+        max_rounds,
+        once: a.once,
+        ignore_schedule: a.ignore_schedule,
+    };
+    serve_with(&cfg, &opts, &signals)
+}
+
+/// How `serve` was asked to run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ServeOptions {
+    pub max_rounds: Option<u64>,
+    pub once: bool,
+    /// `--ignore-schedule`: run rounds regardless of `[schedule]` windows.
+    pub ignore_schedule: bool,
 }
 
 /// Why the loop stopped, and the exit code that goes with it.
@@ -50,189 +75,17 @@ pub enum StopCause {
     Once,
     ConfigBroken,
     CrashLoop,
+    StalledNoProgress,
 }
 
 impl StopCause {
     pub fn exit_code(self) -> i32 {
         match self {
             StopCause::ConfigBroken => exit_code::CONFIG_BROKEN,
-            StopCause::CrashLoop => exit_code::CRASH_LOOP,
+            StopCause::CrashLoop | StopCause::StalledNoProgress => exit_code::CRASH_LOOP,
             _ => exit_code::OK,
         }
     }
-}
-
-/// The restart policy after one round (spec §7.4, with the breaker counting
-/// agents that fail fast, not only crashes of the round process).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Decision {
-    Continue { delay_s: u64 },
-    ConfigBroken,
-    CrashLoop,
-}
-
-/// Pure restart decision. `round_rc` is the round process's exit code,
-/// `agent_failed` whether the agent itself failed, `duration_s` the round's.
-pub fn decide(
-    round_rc: i32,
-    agent_failed: bool,
-    duration_s: f64,
-    throttled: bool,
-    consecutive: &mut u32,
-    restart_delay_s: u64,
-) -> Decision {
-    if round_rc == exit_code::CONFIG_BROKEN {
-        return Decision::ConfigBroken;
-    }
-    if round_rc == exit_code::ENVIRONMENTAL {
-        *consecutive = 0;
-        return Decision::Continue {
-            delay_s: (restart_delay_s * 2).min(MAX_DELAY_S),
-        };
-    }
-    let failed = round_rc != 0 || agent_failed;
-    if failed && duration_s < SHORT_EXIT_S && !throttled {
-        *consecutive += 1;
-        if *consecutive >= CRASH_LOOP_THRESHOLD {
-            return Decision::CrashLoop;
-        }
-        let d = restart_delay_s
-            .saturating_mul(1u64 << (*consecutive).min(20))
-            .min(MAX_DELAY_S);
-        return Decision::Continue { delay_s: d };
-    }
-    *consecutive = 0;
-    Decision::Continue {
-        delay_s: if failed {
-            (restart_delay_s * 2).min(MAX_DELAY_S)
-        } else {
-            restart_delay_s
-        },
-    }
-}
-
-/// An active throttle read from the event log (spec §7.3).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Throttle {
-    pub reset_at_epoch: i64,
-    pub classification: String,
-    pub agent: String,
-    pub since_round: u64,
-}
-
-/// Throttle state: the newest events file's last 100 lines, walked backwards.
-pub fn throttle_state(layout: &Layout, now_epoch: i64) -> Option<Throttle> {
-    let newest = layout.event_files().pop()?;
-    for line in crate::state::events::tail_lines(&newest, 100).iter().rev() {
-        let Ok(v) = serde_json::from_str::<Value>(line) else {
-            continue;
-        };
-        match v.get("event").and_then(Value::as_str) {
-            Some("transient_error_recovered") => return None,
-            Some("transient_error_detected") => {
-                let reset = v
-                    .get("reset_at_epoch")
-                    .and_then(|x| x.as_f64())
-                    .map(|x| x as i64)
-                    .unwrap_or(0);
-                if reset <= now_epoch {
-                    return None;
-                }
-                return Some(Throttle {
-                    reset_at_epoch: reset,
-                    classification: v
-                        .get("classification")
-                        .and_then(Value::as_str)
-                        .unwrap_or("rate_limit_account")
-                        .to_string(),
-                    agent: v
-                        .get("agent")
-                        .and_then(Value::as_str)
-                        .unwrap_or("unknown")
-                        .to_string(),
-                    since_round: v.get("round_num").and_then(Value::as_u64).unwrap_or(0),
-                });
-            }
-            _ => {}
-        }
-    }
-    None
-}
-
-/// Base back-off for estimated classes; `None` = use the event's reset time.
-pub fn backoff_base_s(classification: &str) -> Option<u64> {
-    match classification {
-        "rate_limit_model" | "api_transient_5xx" => Some(60),
-        "api_timeout" => Some(30),
-        _ => None,
-    }
-}
-
-/// Back-off constants (spec §7.3).
-const EXP_CAP: u32 = 5;
-const ABS_CAP_S: u64 = 1800;
-const DEFENSIVE_CAP_S: u64 = 28_800;
-
-/// `git_head` and `paths_hash` for the substrate events (spec §7.5).
-pub fn substrate(cfg: &Config) -> (Option<String>, Option<String>) {
-    let head = crate::round::vcs::head(&cfg.runtime.work_dir);
-    (
-        head,
-        paths_hash(
-            &cfg.runtime.work_dir,
-            &cfg.runtime.substrate_fingerprint_paths,
-        ),
-    )
-}
-
-fn paths_hash(work_dir: &Path, patterns: &[String]) -> Option<String> {
-    if patterns.is_empty() {
-        return None;
-    }
-    let mut files: Vec<PathBuf> = Vec::new();
-    for p in patterns {
-        if Path::new(p).is_absolute() {
-            continue;
-        }
-        let full = work_dir.join(p);
-        let opts = glob::MatchOptions {
-            case_sensitive: true,
-            require_literal_separator: true,
-            require_literal_leading_dot: false,
-        };
-        if let Ok(paths) = glob::glob_with(&full.to_string_lossy(), opts) {
-            for f in paths.flatten().filter(|f| f.is_file()) {
-                let f = std::fs::canonicalize(&f).unwrap_or(f);
-                if !files.contains(&f) {
-                    files.push(f);
-                }
-            }
-        }
-    }
-    if files.is_empty() {
-        return None;
-    }
-    files.sort();
-    let wd = std::fs::canonicalize(work_dir).unwrap_or_else(|_| work_dir.to_path_buf());
-    let mut h = Sha256::new();
-    for f in files {
-        let Ok(bytes) = std::fs::read(&f) else {
-            continue;
-        };
-        let rel = f
-            .strip_prefix(&wd)
-            .map(Path::to_path_buf)
-            .unwrap_or(f.clone());
-        h.update(
-            format!(
-                "{}\n{}\n",
-                rel.display(),
-                hex::encode(Sha256::digest(&bytes))
-            )
-            .as_bytes(),
-        );
-    }
-    Some(hex::encode(h.finalize()))
 }
 
 fn read_trimmed(p: &Path, max: usize) -> String {
@@ -264,8 +117,19 @@ impl Drop for PidFileGuard {
     }
 }
 
-/// Run the loop. Returns the exit code.
+/// Run the loop with the schedule enforced. Returns the exit code.
 pub fn serve(cfg: &Config, max_rounds: Option<u64>, once: bool, signals: &Signals) -> CmdResult {
+    let opts = ServeOptions {
+        max_rounds,
+        once,
+        ignore_schedule: false,
+    };
+    serve_with(cfg, &opts, signals)
+}
+
+/// Run the loop. Returns the exit code.
+pub fn serve_with(cfg: &Config, opts: &ServeOptions, signals: &Signals) -> CmdResult {
+    let (max_rounds, once) = (opts.max_rounds, opts.once);
     let layout = Layout::new(&cfg.runtime.log_dir);
     std::fs::create_dir_all(&layout.log_dir).map_err(|e| {
         CliError::failure(format!(
@@ -290,13 +154,26 @@ pub fn serve(cfg: &Config, max_rounds: Option<u64>, once: bool, signals: &Signal
     let _pid_guard = PidFileGuard(layout.serve_pid());
     let _ = std::fs::remove_file(layout.agent_done());
     prune_round_logs(&layout, cfg.runtime.round_log_retention, &log);
+    if !opts.ignore_schedule {
+        // a schedule that cannot be evaluated must stop serve, never be ignored
+        if let Err(e) = schedule_gate::validate(cfg) {
+            log.emit_or_warn(Kind::ConfigBroken, fields! {"reason" => e.clone()});
+            eprintln!("agent-runner: {e}");
+            return Ok(exit_code::CONFIG_BROKEN);
+        }
+    }
 
     let exe = std::env::current_exe()
         .map_err(|e| CliError::failure(format!("cannot find own executable: {e}")))?;
     let mut rounds_completed: u64 = 0;
     let mut consecutive: u32 = 0;
+    let mut consecutive_no_progress: u32 = 0;
     let mut backoff_counts: std::collections::HashMap<String, u32> = Default::default();
     let stop_requested = || signals.counts().any();
+    // skip policy: route around throttled agents' phases instead of backing off
+    let skip_around = !opts.ignore_schedule
+        && schedule_gate::phase_aware(cfg)
+        && cfg.phases.phase_policy == crate::config::PhasePolicy::Skip;
 
     let cause = loop {
         if stop_requested() {
@@ -310,60 +187,17 @@ pub fn serve(cfg: &Config, max_rounds: Option<u64>, once: bool, signals: &Signal
         }
         // 2. throttle
         let now = chrono::Utc::now().timestamp();
-        match throttle_state(&layout, now) {
-            Some(t) => match cfg.runtime.transient_error_action {
-                TransientErrorAction::Stop => {
-                    log.emit_or_warn(
-                        Kind::AgentSelfTerminated,
-                        fields! {"reason" => "rate_limit"},
-                    );
-                    break StopCause::RateLimitStop;
-                }
-                TransientErrorAction::Skip => {}
-                TransientErrorAction::BackOff => {
-                    let target = match backoff_base_s(&t.classification) {
-                        None => t.reset_at_epoch,
-                        Some(base) => {
-                            let n = backoff_counts.entry(t.classification.clone()).or_insert(0);
-                            let mult = 1u64 << (*n).min(EXP_CAP);
-                            let extended = base * mult;
-                            let capped = extended > ABS_CAP_S;
-                            let applied = extended.min(ABS_CAP_S);
-                            *n += 1;
-                            if mult > 1 || capped {
-                                log.emit_or_warn(
-                                    Kind::TransientErrorBackoffCapped,
-                                    fields! {"classification" => t.classification.clone(), "agent" => t.agent.clone(), "requested_sleep_s" => base, "applied_sleep_s" => applied,
-                                    "original_reset_at_epoch" => t.reset_at_epoch, "applied_reset_at_epoch" => now + applied as i64, "consecutive_count" => *n, "capped_by_absolute_max" => capped},
-                                );
-                            }
-                            now + applied as i64
-                        }
-                    };
-                    let jitter: f64 = 5.0 + rand::random::<f64>() * 25.0;
-                    let mut requested = (target - now) as f64 + jitter;
-                    if requested > DEFENSIVE_CAP_S as f64 {
-                        log.emit_or_warn(
-                            Kind::TransientErrorBackoffCapped,
-                            fields! {"classification" => t.classification.clone(), "agent" => t.agent.clone(), "requested_sleep_s" => requested as i64, "applied_sleep_s" => DEFENSIVE_CAP_S},
-                        );
-                        requested = DEFENSIVE_CAP_S as f64;
-                    }
-                    let slept = interruptible_sleep(
-                        signals,
-                        Duration::from_secs_f64(requested.max(0.0)),
-                        cfg,
-                    );
-                    if stop_requested() {
-                        break StopCause::Signal;
-                    }
-                    log.emit_or_warn(
-                        Kind::TransientErrorRecovered,
-                        fields! {"classification" => t.classification.clone(), "agent" => t.agent.clone(), "throttled_for_s" => slept.as_secs()},
-                    );
-                }
-            },
-            None => backoff_counts.clear(),
+        let mut per_agent = throttle::PerAgent::default();
+        if skip_around {
+            per_agent = throttle::per_agent(&layout, now);
+            for (agent, classification, secs) in &per_agent.cleared {
+                log.emit_or_warn(
+                    Kind::TransientErrorRecovered,
+                    fields! {"classification" => classification, "agent" => agent, "throttled_for_s" => secs},
+                );
+            }
+        } else if let Some(cause) = throttle_gate(cfg, &log, signals, now, &mut backoff_counts) {
+            break cause;
         }
         // 3. stop file
         if let Some(sf) = cfg.runtime.stop_file.as_ref().filter(|p| p.exists()) {
@@ -386,6 +220,55 @@ pub fn serve(cfg: &Config, max_rounds: Option<u64>, once: bool, signals: &Signal
             StatusRead::Ok(s) => s.round_num + 1,
             _ => 1,
         };
+        // 6. schedule gate: between rounds only (a running round is never gated)
+        let phase: Option<String> = if opts.ignore_schedule {
+            None
+        } else {
+            let now = chrono::Utc::now().timestamp();
+            let throttled = |p: &str| {
+                per_agent
+                    .active
+                    .contains_key(&cfg.agent_for(Some(p)).binary_name())
+            };
+            match schedule_gate::select(cfg, round_num, now, &throttled) {
+                Err(e) => {
+                    log.emit_or_warn(Kind::ConfigBroken, fields! {"reason" => e.clone()});
+                    eprintln!("agent-runner: {e}");
+                    break StopCause::ConfigBroken;
+                }
+                Ok(Selection::Run {
+                    phase,
+                    skipped,
+                    active_window,
+                }) => {
+                    if !skipped.is_empty() {
+                        log.emit_or_warn(
+                            Kind::SchedulePhaseSkipped,
+                            fields! {"round_num" => round_num, "skipped" => skipped, "chosen" => phase.clone(), "active_window" => active_window},
+                        );
+                    }
+                    phase
+                }
+                Ok(Selection::Pause { pause, phase }) => {
+                    if !per_agent.active.is_empty()
+                        && cfg.runtime.transient_error_action == TransientErrorAction::Stop
+                    {
+                        log.emit_or_warn(
+                            Kind::AgentSelfTerminated,
+                            fields! {"reason" => "rate_limit"},
+                        );
+                        break StopCause::RateLimitStop;
+                    }
+                    let wait = PauseWait {
+                        round_num,
+                        throttled: &throttled,
+                        wake_epoch: per_agent.wake_epoch(),
+                    };
+                    pause_for_schedule(cfg, &log, signals, &wait, &pause, phase.as_deref());
+                    continue;
+                }
+            }
+        };
         let (head, ph) = substrate(cfg);
         log.emit_or_warn(
             Kind::RoundSubstrateBefore,
@@ -403,7 +286,7 @@ pub fn serve(cfg: &Config, max_rounds: Option<u64>, once: bool, signals: &Signal
         }
         // 6. run the round child
         let started = Instant::now();
-        let rc = run_round_child(&exe, cfg, &layout, round_num, fresh, signals, &log);
+        let rc = run_round_child(&exe, cfg, round_num, phase.as_deref(), fresh, signals, &log);
         let duration = started.elapsed().as_secs_f64();
         repoint_current(&layout, round_num);
         let (head, ph) = substrate(cfg);
@@ -421,8 +304,28 @@ pub fn serve(cfg: &Config, max_rounds: Option<u64>, once: bool, signals: &Signal
             }
             _ => (i64::from(rc), rc != 0),
         };
-        let throttled = throttle_state(&layout, chrono::Utc::now().timestamp()).is_some();
+        let ran_phase = phase
+            .as_deref()
+            .or_else(|| cfg.phase_for_round(round_num).map(|(_, p)| p));
+        let ran_agent = cfg.agent_for(ran_phase).binary_name();
+        let now = chrono::Utc::now().timestamp();
+        let throttled = if skip_around {
+            throttle::per_agent(&layout, now)
+                .active
+                .contains_key(&ran_agent)
+        } else {
+            throttle_state(&layout, now).is_some()
+        };
         let cancelled_by_us = signals.counts().int >= 2 || round_was_cancelled(&layout, round_num);
+        let no_progress = policy::round_had_no_progress(
+            &layout.log_dir,
+            &ran_agent,
+            round_num,
+            rc == 0 && !agent_failed,
+            duration,
+            throttled,
+        );
+        let stalled = policy::no_progress_decision(no_progress, &mut consecutive_no_progress);
         match decide(
             rc,
             agent_failed && !cancelled_by_us,
@@ -447,6 +350,14 @@ pub fn serve(cfg: &Config, max_rounds: Option<u64>, once: bool, signals: &Signal
                 );
                 eprintln!("agent-runner: crash loop: {consecutive} rounds in a row failed within {SHORT_EXIT_S}s — stopping (see '{}')", layout.log_dir.display());
                 break StopCause::CrashLoop;
+            }
+            Decision::Continue { .. } if stalled => {
+                log.emit_or_warn(
+                    Kind::StalledNoProgress,
+                    fields! {"consecutive" => consecutive_no_progress, "exit_code" => rc, "reason" => crash_reason(&layout, round_num)},
+                );
+                eprintln!("agent-runner: stalled: {consecutive_no_progress} rounds in a row exited 0 within {NO_PROGRESS_SHORT_S}s without recorded usage — stopping (see '{}')", layout.log_dir.display());
+                break StopCause::StalledNoProgress;
             }
             Decision::Continue { delay_s } => {
                 if once {
@@ -481,6 +392,135 @@ pub fn serve(cfg: &Config, max_rounds: Option<u64>, once: bool, signals: &Signal
         );
     }
     Ok(cause.exit_code())
+}
+
+/// The single-throttle gate of every policy but `skip` (spec §7.3): with the
+/// newest throttle active, `stop` ends the loop, `skip` goes on, `back_off`
+/// sleeps (interruptibly) until its reset. `Some(cause)` stops the loop.
+fn throttle_gate(
+    cfg: &Config,
+    log: &EventLog,
+    signals: &Signals,
+    now: i64,
+    backoff_counts: &mut std::collections::HashMap<String, u32>,
+) -> Option<StopCause> {
+    let Some(t) = throttle_state(log.layout(), now) else {
+        backoff_counts.clear();
+        return None;
+    };
+    match cfg.runtime.transient_error_action {
+        TransientErrorAction::Stop => {
+            log.emit_or_warn(
+                Kind::AgentSelfTerminated,
+                fields! {"reason" => "rate_limit"},
+            );
+            Some(StopCause::RateLimitStop)
+        }
+        TransientErrorAction::Skip => None,
+        TransientErrorAction::BackOff => {
+            let target = match backoff_base_s(&t.classification) {
+                None => t.reset_at_epoch,
+                Some(base) => {
+                    let n = backoff_counts.entry(t.classification.clone()).or_insert(0);
+                    let mult = 1u64 << (*n).min(EXP_CAP);
+                    let extended = base * mult;
+                    let capped = extended > ABS_CAP_S;
+                    let applied = extended.min(ABS_CAP_S);
+                    *n += 1;
+                    if mult > 1 || capped {
+                        log.emit_or_warn(
+                            Kind::TransientErrorBackoffCapped,
+                            fields! {"classification" => t.classification.clone(), "agent" => t.agent.clone(), "requested_sleep_s" => base, "applied_sleep_s" => applied,
+                            "original_reset_at_epoch" => t.reset_at_epoch, "applied_reset_at_epoch" => now + applied as i64, "consecutive_count" => *n, "capped_by_absolute_max" => capped},
+                        );
+                    }
+                    now + applied as i64
+                }
+            };
+            let jitter: f64 = 5.0 + rand::random::<f64>() * 25.0;
+            let mut requested = (target - now) as f64 + jitter;
+            if requested > DEFENSIVE_CAP_S as f64 {
+                log.emit_or_warn(
+                    Kind::TransientErrorBackoffCapped,
+                    fields! {"classification" => t.classification.clone(), "agent" => t.agent.clone(), "requested_sleep_s" => requested as i64, "applied_sleep_s" => DEFENSIVE_CAP_S},
+                );
+                requested = DEFENSIVE_CAP_S as f64;
+            }
+            let slept =
+                interruptible_sleep(signals, Duration::from_secs_f64(requested.max(0.0)), cfg);
+            if signals.counts().any() {
+                return Some(StopCause::Signal);
+            }
+            log.emit_or_warn(
+                Kind::TransientErrorRecovered,
+                fields! {"classification" => t.classification.clone(), "agent" => t.agent.clone(), "throttled_for_s" => slept.as_secs()},
+            );
+            None
+        }
+    }
+}
+
+/// Longest wait between re-checks of a closed schedule.
+const SCHEDULE_POLL: Duration = Duration::from_secs(30);
+
+/// What a schedule pause waits for: the round's selection to become
+/// runnable (throttled phases stay excluded) or a throttle to reset.
+struct PauseWait<'a> {
+    round_num: u64,
+    throttled: &'a dyn Fn(&str) -> bool,
+    wake_epoch: Option<i64>,
+}
+
+/// Emit `schedule_paused`, then re-check every 30 s (or at the announced
+/// opening / throttle reset, if sooner) until a window opens
+/// (`schedule_resumed`) or a signal / the stop file / the sentinel ends the
+/// pause (no resume event: the loop top handles the stop).
+fn pause_for_schedule(
+    cfg: &Config,
+    log: &EventLog,
+    signals: &Signals,
+    wait: &PauseWait<'_>,
+    pause: &schedule_gate::Pause,
+    phase: Option<&str>,
+) {
+    let mut f = fields! {"active_window" => pause.active_window.clone(), "resume_at" => pause.resume_at.clone(), "timezone" => pause.timezone.clone()};
+    if let Some(p) = phase {
+        f.insert("phase".into(), Value::String(p.to_string()));
+    }
+    log.emit_or_warn(Kind::SchedulePaused, f);
+    let started = Instant::now();
+    let layout = log.layout();
+    loop {
+        // wake no later than the announced opening or a throttle's reset
+        let now = chrono::Utc::now().timestamp();
+        let next = [pause.resume_epoch, wait.wake_epoch]
+            .into_iter()
+            .flatten()
+            .filter(|&t| t >= now)
+            .min()
+            .map(|t| Duration::from_secs((t - now).max(1) as u64));
+        let chunk = next.map_or(SCHEDULE_POLL, |n| n.min(SCHEDULE_POLL));
+        interruptible_sleep(signals, chunk, cfg);
+        if signals.counts().any()
+            || cfg.runtime.stop_file.as_ref().is_some_and(|p| p.exists())
+            || layout.agent_done().exists()
+        {
+            return;
+        }
+        let now = chrono::Utc::now().timestamp();
+        let woken = wait.wake_epoch.is_some_and(|w| now >= w);
+        match schedule_gate::select(cfg, wait.round_num, now, wait.throttled) {
+            Ok(Selection::Pause { .. }) if !woken => continue,
+            Ok(_) => {
+                log.emit_or_warn(
+                    Kind::ScheduleResumed,
+                    fields! {"paused_for_s" => started.elapsed().as_secs()},
+                );
+                return;
+            }
+            Err(_) => return,
+        }
+    }
 }
 
 /// Sleep up to `d`, waking at once on a signal; the stop file and the
@@ -521,235 +561,4 @@ fn round_was_cancelled(layout: &Layout, round_num: u64) -> bool {
             e.get("event").and_then(Value::as_str) == Some("round_cancelled")
                 && e.get("round_num").and_then(Value::as_u64) == Some(round_num)
         })
-}
-
-fn crash_reason(layout: &Layout, round_num: u64) -> String {
-    let agent_log = layout
-        .agent_logs()
-        .into_iter()
-        .rev()
-        .find(|(n, _)| *n == round_num)
-        .map(|(_, p)| p);
-    let src = agent_log.unwrap_or_else(|| layout.serve_round_log(round_num));
-    let text = std::fs::read(&src)
-        .map(|b| String::from_utf8_lossy(&b).into_owned())
-        .unwrap_or_default();
-    let tail: String = {
-        let chars: Vec<char> = text.chars().collect();
-        chars[chars.len().saturating_sub(2000)..].iter().collect()
-    };
-    crate::redact::redact(&tail)
-}
-
-fn repoint_current(layout: &Layout, round_num: u64) {
-    let tmp = layout.log_dir.join("round-current.log.tmp");
-    let _ = std::fs::remove_file(&tmp);
-    if std::os::unix::fs::symlink(format!("round-{round_num}.log"), &tmp).is_ok() {
-        let _ = std::fs::rename(&tmp, layout.round_current());
-    }
-}
-
-/// Keep the newest `keep` `round-<N>.log` files (0 = keep all). A prune that
-/// would delete more than it keeps is deferred (0.3's bulk guard).
-fn prune_round_logs(layout: &Layout, keep: u64, log: &EventLog) {
-    if keep == 0 {
-        return;
-    }
-    let Ok(rd) = std::fs::read_dir(&layout.log_dir) else {
-        return;
-    };
-    let mut logs: Vec<(std::time::SystemTime, PathBuf)> = rd
-        .flatten()
-        .filter(|e| {
-            let n = e.file_name().to_string_lossy().into_owned();
-            n.starts_with("round-") && n.ends_with(".log") && n != "round-current.log"
-        })
-        .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
-        .collect();
-    if logs.len() as u64 <= keep {
-        return;
-    }
-    logs.sort();
-    let would_delete = logs.len() as u64 - keep;
-    if would_delete > keep {
-        log.emit_or_warn(
-            Kind::RoundLogsPruneDeferred,
-            fields! {"directory" => layout.log_dir.to_string_lossy(), "existing" => logs.len(), "keep" => keep, "would_delete" => would_delete,
-            "hint" => "more files would be deleted than kept; delete old round-*.log files by hand or raise runtime.round_log_retention"},
-        );
-        return;
-    }
-    for (_, p) in logs.into_iter().take(would_delete as usize) {
-        let _ = std::fs::remove_file(p);
-    }
-}
-
-/// Spawn `agent-runner --config <cfg> round` in its own session with output to
-/// `round-<N>.log`, and wait for it. A second SIGINT (or any SIGTERM after a
-/// first SIGINT) asks the round to end its agent now; a round that outlives
-/// its outer ceiling is killed with its whole tree.
-fn run_round_child(
-    exe: &Path,
-    cfg: &Config,
-    layout: &Layout,
-    round_num: u64,
-    fresh: bool,
-    signals: &Signals,
-    log: &EventLog,
-) -> i32 {
-    let out_path = layout.serve_round_log(round_num);
-    let out = match std::fs::File::create(&out_path) {
-        Ok(f) => f,
-        Err(e) => {
-            tracing::error!("cannot create '{}': {e}", out_path.display());
-            return exit_code::ENVIRONMENTAL;
-        }
-    };
-    let err = match out.try_clone() {
-        Ok(f) => f,
-        Err(_) => return exit_code::ENVIRONMENTAL,
-    };
-    let mut cmd = Command::new(exe);
-    cmd.arg("--config")
-        .arg(&cfg.path)
-        .arg("round")
-        .current_dir(&cfg.runtime.work_dir)
-        .stdin(Stdio::null())
-        .stdout(out)
-        .stderr(err)
-        .env("AGENT_RUNNER_LOG_DIR", &layout.log_dir)
-        .env("AGENT_RUNNER_ROUND_NUM", round_num.to_string())
-        .env("AGENT_RUNNER_FRESH_EYES", if fresh { "1" } else { "0" });
-    // SAFETY: setsid is async-signal-safe; the child gets its own session so a
-    // terminal's Ctrl-C reaches serve only, and serve decides.
-    unsafe {
-        cmd.pre_exec(|| {
-            nix::unistd::setsid()
-                .map(|_| ())
-                .map_err(std::io::Error::from)
-        });
-    }
-    let mut child = match cmd.spawn() {
-        Ok(c) => c,
-        Err(e) => {
-            tracing::error!("cannot start round: {e}");
-            return exit_code::FAILURE;
-        }
-    };
-    let pid = child.id() as i32;
-    let pidfd = crate::signals::pidfd_open(pid);
-    let ceiling = Duration::from_secs(cfg.max_budget() + 5 + 15 + 120 + 60);
-    let started = Instant::now();
-    let mut sent_stop = false;
-    let periodic = Duration::from_secs(cfg.runtime.metrics_interval_s.max(1));
-    let mut next_sample = Instant::now() + periodic;
-    loop {
-        if let Ok(Some(st)) = child.try_wait() {
-            return status_code(st);
-        }
-        let c = signals.counts();
-        let urgent = c.int >= 2;
-        if urgent && !sent_stop {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(pid),
-                nix::sys::signal::Signal::SIGTERM,
-            );
-            sent_stop = true;
-        }
-        if started.elapsed() > ceiling {
-            log.emit_or_warn(
-                Kind::RoundSupervisorWedged,
-                fields! {"pid" => pid, "timeout_s" => ceiling.as_secs(), "log_path" => out_path.to_string_lossy()},
-            );
-            kill_tree(pid);
-            let _ = child.wait();
-            return 137;
-        }
-        let wait_for = Duration::from_secs(1)
-            .min(next_sample.saturating_duration_since(Instant::now()))
-            .max(Duration::from_millis(10));
-        let _ = signals.wait(wait_for, pidfd.as_ref().map(|f| f.as_fd()));
-        if cfg.runtime.metrics_interval_s > 0 && Instant::now() >= next_sample {
-            next_sample = Instant::now() + periodic;
-            let s = crate::state::metrics::sample(&layout.log_dir);
-            let _ = crate::state::metrics::append(
-                layout,
-                "periodic",
-                s.to_fields(None, Some(round_num), None),
-            );
-        }
-    }
-}
-
-fn status_code(st: std::process::ExitStatus) -> i32 {
-    use std::os::unix::process::ExitStatusExt;
-    st.code().unwrap_or_else(|| 128 + st.signal().unwrap_or(0))
-}
-
-/// SIGKILL a process, its group, and every descendant's group.
-pub fn kill_tree(pid: i32) {
-    use nix::sys::signal::{kill, killpg, Signal};
-    use nix::unistd::Pid;
-    let desc = crate::proc::descendants(pid);
-    let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
-    let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
-    for d in desc {
-        let _ = killpg(Pid::from_raw(d.pgid), Signal::SIGKILL);
-        let _ = kill(Pid::from_raw(d.pid), Signal::SIGKILL);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn breaker_counts_fast_agent_failures() {
-        let mut c = 0;
-        for i in 1..CRASH_LOOP_THRESHOLD {
-            assert_eq!(
-                decide(0, true, 1.0, false, &mut c, 3),
-                Decision::Continue {
-                    delay_s: 3 * (1 << i)
-                }
-            );
-        }
-        assert_eq!(decide(0, true, 1.0, false, &mut c, 3), Decision::CrashLoop);
-    }
-
-    #[test]
-    fn long_or_throttled_or_clean_rounds_reset_the_counter() {
-        let mut c = 3;
-        assert_eq!(
-            decide(0, true, 120.0, false, &mut c, 3),
-            Decision::Continue { delay_s: 6 }
-        );
-        assert_eq!(c, 0);
-        c = 3;
-        assert_eq!(
-            decide(0, false, 1.0, false, &mut c, 3),
-            Decision::Continue { delay_s: 3 }
-        );
-        assert_eq!(c, 0);
-        c = 3;
-        assert_eq!(
-            decide(0, true, 1.0, true, &mut c, 3),
-            Decision::Continue { delay_s: 6 }
-        );
-        assert_eq!(
-            decide(78, false, 1.0, false, &mut c, 3),
-            Decision::ConfigBroken
-        );
-        assert_eq!(
-            decide(0, true, 1.0, false, &mut c, 0),
-            Decision::Continue { delay_s: 0 }
-        );
-    }
-
-    #[test]
-    fn base_table() {
-        assert_eq!(backoff_base_s("rate_limit_model"), Some(60));
-        assert_eq!(backoff_base_s("api_timeout"), Some(30));
-        assert_eq!(backoff_base_s("rate_limit_account"), None);
-    }
 }

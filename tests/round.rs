@@ -303,3 +303,57 @@ fn a_broken_config_exits_78_from_round() {
     );
     assert_eq!(err.trim().lines().count(), 1, "{err}");
 }
+
+/// Guard of `set_diff_classification` (R2110): the dirty list is the set of
+/// paths `git status --porcelain` reports, never a count of unified-diff
+/// `+`/`-` lines. A rotation (same lines, new order) is a change; a rename is
+/// its new path; names that look like diff markers are just names.
+#[test]
+fn dirty_set_is_a_set_diff() {
+    let p = Project::new();
+    std::fs::write(p.dir.join("old.txt"), "moved\n").unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(p.dir.join("ring.txt"), "a\nb\nc\nd\n").unwrap_or_else(|e| panic!("{e}"));
+    git(&p.dir, &["add", "old.txt", "ring.txt"]);
+    git(&p.dir, &["commit", "-q", "-m", "fixtures"]);
+    let a = p.agent(
+        "rotate.sh",
+        "cat >/dev/null\ngit mv old.txt new.txt\nprintf 'c\\nd\\na\\nb\\n' > ring.txt\necho x > ./+plus.txt\necho y > ./-minus.txt\nexit 0",
+    );
+    p.config(
+        &a,
+        "round_budget_s = 30",
+        "[vcs]\ndirty_action = \"ignore\"\n",
+    );
+    let o = p.run(&["round"]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let dirty = p.events_of("dirty_detected");
+    assert_eq!(dirty.len(), 1, "{:?}", p.kinds());
+    let mut files: Vec<String> = dirty[0]["files"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default();
+    files.sort();
+    assert_eq!(files, ["+plus.txt", "-minus.txt", "new.txt", "ring.txt"]);
+    // the premise: ring.txt's diff is a pure rotation, +/- lines that cancel
+    let diff = git(&p.dir, &["diff", "-U0", "--", "ring.txt"]);
+    let lines = |c: char| {
+        let mut v: Vec<&str> = diff
+            .lines()
+            .filter(|l| l.starts_with(c) && !l.starts_with("+++") && !l.starts_with("---"))
+            .map(|l| &l[1..])
+            .collect();
+        v.sort_unstable();
+        v
+    };
+    assert!(!lines('+').is_empty());
+    assert_eq!(lines('+'), lines('-'), "{diff}");
+}

@@ -81,6 +81,9 @@ kinds! {
     RoundSupervisorWedged => "round_supervisor_wedged" ["pid", "timeout_s", "log_path"],
     RoundLogsPruneDeferred => "round_logs_prune_deferred" ["directory", "existing", "keep", "would_delete", "hint"],
     ServeStopping => "serve_stopping" ["reason", "signal"],
+    SchedulePaused => "schedule_paused" ["active_window", "resume_at", "timezone", "phase"],
+    ScheduleResumed => "schedule_resumed" ["paused_for_s"],
+    SchedulePhaseSkipped => "schedule_phase_skipped" ["round_num", "skipped", "chosen", "active_window"],
     // ---- monitor process ----
     MonitorStarted => "monitor_started" ["host", "interval_s", "log_dir", "mode"],
     MonitorAlertEmitted => "monitor_alert_emitted" ["detector", "severity", "message", "auto_action", "host"],

@@ -1,0 +1,132 @@
+//! The round child: `agent-runner round` spawned in its own session with its
+//! output in `round-<N>.log`, waited on with a pidfd, sampled for metrics,
+//! stopped on a second SIGINT and killed with its whole tree past the outer
+//! ceiling. Knows nothing of the loop's policy.
+
+use crate::config::Config;
+use crate::exit_code;
+use crate::fields;
+use crate::signals::Signals;
+use crate::state::{EventLog, Kind};
+use std::os::fd::AsFd;
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Spawn `agent-runner --config <cfg> round` in its own session with output to
+/// `round-<N>.log`, and wait for it. A second SIGINT (or any SIGTERM after a
+/// first SIGINT) asks the round to end its agent now; a round that outlives
+/// its outer ceiling is killed with its whole tree.
+pub(super) fn run_round_child(
+    exe: &Path,
+    cfg: &Config,
+    round_num: u64,
+    phase: Option<&str>,
+    fresh: bool,
+    signals: &Signals,
+    log: &EventLog,
+) -> i32 {
+    let layout = log.layout();
+    let out_path = layout.serve_round_log(round_num);
+    let out = match std::fs::File::create(&out_path) {
+        Ok(f) => f,
+        Err(e) => {
+            tracing::error!("cannot create '{}': {e}", out_path.display());
+            return exit_code::ENVIRONMENTAL;
+        }
+    };
+    let err = match out.try_clone() {
+        Ok(f) => f,
+        Err(_) => return exit_code::ENVIRONMENTAL,
+    };
+    let mut cmd = Command::new(exe);
+    cmd.arg("--config")
+        .arg(&cfg.path)
+        .arg("round")
+        .args(phase.map(|p| ["--phase", p]).into_iter().flatten())
+        .current_dir(&cfg.runtime.work_dir)
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .env("AGENT_RUNNER_LOG_DIR", &layout.log_dir)
+        .env("AGENT_RUNNER_ROUND_NUM", round_num.to_string())
+        .env("AGENT_RUNNER_FRESH_EYES", if fresh { "1" } else { "0" });
+    // SAFETY: setsid is async-signal-safe; the child gets its own session so a
+    // terminal's Ctrl-C reaches serve only, and serve decides.
+    unsafe {
+        cmd.pre_exec(|| {
+            nix::unistd::setsid()
+                .map(|_| ())
+                .map_err(std::io::Error::from)
+        });
+    }
+    let mut child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!("cannot start round: {e}");
+            return exit_code::FAILURE;
+        }
+    };
+    let pid = child.id() as i32;
+    let pidfd = crate::signals::pidfd_open(pid);
+    let ceiling = Duration::from_secs(cfg.max_budget() + 5 + 15 + 120 + 60);
+    let started = Instant::now();
+    let mut sent_stop = false;
+    let periodic = Duration::from_secs(cfg.runtime.metrics_interval_s.max(1));
+    let mut next_sample = Instant::now() + periodic;
+    loop {
+        if let Ok(Some(st)) = child.try_wait() {
+            return status_code(st);
+        }
+        let c = signals.counts();
+        let urgent = c.int >= 2;
+        if urgent && !sent_stop {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGTERM,
+            );
+            sent_stop = true;
+        }
+        if started.elapsed() > ceiling {
+            log.emit_or_warn(
+                Kind::RoundSupervisorWedged,
+                fields! {"pid" => pid, "timeout_s" => ceiling.as_secs(), "log_path" => out_path.to_string_lossy()},
+            );
+            kill_tree(pid);
+            let _ = child.wait();
+            return 137;
+        }
+        let wait_for = Duration::from_secs(1)
+            .min(next_sample.saturating_duration_since(Instant::now()))
+            .max(Duration::from_millis(10));
+        let _ = signals.wait(wait_for, pidfd.as_ref().map(|f| f.as_fd()));
+        if cfg.runtime.metrics_interval_s > 0 && Instant::now() >= next_sample {
+            next_sample = Instant::now() + periodic;
+            let s = crate::state::metrics::sample(&layout.log_dir);
+            let _ = crate::state::metrics::append(
+                layout,
+                "periodic",
+                s.to_fields(None, Some(round_num), None),
+            );
+        }
+    }
+}
+
+fn status_code(st: std::process::ExitStatus) -> i32 {
+    use std::os::unix::process::ExitStatusExt;
+    st.code().unwrap_or_else(|| 128 + st.signal().unwrap_or(0))
+}
+
+/// SIGKILL a process, its group, and every descendant's group.
+pub fn kill_tree(pid: i32) {
+    use nix::sys::signal::{kill, killpg, Signal};
+    use nix::unistd::Pid;
+    let desc = crate::proc::descendants(pid);
+    let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+    let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
+    for d in desc {
+        let _ = killpg(Pid::from_raw(d.pgid), Signal::SIGKILL);
+        let _ = kill(Pid::from_raw(d.pid), Signal::SIGKILL);
+    }
+}

@@ -1,0 +1,238 @@
+//! The serve loop's give-up policy (0.3 delta §3.1): the pure restart
+//! decision with the crash-loop breaker, and the exit-0 `stalled_no_progress`
+//! breaker with its event-log evidence. Decides only; the loop in `serve.rs`
+//! emits the events and sleeps.
+
+use crate::exit_code;
+use crate::state::reader;
+use serde_json::Value;
+use std::path::Path;
+
+/// Consecutive fast failures that trip the crash-loop breaker.
+pub const CRASH_LOOP_THRESHOLD: u32 = 5;
+/// A failing round shorter than this counts as a fast failure.
+pub const SHORT_EXIT_S: f64 = 60.0;
+/// Upper bound of any restart delay.
+pub const MAX_DELAY_S: u64 = 1800;
+
+/// A clean round shorter than this with no usage counts towards
+/// `stalled_no_progress`.
+pub const NO_PROGRESS_SHORT_S: f64 = 30.0;
+
+/// The restart policy after one round (spec §7.4, with the breaker counting
+/// agents that fail fast, not only crashes of the round process).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Decision {
+    Continue { delay_s: u64 },
+    ConfigBroken,
+    CrashLoop,
+}
+
+/// Pure restart decision. `round_rc` is the round process's exit code,
+/// `agent_failed` whether the agent itself failed, `duration_s` the round's.
+pub fn decide(
+    round_rc: i32,
+    agent_failed: bool,
+    duration_s: f64,
+    throttled: bool,
+    consecutive: &mut u32,
+    restart_delay_s: u64,
+) -> Decision {
+    if round_rc == exit_code::CONFIG_BROKEN {
+        return Decision::ConfigBroken;
+    }
+    if round_rc == exit_code::ENVIRONMENTAL {
+        *consecutive = 0;
+        return Decision::Continue {
+            delay_s: (restart_delay_s * 2).min(MAX_DELAY_S),
+        };
+    }
+    let failed = round_rc != 0 || agent_failed;
+    if failed && duration_s < SHORT_EXIT_S && !throttled {
+        *consecutive += 1;
+        if *consecutive >= CRASH_LOOP_THRESHOLD {
+            return Decision::CrashLoop;
+        }
+        let d = restart_delay_s
+            .saturating_mul(1u64 << (*consecutive).min(20))
+            .min(MAX_DELAY_S);
+        return Decision::Continue { delay_s: d };
+    }
+    *consecutive = 0;
+    Decision::Continue {
+        delay_s: if failed {
+            (restart_delay_s * 2).min(MAX_DELAY_S)
+        } else {
+            restart_delay_s
+        },
+    }
+}
+
+/// Whether the round that just ran made no progress: exit 0, shorter than
+/// [`NO_PROGRESS_SHORT_S`], not throttled, and no `agent_usage_recorded` for
+/// `agent` in round `round_num` — armed only if `agent` has recorded usage
+/// before (in the newest two month files of the event log). CLIs that never
+/// report usage therefore never trip it.
+pub fn round_had_no_progress(
+    log_dir: &Path,
+    agent: &str,
+    round_num: u64,
+    clean_exit: bool,
+    duration_s: f64,
+    throttled: bool,
+) -> bool {
+    if !clean_exit || throttled || duration_s >= NO_PROGRESS_SHORT_S {
+        return false;
+    }
+    let shards = reader::shard_files(log_dir, "events-");
+    let newest_two = &shards[shards.len().saturating_sub(2)..];
+    let mut newest: Option<u64> = None;
+    let _ = reader::scan_back(newest_two, &["agent_usage_recorded"], |l| {
+        if l.value.get("agent").and_then(Value::as_str) == Some(agent) {
+            newest = Some(
+                l.value
+                    .get("round_num")
+                    .and_then(Value::as_u64)
+                    .unwrap_or(0),
+            );
+            return false;
+        }
+        true
+    });
+    match newest {
+        None => false, // never reported usage: cannot arm
+        Some(n) => n != round_num,
+    }
+}
+
+/// The `stalled_no_progress` streak: a round with progress resets it; the
+/// [`CRASH_LOOP_THRESHOLD`]-th round in a row without gives up (exit 75).
+pub fn no_progress_decision(no_progress: bool, consecutive: &mut u32) -> bool {
+    if !no_progress {
+        *consecutive = 0;
+        return false;
+    }
+    *consecutive += 1;
+    *consecutive >= CRASH_LOOP_THRESHOLD
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn breaker_counts_fast_agent_failures() {
+        let mut c = 0;
+        for i in 1..CRASH_LOOP_THRESHOLD {
+            assert_eq!(
+                decide(0, true, 1.0, false, &mut c, 3),
+                Decision::Continue {
+                    delay_s: 3 * (1 << i)
+                }
+            );
+        }
+        assert_eq!(decide(0, true, 1.0, false, &mut c, 3), Decision::CrashLoop);
+    }
+
+    #[test]
+    fn long_or_throttled_or_clean_rounds_reset_the_counter() {
+        let mut c = 3;
+        assert_eq!(
+            decide(0, true, 120.0, false, &mut c, 3),
+            Decision::Continue { delay_s: 6 }
+        );
+        assert_eq!(c, 0);
+        c = 3;
+        assert_eq!(
+            decide(0, false, 1.0, false, &mut c, 3),
+            Decision::Continue { delay_s: 3 }
+        );
+        assert_eq!(c, 0);
+        c = 3;
+        assert_eq!(
+            decide(0, true, 1.0, true, &mut c, 3),
+            Decision::Continue { delay_s: 6 }
+        );
+        assert_eq!(
+            decide(78, false, 1.0, false, &mut c, 3),
+            Decision::ConfigBroken
+        );
+        assert_eq!(
+            decide(0, true, 1.0, false, &mut c, 0),
+            Decision::Continue { delay_s: 0 }
+        );
+    }
+
+    #[test]
+    fn no_progress_streak_trips_on_the_fifth_and_resets() {
+        let mut c = 0;
+        for _ in 1..CRASH_LOOP_THRESHOLD {
+            assert!(!no_progress_decision(true, &mut c));
+        }
+        assert!(no_progress_decision(true, &mut c));
+        assert!(!no_progress_decision(false, &mut c));
+        assert_eq!(c, 0);
+    }
+
+    fn usage_log(lines: &[(&str, u64)]) -> tempfile::TempDir {
+        let d = tempfile::tempdir().unwrap();
+        let mut text = String::new();
+        for (agent, n) in lines {
+            text.push_str(&format!(
+                "{{\"ts\": \"2026-11-01T00:00:00.000Z\", \"event\": \"agent_usage_recorded\", \"agent\": \"{agent}\", \"round_num\": {n}}}\n"
+            ));
+        }
+        std::fs::write(d.path().join("events-2026-11.jsonl"), text).unwrap();
+        d
+    }
+
+    #[test]
+    fn no_progress_needs_an_agent_that_reported_usage_before() {
+        let d = usage_log(&[("claude", 1), ("pi", 2)]);
+        // claude reported in round 1, not in round 3: no progress
+        assert!(round_had_no_progress(
+            d.path(),
+            "claude",
+            3,
+            true,
+            1.0,
+            false
+        ));
+        // usage in this very round: progress
+        assert!(!round_had_no_progress(d.path(), "pi", 2, true, 1.0, false));
+        // kimi never reported usage: not armed
+        assert!(!round_had_no_progress(
+            d.path(),
+            "kimi",
+            3,
+            true,
+            1.0,
+            false
+        ));
+        // failed, slow or throttled rounds are not "no progress"
+        assert!(!round_had_no_progress(
+            d.path(),
+            "claude",
+            3,
+            false,
+            1.0,
+            false
+        ));
+        assert!(!round_had_no_progress(
+            d.path(),
+            "claude",
+            3,
+            true,
+            30.0,
+            false
+        ));
+        assert!(!round_had_no_progress(
+            d.path(),
+            "claude",
+            3,
+            true,
+            1.0,
+            true
+        ));
+    }
+}
