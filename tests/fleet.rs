@@ -614,3 +614,246 @@ fn the_probe_exits_within_5s_when_its_channel_closes() {
     assert!(gone, "probe {probe} survived its sshd session");
     drop(m);
 }
+
+#[test]
+fn a_remote_without_a_usable_agent_runner_is_named_and_pointed_at_deploy() {
+    let h = Harness::new();
+    let r = Remote::new(&h, "p", "", "");
+    let cfg = r.config.display().to_string();
+    // Nothing on the remote PATH.
+    let o = monitor(
+        &h,
+        &["--host", "pi", "--remote-config", &cfg, "--once", "--json"],
+    )
+    .output()
+    .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("host 'pi' has no 'agent-runner'")
+            && err.contains("agent-runner deploy --host pi"),
+        "{err}"
+    );
+    // An old binary without the probe verb.
+    let p = h.remote_bin.join("agent-runner");
+    std::fs::write(
+        &p,
+        "#!/bin/sh\necho \"error: unrecognized subcommand 'probe'\" >&2\nexit 2\n",
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let o = monitor(
+        &h,
+        &["--host", "pi", "--remote-config", &cfg, "--once", "--json"],
+    )
+    .output()
+    .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("without 'probe --stream'") && err.contains("agent-runner deploy --host pi"),
+        "{err}"
+    );
+}
+
+fn http_get(port: u16, path: &str) -> (u16, String) {
+    use std::io::Read;
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(s, "GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").unwrap();
+    let mut buf = String::new();
+    let _ = s.read_to_string(&mut buf);
+    let code = buf
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = buf
+        .split_once("\r\n\r\n")
+        .map(|x| x.1.to_string())
+        .unwrap_or_default();
+    (code, body)
+}
+
+#[test]
+fn http_mode_serves_the_fleet_view_api_and_metrics_with_a_host_label() {
+    let h = Harness::new();
+    put_remote_binary(&h, &[]);
+    let r = Remote::new(&h, "p", "", "");
+    r.event(
+        1.0,
+        0,
+        "round_start",
+        json!({"round_num": 4, "phase": "build"}),
+    );
+    let cfg = r.config.display().to_string();
+    let port = sshd::free_port();
+    let port_s = port.to_string();
+    let _m = Running::start(monitor(
+        &h,
+        &[
+            "--host",
+            "pi",
+            "--remote-config",
+            &cfg,
+            "--mode",
+            "http",
+            "--port",
+            &port_s,
+            "--interval",
+            "1",
+        ],
+    ));
+    let mut fleet = Value::Null;
+    let ok = support::wait_until(Duration::from_secs(60), || {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            return false;
+        }
+        let (code, body) = http_get(port, "/api/fleet");
+        fleet = serde_json::from_str(&body).unwrap_or(Value::Null);
+        code == 200 && fleet[0]["round"] == 4
+    });
+    assert!(ok, "{fleet}");
+    assert_eq!(fleet[0]["name"], "pi");
+    assert_eq!(fleet[0]["phase"], "build");
+    let (code, body) = http_get(port, "/metrics");
+    assert_eq!(code, 200);
+    assert!(
+        body.contains("agent_runner_host_up{host=\"pi\"} 1"),
+        "{body}"
+    );
+    assert!(body.contains("agent_runner_round{host=\"pi\"} 4"), "{body}");
+    let (code, body) = http_get(port, "/");
+    assert_eq!(code, 200);
+    assert!(body.contains("href=\"/host/pi\""), "{body}");
+    let (code, body) = http_get(port, "/host/pi");
+    assert_eq!(code, 200);
+    assert!(body.contains("round_start"), "{body}");
+    assert_eq!(http_get(port, "/host/nope").0, 404);
+}
+
+#[test]
+fn exit_on_giveup_records_the_giveup_and_exits_1() {
+    let h = Harness::new();
+    let local_logs = h.root.path().join("witness-logs");
+    std::fs::create_dir_all(&local_logs).unwrap();
+    std::fs::write(
+        h.root.path().join("local.toml"),
+        format!(
+            "schema_version = 1\n\n[agent]\ncommand = [\"true\"]\nprompt_arg_template = []\nprompt_delivery = \"stdin\"\n\n[runtime]\nwork_dir = \".\"\nlog_dir = \"{}\"\n\n[prompt]\nfile = \"prompts/main.md\"\n\n[monitor]\nremote_failure_tolerance_s = 2\n",
+            local_logs.display()
+        ),
+    )
+    .unwrap();
+    let port = sshd::free_port();
+    let cfg2 = h.root.path().join("ssh_config2");
+    std::fs::write(
+        &cfg2,
+        format!("Host dead\n  HostName 127.0.0.1\n  Port {port}\n  ConnectTimeout 3\n"),
+    )
+    .unwrap();
+    let mut child = monitor(
+        &h,
+        &[
+            "--host",
+            "dead",
+            "--exit-on-giveup",
+            "--ssh-config",
+            cfg2.to_str().unwrap(),
+        ],
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let done = support::wait_until(Duration::from_secs(60), || {
+        matches!(child.try_wait(), Ok(Some(_)))
+    });
+    if !done {
+        let _ = child.kill();
+    }
+    let o = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(done, "did not give up: {err}");
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("relay to 'dead' gave up"), "{err}");
+    let text = std::fs::read_dir(&local_logs)
+        .unwrap()
+        .flatten()
+        .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+        .collect::<String>();
+    assert!(text.contains("\"monitor_remote_giveup\""), "{text}");
+    assert!(text.contains("\"monitor_remote_blip\""), "{text}");
+}
+
+#[test]
+fn probe_frames_are_bounded_and_a_missing_config_is_an_error_frame() {
+    let tmp = tempfile::tempdir().unwrap();
+    let logs = tmp.path().join("logs");
+    std::fs::create_dir_all(&logs).unwrap();
+    let month = agent_runner::timefmt::month(chrono::Utc::now());
+    let big = "x".repeat(300_000);
+    std::fs::write(
+        logs.join(format!("events-{month}.jsonl")),
+        format!(
+            "{{\"ts\": \"{}\", \"event\": \"round_start\", \"round_num\": 1, \"blob\": \"{big}\"}}\n{{\"ts\": \"{}\", \"event\": \"round_end\", \"round_num\": 1}}\n",
+            agent_runner::timefmt::now_iso_ms(),
+            agent_runner::timefmt::now_iso_ms()
+        ),
+    )
+    .unwrap();
+    let o = Command::new(BIN)
+        .args([
+            "--config",
+            "/nonexistent/agent-runner.toml",
+            "probe",
+            "--log-dir",
+        ])
+        .arg(&logs)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let text = String::from_utf8_lossy(&o.stdout);
+    let frames: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(text.lines().all(|l| l.len() < 64 * 1024));
+    assert_eq!(frames[0]["type"], "hello");
+    assert!(frames.iter().all(|f| f["v"] == 1));
+    let events: Vec<&Value> = frames.iter().filter(|f| f["type"] == "event").collect();
+    assert_eq!(events.len(), 2);
+    let first: Value = serde_json::from_str(events[0]["line"].as_str().unwrap()).unwrap();
+    assert_eq!(first["truncated"], true);
+    assert_eq!(first["event"], "round_start");
+    assert!(events[1]["cursor"].as_str().unwrap().ends_with(&format!(
+        ":{}",
+        std::fs::metadata(logs.join(format!("events-{month}.jsonl")))
+            .unwrap()
+            .len()
+    )));
+    assert_eq!(frames.last().unwrap()["type"], "snapshot");
+
+    let o = Command::new(BIN)
+        .args([
+            "--config",
+            "/nonexistent/agent-runner.toml",
+            "probe",
+            "--stream",
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let f: Value =
+        serde_json::from_str(String::from_utf8_lossy(&o.stdout).lines().next().unwrap()).unwrap();
+    assert_eq!(f["type"], "error");
+    assert!(f["message"].as_str().unwrap().contains("--log-dir"), "{f}");
+}
