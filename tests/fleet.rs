@@ -221,6 +221,22 @@ fn once_reports_a_hung_remote_round_and_exit_codes() {
         String::from_utf8_lossy(&o.stderr)
     );
     assert_eq!(o.status.code(), Some(1));
+    // Plain lines when stdout is not a terminal.
+    let o = monitor(&h, &["--host", "pi", "--remote-config", &cfg, "--once"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("pi: [WARN] hung \u{2014} Round 2 started")),
+        "{text}"
+    );
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("pi: connected (agent-runner ")),
+        "{text}"
+    );
+    assert_eq!(o.status.code(), Some(1));
 
     // A host nobody answers for: exit 2, the other host still evaluated.
     let port = sshd::free_port();

@@ -145,26 +145,34 @@ impl HostView {
             .map(|(t, at)| t + chrono::Duration::milliseconds(at.elapsed().as_millis() as i64))
     }
 
-    /// Run the detectors, once a hello and a snapshot have arrived.
-    pub fn detect(&self) -> Option<Vec<Alert>> {
-        let th = self.thresholds.as_ref()?;
+    /// Run the detectors, once a hello and a snapshot have arrived. Borrows
+    /// the rolling buffers in place (no copy of the window per evaluation).
+    pub fn detect(&mut self) -> Option<Vec<Alert>> {
         let now = self.now()?;
+        let th = self.thresholds.as_ref()?;
         let snap = self.snapshot.as_ref()?;
-        let events: Vec<Record> = self.events.iter().cloned().collect();
-        let mut metrics: Vec<Record> = self.metrics.iter().cloned().collect();
-        if let Some(Value::Object(live)) = snap.get("metrics") {
-            metrics.push(live.clone());
+        let live = match snap.get("metrics") {
+            Some(Value::Object(live)) => Some(live.clone()),
+            _ => None,
+        };
+        let pushed = live.is_some();
+        if let Some(l) = live {
+            self.metrics.push_back(l);
         }
         let status = snap.get("status").filter(|s| !s.is_null());
         let w = Window {
-            events: &events,
-            metrics: &metrics,
+            events: self.events.make_contiguous(),
+            metrics: self.metrics.make_contiguous(),
             log_tails: &self.log_tails,
             status,
             now,
             thresholds: th,
         };
-        Some(detectors::run_all(&w))
+        let alerts = detectors::run_all(&w);
+        if pushed {
+            self.metrics.pop_back();
+        }
+        Some(alerts)
     }
 
     /// The newest round: (number, phase, running).

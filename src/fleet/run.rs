@@ -529,3 +529,68 @@ async fn drive(
         crate::exit_code::OK
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table() -> Table {
+        let mut m = BTreeMap::new();
+        m.insert(
+            "pi".to_string(),
+            Row {
+                name: "pi".into(),
+                alias: "pi".into(),
+                state: "alert".into(),
+                round: Some(7),
+                round_running: Some(true),
+                phase: Some("build".into()),
+                last_event_age_s: Some(12.4),
+                alerts: vec![json!({"detector": "hung", "message": "Round 7 <stuck>"})],
+                events_received: 3,
+                ..Default::default()
+            },
+        );
+        m.insert(
+            "b\"x".to_string(),
+            Row {
+                name: "b\"x".into(),
+                state: "unreachable".into(),
+                error: Some("connection refused".into()),
+                ..Default::default()
+            },
+        );
+        Arc::new(Mutex::new(m))
+    }
+
+    #[test]
+    fn table_rows_show_state_round_phase_age_and_alerts() {
+        let t = render_table(&table().lock().unwrap());
+        let pi = t.lines().find(|l| l.starts_with("pi ")).unwrap();
+        for want in ["alert", "7*", "build", "12s", "hung"] {
+            assert!(pi.contains(want), "{pi}");
+        }
+        let other = t.lines().find(|l| l.starts_with("b\"x")).unwrap();
+        assert!(other.contains("unreachable") && other.contains("connection refused"));
+    }
+
+    #[test]
+    fn http_handler_pages_and_metrics_labels() {
+        let t = table();
+        let m = handle(&t, "GET", "/metrics").body;
+        assert!(m.contains("agent_runner_host_up{host=\"pi\"} 1"), "{m}");
+        assert!(m.contains("agent_runner_host_up{host=\"b\\\"x\"} 0"), "{m}");
+        assert!(
+            m.contains("agent_runner_alert{host=\"pi\",detector=\"hung\"} 1"),
+            "{m}"
+        );
+        let page = handle(&t, "GET", "/").body;
+        assert!(page.contains("Round 7 &lt;stuck&gt;"), "{page}");
+        let api: Value = serde_json::from_str(&handle(&t, "GET", "/api/fleet").body).unwrap();
+        assert_eq!(api.as_array().unwrap().len(), 2);
+        assert_eq!(handle(&t, "GET", "/api/host/pi").status, 200);
+        assert_eq!(handle(&t, "GET", "/host/zz").status, 404);
+        assert_eq!(handle(&t, "POST", "/").status, 405);
+        assert_eq!(handle(&t, "GET", "/etc/passwd").status, 404);
+    }
+}
