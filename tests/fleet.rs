@@ -873,3 +873,42 @@ fn probe_frames_are_bounded_and_a_missing_config_is_an_error_frame() {
     assert_eq!(f["type"], "error");
     assert!(f["message"].as_str().unwrap().contains("--log-dir"), "{f}");
 }
+
+#[test]
+fn oauth_fail_is_detected_from_the_relayed_round_log_tails() {
+    let h = Harness::new();
+    put_remote_binary(&h, &[]);
+    let r = Remote::new(&h, "p", "", "");
+    let cfg = r.config.display().to_string();
+    for n in 1..=10u64 {
+        let ago = 200.0 - n as f64 * 10.0;
+        r.event(
+            ago,
+            0,
+            "round_start",
+            json!({"round_num": n, "phase": null}),
+        );
+        r.event(ago - 1.0, 0, "agent_exit", json!({"round_num": n, "exit_code": 1, "duration_s": 2.0, "timed_out": false, "exit_cause": "error"}));
+        r.event(ago - 1.0, 0, "round_end", json!({"round_num": n}));
+        std::fs::write(
+            r.logs
+                .join("rounds")
+                .join(format!("R{n}-20261120T1200{n:02}.log")),
+            "starting\nError: 401 Unauthorized (token expired)\n",
+        )
+        .unwrap();
+    }
+    let o = monitor(
+        &h,
+        &["--host", "pi", "--remote-config", &cfg, "--once", "--json"],
+    )
+    .output()
+    .unwrap();
+    let v = json_lines(&o.stdout);
+    assert!(
+        has_alert(&v, "pi", "oauth_fail"),
+        "{v:?}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(o.status.code(), Some(1));
+}

@@ -34,6 +34,65 @@ const OPEN_DEADLINE: Duration = Duration::from_secs(30);
 const STOP_DEADLINE: Duration = Duration::from_secs(120);
 /// Events kept for the per-host drill-down.
 const RECENT_FOR_VIEW: usize = 20;
+/// A host's event buffer is compacted when it grows past this many events.
+pub const COMPACT_AT: usize = 600;
+/// Events of any kind kept at compaction (the newest ones).
+pub const KEEP_ANY: usize = 200;
+/// Kinds the detectors look back over; compaction keeps them (up to
+/// [`RECENT_EVENTS`]) and drops older events of other kinds (progress
+/// heartbeats, hooks…), so a fleet of hundreds of hosts stays small in memory
+/// while every detector sees what it would see over the full window.
+pub const DETECTOR_KINDS: &[&str] = &[
+    "round_start",
+    "round_end",
+    "agent_exit",
+    "agent_auth_error_detected",
+    "anomaly_repetitive_tool",
+    "orphan_stashed",
+    "transient_error_detected",
+    "transient_error_recovered",
+    "schedule_paused",
+    "schedule_resumed",
+    "round_deferred",
+    "round_resumed",
+];
+
+/// Drop older events of kinds no detector looks back over (see
+/// [`DETECTOR_KINDS`]), keeping the newest [`KEEP_ANY`] of any kind.
+pub fn compact(events: &mut VecDeque<Record>) {
+    let n = events.len();
+    let mut i = 0usize;
+    events.retain(|e| {
+        i += 1;
+        i > n.saturating_sub(KEEP_ANY)
+            || e.get("event")
+                .and_then(Value::as_str)
+                .is_some_and(|k| DETECTOR_KINDS.contains(&k))
+    });
+    while events.len() > RECENT_EVENTS {
+        events.pop_front();
+    }
+}
+
+/// Drop metric samples older than the growth window (what `disk_growth`
+/// reads) before the newest one, keeping at least two (the memory ladder's).
+pub fn prune_metrics(metrics: &mut VecDeque<Record>, window_s: u64) {
+    let ts = |m: &Record| {
+        m.get("ts")
+            .and_then(Value::as_str)
+            .and_then(crate::timefmt::parse_ts)
+    };
+    let Some(latest) = metrics.back().and_then(ts) else {
+        return;
+    };
+    let floor = latest - chrono::Duration::seconds(window_s as i64 + 60);
+    while metrics.len() > 2 && metrics.front().and_then(ts).is_some_and(|t| t < floor) {
+        metrics.pop_front();
+    }
+    while metrics.len() > RECENT_METRICS {
+        metrics.pop_front();
+    }
+}
 
 /// The back-off before reconnect attempt `attempt` (1-based): 1, 2, 4, 8, 16, 30, 30 …
 pub fn backoff_s(attempt: u32) -> f64 {
@@ -100,8 +159,8 @@ impl HostView {
                     return Applied::Nothing;
                 };
                 self.events.push_back(value);
-                while self.events.len() > RECENT_EVENTS {
-                    self.events.pop_front();
+                if self.events.len() > COMPACT_AT {
+                    compact(&mut self.events);
                 }
                 self.events_received += 1;
                 Applied::Event(line)
@@ -109,9 +168,11 @@ impl HostView {
             Frame::Metric { line } => {
                 if let Some((_, v)) = reader::parse_line(line.as_bytes()) {
                     self.metrics.push_back(v);
-                    while self.metrics.len() > RECENT_METRICS {
-                        self.metrics.pop_front();
-                    }
+                    let window = self
+                        .thresholds
+                        .as_ref()
+                        .map_or(1800, |t| t.host_health.disk.growth_window_s);
+                    prune_metrics(&mut self.metrics, window);
                 }
                 Applied::Nothing
             }
@@ -846,6 +907,86 @@ pub async fn watch(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn compaction_keeps_what_the_detectors_see() {
+        use crate::witness::detectors::run_all;
+        let cfg =
+            crate::witness::default_config(std::path::Path::new("/w"), std::path::Path::new("/l"))
+                .unwrap();
+        let th = Thresholds::from_config(&cfg);
+        let t0 = crate::timefmt::parse_ts("2026-11-01T00:00:00.000Z").unwrap();
+        let mut all: Vec<Record> = Vec::new();
+        let mut push = |s: i64, v: Value| {
+            let mut m = v.as_object().unwrap().clone();
+            m.insert(
+                "ts".into(),
+                json!(crate::timefmt::iso_ms(t0 + chrono::Duration::seconds(s))),
+            );
+            all.push(m);
+        };
+        let mut s = 0;
+        for n in 1..=14u64 {
+            push(s, json!({"event": "round_start", "round_num": n}));
+            for _ in 0..150 {
+                s += 1;
+                push(s, json!({"event": "round_progress", "round_num": n}));
+            }
+            if n % 3 == 0 {
+                push(s, json!({"event": "orphan_stashed", "round_num": n}));
+            }
+            push(
+                s,
+                json!({"event": "agent_exit", "round_num": n, "exit_code": 1, "timed_out": n > 10, "duration_s": 5.0, "exit_cause": "timeout"}),
+            );
+            if n < 14 {
+                push(s, json!({"event": "round_end", "round_num": n}));
+            }
+        }
+        let mut dq: VecDeque<Record> = VecDeque::new();
+        for e in &all {
+            dq.push_back(e.clone());
+            if dq.len() > COMPACT_AT {
+                compact(&mut dq);
+            }
+        }
+        assert!(dq.len() <= COMPACT_AT, "{}", dq.len());
+        let tails = BTreeMap::new();
+        let now = t0 + chrono::Duration::seconds(s + 100_000);
+        let w = |events: &[Record]| {
+            run_all(&Window {
+                events,
+                metrics: &[],
+                log_tails: &tails,
+                status: None,
+                now,
+                thresholds: &th,
+            })
+        };
+        let full = w(&all[all.len().saturating_sub(RECENT_EVENTS)..]);
+        let compacted = w(dq.make_contiguous());
+        assert!(!full.is_empty());
+        assert_eq!(full, compacted);
+    }
+
+    #[test]
+    fn metrics_are_pruned_to_the_growth_window() {
+        let mut m: VecDeque<Record> = VecDeque::new();
+        let t0 = crate::timefmt::parse_ts("2026-11-01T00:00:00.000Z").unwrap();
+        for i in 0..1000 {
+            let mut r = Map::new();
+            r.insert(
+                "ts".into(),
+                json!(crate::timefmt::iso_ms(
+                    t0 + chrono::Duration::seconds(i * 30)
+                )),
+            );
+            m.push_back(r);
+            prune_metrics(&mut m, 1800);
+        }
+        // 1800 s + 60 s margin at one sample per 30 s.
+        assert_eq!(m.len(), 63);
+    }
 
     #[test]
     fn backoff_doubles_to_thirty() {

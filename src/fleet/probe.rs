@@ -137,11 +137,13 @@ fn hello(cfg: &Config, g: &crate::cli::GlobalArgs, a: &ProbeArgs) -> Map<String,
     }))
 }
 
-fn event_frame(out: &mut Out, l: &Line) {
+fn event_frame(out: &mut Out, wanted: &mut TailWanted, l: &Line) -> bool {
+    let w = wanted.note(l);
     out.send(
         "event",
         obj(json!({"cursor": l.end.to_string(), "line": l.text})),
     );
+    w
 }
 
 fn snapshot(
@@ -178,22 +180,63 @@ fn snapshot(
     }))
 }
 
-/// Send round-log tails that changed since last time (newest rounds only).
-fn log_tails(out: &mut Out, layout: &Layout, seen: &mut HashMap<u64, (u64, i64)>) {
+/// Rounds whose log tails the detectors read (short failed exits), newest
+/// last, bounded.
+#[derive(Debug, Default)]
+struct TailWanted {
+    short_failed: std::collections::BTreeSet<u64>,
+}
+
+impl TailWanted {
+    /// Note an event; true when it adds a round whose tail is now wanted.
+    fn note(&mut self, l: &Line) -> bool {
+        if l.kind() != "agent_exit" || !crate::witness::detectors::is_short_failed_exit(&l.value) {
+            return false;
+        }
+        let Some(n) = l.value.get("round_num").and_then(Value::as_u64) else {
+            return false;
+        };
+        let added = self.short_failed.insert(n);
+        while self.short_failed.len() > TAIL_FILES {
+            self.short_failed.pop_first();
+        }
+        added
+    }
+}
+
+/// The current round's tail is cut to this (drill-down only; no detector
+/// reads it until the round exits, and then the full tail is sent).
+const CURRENT_TAIL_BYTES: usize = 8 * 1024;
+
+/// Send the round-log tails the detectors need — short failed rounds among
+/// the newest [`TAIL_FILES`] — plus a short tail of the newest round, when
+/// they changed since last sent.
+fn log_tails(
+    out: &mut Out,
+    layout: &Layout,
+    wanted: &TailWanted,
+    seen: &mut HashMap<u64, (u64, i64, bool)>,
+) {
     let logs = layout.agent_logs();
+    let latest = logs.last().map(|(n, _)| *n);
     let skip = logs.len().saturating_sub(TAIL_FILES);
     let mut keep = HashMap::new();
     for (n, p) in logs.into_iter().skip(skip) {
+        let full = wanted.short_failed.contains(&n);
+        if !full && Some(n) != latest {
+            continue;
+        }
         let Ok(m) = std::fs::metadata(&p) else {
             continue;
         };
         use std::os::unix::fs::MetadataExt;
-        let sig = (m.len(), m.mtime_nsec() ^ m.mtime());
+        let sig = (m.len(), m.mtime_nsec() ^ m.mtime(), full);
         if seen.get(&n) != Some(&sig) {
             if let Ok(t) = reader::tail_text(&p, TAIL_LINES) {
+                let cap = if full { TAIL_BYTES } else { CURRENT_TAIL_BYTES };
                 out.send(
                     "log_tail",
-                    obj(json!({"round": n, "text": frame::keep_end(&t, TAIL_BYTES)})),
+                    obj(json!({"round": n, "text": frame::keep_end(&t, cap), "full": full})),
                 );
             }
         }
@@ -243,11 +286,12 @@ pub fn cmd_probe(g: &crate::cli::GlobalArgs, a: &ProbeArgs) -> crate::cli::CmdRe
         crate::cli::CliError::failure(format!("cannot read '{}': {e}", dir.display()))
     };
     // Events: the backlog or the replay after --since, then follow on.
+    let mut wanted = TailWanted::default();
     let mut tail = match &since {
         Some(s) => {
             let (lines, t) = reader::since(dir, s).map_err(io)?;
             for l in &lines {
-                event_frame(&mut out, l);
+                event_frame(&mut out, &mut wanted, l);
             }
             t
         }
@@ -255,7 +299,7 @@ pub fn cmd_probe(g: &crate::cli::GlobalArgs, a: &ProbeArgs) -> crate::cli::CmdRe
         None => {
             let t = reader::tail_last_n(dir, &[], a.backlog).map_err(io)?;
             for l in &t.lines {
-                event_frame(&mut out, l);
+                event_frame(&mut out, &mut wanted, l);
             }
             match t.lines.last() {
                 Some(l) => EventTail::from_cursor(dir, &l.end),
@@ -274,7 +318,7 @@ pub fn cmd_probe(g: &crate::cli::GlobalArgs, a: &ProbeArgs) -> crate::cli::CmdRe
     let mut mtail = EventTail::metrics_from_start(dir);
     mtail.seek_to_end();
     let mut seen_logs = HashMap::new();
-    log_tails(&mut out, &layout, &mut seen_logs);
+    log_tails(&mut out, &layout, &wanted, &mut seen_logs);
     out.send(
         "snapshot",
         snapshot(&cfg, &layout, host_now(offset_ms), &tail),
@@ -288,10 +332,11 @@ pub fn cmd_probe(g: &crate::cli::GlobalArgs, a: &ProbeArgs) -> crate::cli::CmdRe
     loop {
         std::thread::sleep(TICK);
         let mut wrote = false;
+        let mut new_exit = false;
         match tail.poll() {
             Ok(lines) => {
                 for l in &lines {
-                    event_frame(&mut out, l);
+                    new_exit |= event_frame(&mut out, &mut wanted, l);
                 }
                 wrote |= !lines.is_empty();
             }
@@ -303,9 +348,13 @@ pub fn cmd_probe(g: &crate::cli::GlobalArgs, a: &ProbeArgs) -> crate::cli::CmdRe
             }
             wrote |= !lines.is_empty();
         }
+        if new_exit {
+            // A short failed exit: its tail before the detectors run on it.
+            log_tails(&mut out, &layout, &wanted, &mut seen_logs);
+        }
         if last_snap.elapsed() >= interval {
             last_snap = Instant::now();
-            log_tails(&mut out, &layout, &mut seen_logs);
+            log_tails(&mut out, &layout, &wanted, &mut seen_logs);
             out.send(
                 "snapshot",
                 snapshot(&cfg, &layout, host_now(offset_ms), &tail),
