@@ -827,7 +827,8 @@ pub async fn watch(
             Err(Ended::Failed(m)) => (m, false),
             Err(Ended::NoProbe(m)) => (m, true),
         };
-        if no_probe {
+        // Say it once per outage, not on every retry.
+        if no_probe && fail_since.is_none() {
             link.send(Report::NoProbe {
                 host: name.clone(),
                 message: error.clone(),
