@@ -912,3 +912,62 @@ fn oauth_fail_is_detected_from_the_relayed_round_log_tails() {
     );
     assert_eq!(o.status.code(), Some(1));
 }
+
+#[test]
+fn a_fleet_of_twenty_hosts_all_report_through_bounded_jittered_handshakes() {
+    let h = Harness::new();
+    put_remote_binary(&h, &[]);
+    let r = Remote::new(&h, "p", "round_budget_s = 10", "");
+    r.event(
+        1.0,
+        0,
+        "round_start",
+        json!({"round_num": 1, "phase": null}),
+    );
+    // 20 aliases for the same sshd (more than the 16 concurrent handshakes,
+    // so the start is jittered too).
+    let base = std::fs::read_to_string(&h.client_config).unwrap();
+    let mut cfg = base.clone();
+    let mut fleet = format!(
+        "[defaults]\nconfig = \"{}\"\ninterval_s = 1\n",
+        r.config.display()
+    );
+    for i in 0..20 {
+        cfg.push_str(&format!(
+            "\nHost h{i:02}\n  HostName 127.0.0.1\n  Port {}\n  User root\n  IdentityFile {}\n  IdentitiesOnly yes\n  IdentityAgent none\n  UserKnownHostsFile {}\n  StrictHostKeyChecking yes\n",
+            h.pi.port,
+            h.user_key.display(),
+            h.known_hosts.display()
+        ));
+        fleet.push_str(&format!(
+            "\n[[host]]\nalias = \"h{i:02}\"\ntags = [\"t\"]\n"
+        ));
+    }
+    let cfg_p = h.root.path().join("ssh_config20");
+    std::fs::write(&cfg_p, cfg).unwrap();
+    let fleet_p = h.root.path().join("hosts.toml");
+    std::fs::write(&fleet_p, fleet).unwrap();
+    let m = Running::start(monitor(
+        &h,
+        &[
+            "--fleet",
+            fleet_p.to_str().unwrap(),
+            "--json",
+            "--ssh-config",
+            cfg_p.to_str().unwrap(),
+        ],
+    ));
+    let connected = |v: &[Value]| {
+        v.iter()
+            .filter(|x| x["type"] == "connected")
+            .filter_map(|x| x["host"].as_str().map(String::from))
+            .collect::<std::collections::BTreeSet<_>>()
+    };
+    m.wait_for("20 hosts connected", Duration::from_secs(120), |v| {
+        connected(v).len() == 20
+    });
+    // The round hangs (10 s budget × 1.5): every host reports it.
+    m.wait_for("20 hung alerts", Duration::from_secs(90), |v| {
+        (0..20).all(|i| has_alert(v, &format!("h{i:02}"), "hung"))
+    });
+}
