@@ -971,3 +971,41 @@ fn a_fleet_of_twenty_hosts_all_report_through_bounded_jittered_handshakes() {
         (0..20).all(|i| has_alert(v, &format!("h{i:02}"), "hung"))
     });
 }
+
+#[test]
+fn on_a_terminal_the_table_is_redrawn_in_place() {
+    let h = Harness::new();
+    put_remote_binary(&h, &[]);
+    let r = Remote::new(&h, "p", "", "");
+    r.event(
+        1.0,
+        0,
+        "round_start",
+        json!({"round_num": 3, "phase": "build"}),
+    );
+    let cfg = r.config.display().to_string();
+    // `script` gives the monitor a pseudo-terminal as stdout.
+    let inner = format!(
+        "'{BIN}' --config local.toml monitor --host pi --remote-config '{cfg}' --interval 1"
+    );
+    let o = Command::new("timeout")
+        .args(["-s", "TERM", "8", "script", "-qfec", &inner, "/dev/null"])
+        .env("HOME", &h.home)
+        .env_remove("SSH_AUTH_SOCK")
+        .env_remove("AGENT_RUNNER_SSH_CONFIG")
+        .current_dir(h.root.path())
+        .stdin(Stdio::null())
+        .output()
+        .expect("run 'script' (util-linux) for a pseudo-terminal");
+    let text = String::from_utf8_lossy(&o.stdout);
+    let frames = text.matches("\x1b[H\x1b[2J").count();
+    assert!(frames >= 2, "not redrawn: {text:?}");
+    let last = text.rsplit("\x1b[H\x1b[2J").next().unwrap();
+    assert!(last.contains("HOST") && last.contains("STATE"), "{last:?}");
+    let row = last
+        .lines()
+        .find(|l| l.starts_with("pi "))
+        .unwrap_or_else(|| panic!("{last:?}"));
+    assert!(row.contains("3*") && row.contains("build"), "{row}");
+    assert!(row.contains("ok") || row.contains("alert"), "{row}");
+}
