@@ -67,7 +67,7 @@ pub enum Verb {
     /// Anomaly detection, narration, event stream or HTTP page; local or over SSH.
     Monitor(crate::witness::monitor::MonitorArgs),
     /// Remote end of the witness: stream state as JSON frames.
-    Probe(PassThrough),
+    Probe(crate::fleet::probe::ProbeArgs),
     /// Pre-flight checks, locally or of a remote host over SSH.
     Doctor(DoctorArgs),
     /// Print the SSH settings resolved for a host, like `ssh -G`.
@@ -282,7 +282,7 @@ fn dispatch(cli: Cli) -> CmdResult {
         Verb::Watch(a) => crate::observe::watch::cmd_watch(&g, &a),
         Verb::Events(a) => crate::observe::events::cmd_events(&g, &a),
         Verb::Monitor(a) => crate::witness::monitor::cmd_monitor(&g, &a),
-        Verb::Probe(_) => not_yet("probe"),
+        Verb::Probe(a) => crate::fleet::probe::cmd_probe(&g, &a),
         Verb::Doctor(a) => match &a.host {
             Some(h) => crate::ssh::doctor::cmd(h, a.ssh_config.as_deref(), g.json)
                 .map_err(CliError::failure),

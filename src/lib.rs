@@ -15,6 +15,7 @@ pub mod config;
 pub mod defenses;
 pub mod demo;
 pub mod exit_code;
+pub mod fleet;
 pub mod observe;
 pub mod proc;
 pub mod redact;

@@ -202,7 +202,7 @@ pub struct MonitorConfig {
     pub host_health: HostHealth,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct HostHealth {
     pub memory: MemoryHealth,
     pub disk: DiskHealth,
@@ -210,14 +210,14 @@ pub struct HostHealth {
     pub brake: BrakeHealth,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct MemoryHealth {
     pub avail_min_mb: u64,
     pub free_low_mb: u64,
     pub swap_out_noise_floor_mb: u64,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct DiskHealth {
     pub warning_pct: f64,
     pub critical_pct: f64,
@@ -226,7 +226,7 @@ pub struct DiskHealth {
     pub inode_growth_pct_per_hr_warning: f64,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct PressureHealth {
     pub full_avg10_critical: f64,
     pub some_avg10_warning: f64,
@@ -236,7 +236,7 @@ pub struct PressureHealth {
     pub in_round_nudge: bool,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct BrakeHealth {
     pub memory_high: bool,
     pub memory_high_step_pct: u64,

@@ -90,8 +90,8 @@ kinds! {
     MonitorAlertCleared => "monitor_alert_cleared" ["detector", "host"],
     MonitorAutoStopTriggered => "monitor_auto_stop_triggered" ["detector", "host"],
     MonitorAutoStopFailed => "monitor_auto_stop_failed" ["detector", "host", "error"],
-    MonitorRemoteBlip => "monitor_remote_blip" ["host", "error", "attempt", "elapsed_s", "cap_s", "interval_s", "next_sleep_s"],
-    MonitorRemoteGiveup => "monitor_remote_giveup" ["host", "total_attempts", "total_elapsed_s", "cap_s", "final_error"],
+    MonitorRemoteBlip => "monitor_remote_blip" ["host", "error", "attempt", "elapsed_s", "cap_s", "interval_s", "next_sleep_s", "resume_since"],
+    MonitorRemoteGiveup => "monitor_remote_giveup" ["host", "total_attempts", "total_elapsed_s", "cap_s", "final_error", "resume_since"],
     DetectorError => "detector_error" ["detector", "error"],
 }
 

@@ -628,14 +628,21 @@ pub fn mem_pressure_gate_inert(w: &Window) -> Option<Alert> {
     ))
 }
 
+/// An `agent_exit` shorter than [`SHORT_EXIT_THRESHOLD_S`], non-zero and not
+/// timed out: the exits whose round-log tails `oauth_fail` and `network_fail`
+/// read (a remote probe ships exactly those tails).
+pub fn is_short_failed_exit(e: &Record) -> bool {
+    let dur = e.get("duration_s").and_then(Value::as_f64).unwrap_or(0.0);
+    let code = e.get("exit_code").and_then(Value::as_i64).unwrap_or(0);
+    !(dur >= SHORT_EXIT_THRESHOLD_S || code == 0 || truthy(e.get("timed_out")))
+}
+
 fn short_failed_matching(
     e: &Record,
     tails: &std::collections::BTreeMap<u64, String>,
     pats: &[&Regex],
 ) -> bool {
-    let dur = e.get("duration_s").and_then(Value::as_f64).unwrap_or(0.0);
-    let code = e.get("exit_code").and_then(Value::as_i64).unwrap_or(0);
-    if dur >= SHORT_EXIT_THRESHOLD_S || code == 0 || truthy(e.get("timed_out")) {
+    if !is_short_failed_exit(e) {
         return false;
     }
     let tail = e

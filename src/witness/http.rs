@@ -37,7 +37,7 @@ pub struct Response {
     pub body: String,
 }
 
-fn esc(s: &str) -> String {
+pub fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
@@ -356,7 +356,10 @@ pub fn handle(cfg: &Config, method: &str, path: &str) -> Response {
     }
 }
 
-fn serve_conn(cfg: &Config, mut s: TcpStream) -> std::io::Result<()> {
+fn serve_conn(
+    handler: &(dyn Fn(&str, &str) -> Response + Send + Sync),
+    mut s: TcpStream,
+) -> std::io::Result<()> {
     s.set_read_timeout(Some(Duration::from_secs(5)))?;
     s.set_write_timeout(Some(Duration::from_secs(5)))?;
     let mut buf = Vec::with_capacity(1024);
@@ -375,7 +378,7 @@ fn serve_conn(cfg: &Config, mut s: TcpStream) -> std::io::Result<()> {
     let mut parts = head.lines().next().unwrap_or("").split_whitespace();
     let method = parts.next().unwrap_or("");
     let path = parts.next().unwrap_or("");
-    let r = handle(cfg, method, path);
+    let r = handler(method, path);
     let reason = match r.status {
         200 => "OK",
         404 => "Not Found",
@@ -398,6 +401,22 @@ pub const MAX_CONNECTIONS: usize = 16;
 
 /// Accept connections until `stop` is set (checked every 100 ms).
 pub fn serve(cfg: Arc<Config>, listener: TcpListener, stop: &AtomicBool) -> std::io::Result<()> {
+    serve_with(
+        Arc::new(move |m: &str, p: &str| handle(&cfg, m, p)),
+        listener,
+        stop,
+    )
+}
+
+/// A request handler: (method, path) → response.
+pub type Handler = Arc<dyn Fn(&str, &str) -> Response + Send + Sync>;
+
+/// [`serve`] with any handler (the fleet view plugs in here).
+pub fn serve_with(
+    handler: Handler,
+    listener: TcpListener,
+    stop: &AtomicBool,
+) -> std::io::Result<()> {
     listener.set_nonblocking(true)?;
     let busy = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     while !stop.load(Ordering::SeqCst) {
@@ -408,11 +427,11 @@ pub fn serve(cfg: Arc<Config>, listener: TcpListener, stop: &AtomicBool) -> std:
                     continue;
                 }
                 s.set_nonblocking(false)?;
-                let cfg = Arc::clone(&cfg);
+                let handler = Arc::clone(&handler);
                 let busy = Arc::clone(&busy);
                 busy.fetch_add(1, Ordering::SeqCst);
                 std::thread::spawn(move || {
-                    if let Err(e) = serve_conn(&cfg, s) {
+                    if let Err(e) = serve_conn(handler.as_ref(), s) {
                         tracing::debug!("http connection: {e}");
                     }
                     busy.fetch_sub(1, Ordering::SeqCst);

@@ -248,9 +248,10 @@ pub struct MonitorArgs {
     /// What to do: detect anomalies, narrate events, stream events, or serve a page.
     #[arg(long, value_enum, default_value = "anomaly")]
     pub mode: Mode,
-    /// Seconds between anomaly polls.
-    #[arg(long, default_value_t = 30.0, value_name = "S")]
-    pub interval: f64,
+    /// Seconds between anomaly polls (default 30); with --host/--fleet,
+    /// seconds between remote snapshots (default 5).
+    #[arg(long, value_name = "S")]
+    pub interval: Option<f64>,
     /// One anomaly poll, then exit: 0 healthy, 1 alerts.
     #[arg(long)]
     pub once: bool,
@@ -260,9 +261,24 @@ pub struct MonitorArgs {
     /// HTTP bind address (mode http); only loopback addresses are accepted.
     #[arg(long, default_value = "127.0.0.1", value_name = "ADDR")]
     pub bind: String,
-    /// Watch a remote host over SSH (not available yet).
+    /// Watch a remote host over SSH (repeatable); see docs/fleet.md.
     #[arg(long, value_name = "SSH-ALIAS")]
-    pub host: Option<String>,
+    pub host: Vec<String>,
+    /// Watch every host of a hosts file (format: hosts.example.toml).
+    #[arg(long, value_name = "FILE")]
+    pub fleet: Option<std::path::PathBuf>,
+    /// Config path on the remote host(s) given with --host (default
+    /// 'agent-runner.toml' in the remote home).
+    #[arg(long, value_name = "PATH")]
+    pub remote_config: Option<String>,
+    /// ssh_config file to read instead of ~/.ssh/config (env AGENT_RUNNER_SSH_CONFIG).
+    #[arg(long = "ssh-config", value_name = "FILE")]
+    pub ssh_config: Option<std::path::PathBuf>,
+    /// Single host: after remote_failure_tolerance_s of failed reconnects,
+    /// record monitor_remote_giveup and exit 1 (default: keep retrying and
+    /// show host_unreachable).
+    #[arg(long)]
+    pub exit_on_giveup: bool,
 }
 
 fn print_alert(out: &mut dyn Write, a: &Alert, json: bool) {
@@ -278,18 +294,16 @@ fn print_alert(out: &mut dyn Write, a: &Alert, json: bool) {
 /// `monitor`.
 pub fn cmd_monitor(g: &crate::cli::GlobalArgs, a: &MonitorArgs) -> crate::cli::CmdResult {
     use crate::cli::CliError;
-    if let Some(h) = &a.host {
-        return Err(CliError::usage(format!(
-            "remote monitoring is not available yet (--host '{h}'); run 'agent-runner monitor' on that host"
-        )));
+    if crate::fleet::run::is_remote(a) {
+        return crate::fleet::run::cmd(g, a);
     }
     if a.mode == Mode::Http {
         super::http::check_bind(&a.bind).map_err(CliError::usage)?;
     }
-    if !(a.interval.is_finite() && a.interval > 0.0) {
+    let interval = a.interval.unwrap_or(30.0);
+    if !(interval.is_finite() && interval > 0.0) {
         return Err(CliError::usage(format!(
-            "--interval expects a positive number of seconds, got '{}'",
-            a.interval
+            "--interval expects a positive number of seconds, got '{interval}'"
         )));
     }
     let cfg = crate::config::load(&g.config)?;
@@ -329,7 +343,7 @@ pub fn cmd_monitor(g: &crate::cli::GlobalArgs, a: &MonitorArgs) -> crate::cli::C
             let _ = std::fs::create_dir_all(&cfg.runtime.log_dir);
             crate::observe::install_interrupt();
             let mut m = Monitor::new(cfg.clone(), Box::new(ServiceStop));
-            m.announce(a.interval);
+            m.announce(interval);
             loop {
                 match m.poll() {
                     Ok(v) => {
@@ -340,7 +354,7 @@ pub fn cmd_monitor(g: &crate::cli::GlobalArgs, a: &MonitorArgs) -> crate::cli::C
                     }
                     Err(e) => tracing::warn!("monitor poll failed: {e}"),
                 }
-                if !crate::observe::sleep_unless_interrupted(Duration::from_secs_f64(a.interval)) {
+                if !crate::observe::sleep_unless_interrupted(Duration::from_secs_f64(interval)) {
                     return Ok(crate::exit_code::OK);
                 }
             }

@@ -16,7 +16,10 @@ use std::sync::OnceLock;
 pub type Record = Map<String, Value>;
 
 /// The thresholds the detectors use, from `[runtime]`, `[phases]` and `[monitor]`.
-#[derive(Debug, Clone)]
+///
+/// Serialisable so a remote `probe` can hand its host's effective thresholds
+/// to the witness (patterns travel as their source text).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Thresholds {
     pub round_budget_s: u64,
     /// Per-phase budgets that override `round_budget_s`.
@@ -24,6 +27,7 @@ pub struct Thresholds {
     /// 0 disables `supervisor_stale`.
     pub supervisor_stale_threshold_s: u64,
     /// Compiled case-insensitively.
+    #[serde(with = "regex_list")]
     pub auth_fail_patterns: Vec<Regex>,
     pub auth_fail_hint: String,
     pub host_health: HostHealth,
@@ -90,4 +94,26 @@ pub struct Window<'a> {
     /// The watched host's clock (never the watcher's, for remote hosts).
     pub now: DateTime<Utc>,
     pub thresholds: &'a Thresholds,
+}
+
+/// Serde for a list of case-insensitive patterns as their source strings.
+mod regex_list {
+    use regex::{Regex, RegexBuilder};
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &[Regex], s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(v.iter().map(Regex::as_str))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Regex>, D::Error> {
+        let raw = Vec::<String>::deserialize(d)?;
+        raw.iter()
+            .map(|p| {
+                RegexBuilder::new(p)
+                    .case_insensitive(true)
+                    .build()
+                    .map_err(serde::de::Error::custom)
+            })
+            .collect()
+    }
 }

@@ -1,0 +1,184 @@
+//! The hosts file of `monitor --fleet FILE` (format in `hosts.example.toml`)
+//! and the per-host settings `--host` builds. Parsing and validation only.
+
+use serde::Deserialize;
+use std::path::Path;
+
+/// Remote config path used when none is given: `agent-runner.toml` relative
+/// to the login directory (the remote user's home), like `~/agent-runner.toml`.
+pub const DEFAULT_REMOTE_CONFIG: &str = "agent-runner.toml";
+/// Seconds between remote snapshots by default.
+pub const DEFAULT_INTERVAL_S: f64 = 5.0;
+
+/// One watched host.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HostSpec {
+    /// ssh alias (resolved through the ssh config).
+    pub alias: String,
+    /// Display name (defaults to the alias); unique in a fleet.
+    pub name: String,
+    /// Remote config path as the remote `agent-runner --config` gets it.
+    pub config: String,
+    pub tags: Vec<String>,
+}
+
+/// `[defaults]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Defaults {
+    config: Option<String>,
+    interval_s: Option<f64>,
+    tolerance_s: Option<u64>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HostEntry {
+    alias: String,
+    name: Option<String>,
+    config: Option<String>,
+    #[serde(default)]
+    tags: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileDoc {
+    #[serde(default)]
+    defaults: Defaults,
+    #[serde(default)]
+    host: Vec<HostEntry>,
+}
+
+/// A parsed hosts file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fleet {
+    pub hosts: Vec<HostSpec>,
+    pub interval_s: Option<f64>,
+    pub tolerance_s: Option<u64>,
+}
+
+/// `~/x` → `x`: remote commands start in the login directory, and a quoted
+/// `~` would not be expanded by the remote shell.
+pub fn remote_path(p: &str) -> String {
+    match p.strip_prefix("~/") {
+        Some(rest) if !rest.is_empty() => rest.to_string(),
+        _ => p.to_string(),
+    }
+}
+
+/// Check an alias (no leading `-`, no whitespace, not empty).
+pub fn check_alias(alias: &str) -> Result<(), String> {
+    if alias.is_empty() || alias.starts_with('-') || alias.chars().any(char::is_whitespace) {
+        return Err(format!(
+            "invalid host alias '{alias}' (it must not be empty, start with '-' or contain spaces)"
+        ));
+    }
+    Ok(())
+}
+
+/// A host given with `--host ALIAS` (default remote config).
+pub fn from_alias(alias: &str, remote_config: Option<&str>) -> Result<HostSpec, String> {
+    check_alias(alias)?;
+    Ok(HostSpec {
+        alias: alias.to_string(),
+        name: alias.to_string(),
+        config: remote_path(remote_config.unwrap_or(DEFAULT_REMOTE_CONFIG)),
+        tags: Vec::new(),
+    })
+}
+
+/// Parse a hosts file's text (`path` only names it in errors).
+pub fn parse(path: &Path, text: &str) -> Result<Fleet, String> {
+    let doc: FileDoc = toml::from_str(text)
+        .map_err(|e| format!("invalid hosts file '{}': {}", path.display(), e.message()))?;
+    if doc.host.is_empty() {
+        return Err(format!(
+            "hosts file '{}' lists no [[host]] entries; see hosts.example.toml",
+            path.display()
+        ));
+    }
+    if let Some(i) = doc.defaults.interval_s {
+        if !(i.is_finite() && i > 0.0) {
+            return Err(format!(
+                "invalid hosts file '{}': defaults.interval_s must be positive, got '{i}'",
+                path.display()
+            ));
+        }
+    }
+    let default_cfg = doc
+        .defaults
+        .config
+        .clone()
+        .unwrap_or_else(|| DEFAULT_REMOTE_CONFIG.to_string());
+    let mut hosts: Vec<HostSpec> = Vec::new();
+    for h in doc.host {
+        check_alias(&h.alias).map_err(|e| format!("{e} in '{}'", path.display()))?;
+        let name = h.name.unwrap_or_else(|| h.alias.clone());
+        if hosts.iter().any(|x| x.name == name) {
+            return Err(format!(
+                "hosts file '{}' names host '{name}' twice; give each [[host]] a unique name",
+                path.display()
+            ));
+        }
+        hosts.push(HostSpec {
+            alias: h.alias,
+            name,
+            config: remote_path(h.config.as_deref().unwrap_or(&default_cfg)),
+            tags: h.tags,
+        });
+    }
+    Ok(Fleet {
+        hosts,
+        interval_s: doc.defaults.interval_s,
+        tolerance_s: doc.defaults.tolerance_s,
+    })
+}
+
+/// Read and parse a hosts file.
+pub fn load(path: &Path) -> Result<Fleet, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read hosts file '{}': {e}", path.display()))?;
+    parse(path, &text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_example_file_parses() {
+        let p = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/hosts.example.toml"));
+        let f = load(p).unwrap();
+        assert!(f.hosts.len() >= 2, "{f:?}");
+        assert!(f.hosts.iter().all(|h| !h.config.starts_with('~')));
+    }
+
+    #[test]
+    fn defaults_names_and_errors() {
+        let p = Path::new("h.toml");
+        let f = parse(
+            p,
+            "[defaults]\nconfig = \"~/proj/agent-runner.toml\"\ntolerance_s = 5\n[[host]]\nalias = \"pi-1\"\n[[host]]\nalias = \"pi-2\"\nname = \"kitchen\"\nconfig = \"/srv/x.toml\"\ntags = [\"lab\"]\n",
+        )
+        .unwrap();
+        assert_eq!(f.tolerance_s, Some(5));
+        assert_eq!(f.hosts[0].name, "pi-1");
+        assert_eq!(f.hosts[0].config, "proj/agent-runner.toml");
+        assert_eq!(f.hosts[1].name, "kitchen");
+        assert_eq!(f.hosts[1].config, "/srv/x.toml");
+        assert_eq!(f.hosts[1].tags, vec!["lab"]);
+        assert!(parse(p, "[[host]]\nalias = \"-oProxyCommand=x\"\n")
+            .unwrap_err()
+            .contains("'-oProxyCommand=x'"));
+        assert!(
+            parse(p, "[[host]]\nalias = \"a\"\n[[host]]\nalias = \"a\"\n")
+                .unwrap_err()
+                .contains("twice")
+        );
+        assert!(parse(p, "[defaults]\n")
+            .unwrap_err()
+            .contains("no [[host]]"));
+        assert!(parse(p, "[[host]]\nalias = \"a\"\nport = 2\n").is_err());
+    }
+}

@@ -1,0 +1,15 @@
+//! The remote witness and the fleet (DESIGN §5): the remote end `probe
+//! --stream` ([`probe`]), its versioned frame format ([`frame`]), the hosts
+//! file ([`hosts`]), one persistent SSH link per host with cursor resume and
+//! back-off ([`link`]), and `monitor --host/--fleet` with its outputs
+//! ([`run`]).
+//!
+//! Detection is never re-implemented here: the witness rebuilds a
+//! [`crate::witness::window::Window`] from relayed frames and calls
+//! [`crate::witness::detectors::run_all`] with the host's clock.
+
+pub mod frame;
+pub mod hosts;
+pub mod link;
+pub mod probe;
+pub mod run;

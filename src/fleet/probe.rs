@@ -1,0 +1,368 @@
+//! `agent-runner probe --stream`: the remote end of the witness. Prints
+//! [`super::frame`] lines on stdout: a `hello`, the event backlog (or the
+//! events after `--since`), recent metrics and round-log tails, then as things
+//! happen `event`/`metric`/`log_tail` frames and a `snapshot` every
+//! `--interval` seconds.
+//!
+//! It only reads the log_dir; it never writes, decides or acts. It exits as
+//! soon as its channel is gone: stdin reaching EOF (the witness keeps it open),
+//! a failed stdout write (EPIPE; Rust ignores SIGPIPE so the write fails), or
+//! SIGHUP (default action).
+
+use super::frame::{self, encode};
+use crate::config::Config;
+use crate::observe::state::{RECENT_EVENTS, RECENT_METRICS, TAIL_FILES, TAIL_LINES};
+use crate::state::reader::{self, EventTail, Line, Since};
+use crate::state::Layout;
+use crate::witness::window::Thresholds;
+use chrono::{DateTime, Utc};
+use clap::Args;
+use serde_json::{json, Map, Value};
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// Test hook: seconds added to the clock the probe reports (simulates a host
+/// whose clock is off). Honoured only by `probe`.
+pub const CLOCK_OFFSET_ENV: &str = "AGENT_RUNNER_PROBE_CLOCK_OFFSET_S";
+/// How often the log_dir is checked for appended events.
+const TICK: Duration = Duration::from_millis(100);
+/// A round-log tail is cut to this many bytes (its end is kept).
+const TAIL_BYTES: usize = 48 * 1024;
+
+#[derive(Debug, Clone, Args)]
+pub struct ProbeArgs {
+    /// Keep streaming (without it: hello, backlog, one snapshot, exit).
+    #[arg(long)]
+    pub stream: bool,
+    /// Resume strictly after this cursor ('events-YYYY-MM.jsonl:OFFSET') or
+    /// replay from an ISO-8601 time.
+    #[arg(long, value_name = "CURSOR")]
+    pub since: Option<String>,
+    /// Seconds between snapshot frames.
+    #[arg(long, default_value_t = 5.0, value_name = "S")]
+    pub interval: f64,
+    /// Events replayed on a first connect (no --since); 0 = start at the end.
+    #[arg(long, default_value_t = RECENT_EVENTS, value_name = "N")]
+    pub backlog: usize,
+    /// Watch this log_dir with default thresholds when there is no config.
+    #[arg(long, value_name = "DIR")]
+    pub log_dir: Option<PathBuf>,
+}
+
+/// Where frames go; a failed write means the witness is gone: exit.
+struct Out {
+    w: std::io::BufWriter<std::io::Stdout>,
+}
+
+impl Out {
+    fn send(&mut self, kind: &str, fields: Map<String, Value>) {
+        let line = encode(frame::frame(kind, fields));
+        if self.w.write_all(line.as_bytes()).is_err() {
+            std::process::exit(crate::exit_code::OK);
+        }
+    }
+    fn flush(&mut self) {
+        if self.w.flush().is_err() {
+            std::process::exit(crate::exit_code::OK);
+        }
+    }
+}
+
+fn obj(v: Value) -> Map<String, Value> {
+    match v {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    }
+}
+
+/// The host clock as this probe reports it (with the test offset, if set).
+fn host_now(offset_ms: i64) -> DateTime<Utc> {
+    Utc::now() + chrono::Duration::milliseconds(offset_ms)
+}
+
+fn clock_offset_ms() -> i64 {
+    std::env::var(CLOCK_OFFSET_ENV)
+        .ok()
+        .and_then(|s| s.trim().parse::<f64>().ok())
+        .filter(|x| x.is_finite())
+        .map(|x| (x * 1000.0) as i64)
+        .unwrap_or(0)
+}
+
+/// Exit when stdin reaches EOF or fails: the SSH channel is gone.
+fn watch_stdin() {
+    let _ = std::thread::Builder::new()
+        .name("probe-stdin".into())
+        .spawn(|| {
+            let mut buf = [0u8; 512];
+            let mut stdin = std::io::stdin();
+            loop {
+                match stdin.read(&mut buf) {
+                    Ok(0) | Err(_) => std::process::exit(crate::exit_code::OK),
+                    Ok(_) => {}
+                }
+            }
+        });
+}
+
+fn load_config(g: &crate::cli::GlobalArgs, a: &ProbeArgs) -> Result<Config, String> {
+    match crate::config::load(&g.config) {
+        Ok(c) => Ok(c),
+        Err(e) => match &a.log_dir {
+            Some(d) => crate::witness::default_config(d, d).map_err(|e| e.to_string()),
+            None => Err(format!(
+                "{e} (or pass --log-dir DIR to watch a log_dir with default thresholds)"
+            )),
+        },
+    }
+}
+
+fn hello(cfg: &Config, g: &crate::cli::GlobalArgs, a: &ProbeArgs) -> Map<String, Value> {
+    let th = Thresholds::from_config(cfg);
+    let config_path = std::fs::canonicalize(&g.config).unwrap_or_else(|_| g.config.clone());
+    obj(json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "hostname": nix::unistd::gethostname().ok().map(|h| h.to_string_lossy().into_owned()),
+        "arch": std::env::consts::ARCH,
+        "pid": std::process::id(),
+        "config": config_path.display().to_string(),
+        "log_dir": cfg.runtime.log_dir.display().to_string(),
+        "project": cfg.project,
+        "interval_s": a.interval,
+        "thresholds": serde_json::to_value(&th).unwrap_or(Value::Null),
+        "auto_stop_on": cfg.monitor.auto_stop_on,
+        "remote_failure_tolerance_s": cfg.monitor.remote_failure_tolerance_s,
+    }))
+}
+
+fn event_frame(out: &mut Out, wanted: &mut TailWanted, l: &Line) -> bool {
+    let w = wanted.note(l);
+    out.send(
+        "event",
+        obj(json!({"cursor": l.end.to_string(), "line": l.text})),
+    );
+    w
+}
+
+fn snapshot(
+    cfg: &Config,
+    layout: &Layout,
+    now: DateTime<Utc>,
+    tail: &EventTail,
+) -> Map<String, Value> {
+    let status = std::fs::read(layout.status())
+        .ok()
+        .and_then(|b| serde_json::from_slice::<Value>(&b).ok());
+    let mut sample = Map::new();
+    sample.insert("ts".into(), json!(crate::timefmt::iso_ms(now)));
+    sample.insert("source".into(), json!("probe"));
+    sample.extend(crate::state::metrics::sample(&cfg.runtime.log_dir).to_fields(None, None, None));
+    let rec = crate::service::pidfile::read(&layout.serve_pid())
+        .ok()
+        .flatten();
+    let live = rec.as_ref().filter(|r| r.is_live());
+    let holder = crate::state::lock::read_holder(&layout.lock_holder())
+        .filter(|h| crate::proc::alive(h.pid))
+        .map(|h| json!({"pid": h.pid, "started_at": h.started_at, "cmdline": h.cmdline}));
+    obj(json!({
+        "now": crate::timefmt::iso_ms(now),
+        "status": status,
+        "metrics": sample,
+        "service": {
+            "mode": crate::service::mode(cfg).as_str(),
+            "active": live.is_some(),
+            "pid": live.map(|r| r.pid),
+        },
+        "round": holder,
+        "cursor": tail.cursor().map(|c| c.to_string()),
+    }))
+}
+
+/// Rounds whose log tails the detectors read (short failed exits), newest
+/// last, bounded.
+#[derive(Debug, Default)]
+struct TailWanted {
+    short_failed: std::collections::BTreeSet<u64>,
+}
+
+impl TailWanted {
+    /// Note an event; true when it adds a round whose tail is now wanted.
+    fn note(&mut self, l: &Line) -> bool {
+        if l.kind() != "agent_exit" || !crate::witness::detectors::is_short_failed_exit(&l.value) {
+            return false;
+        }
+        let Some(n) = l.value.get("round_num").and_then(Value::as_u64) else {
+            return false;
+        };
+        let added = self.short_failed.insert(n);
+        while self.short_failed.len() > TAIL_FILES {
+            self.short_failed.pop_first();
+        }
+        added
+    }
+}
+
+/// The current round's tail is cut to this (drill-down only; no detector
+/// reads it until the round exits, and then the full tail is sent).
+const CURRENT_TAIL_BYTES: usize = 8 * 1024;
+
+/// Send the round-log tails the detectors need — short failed rounds among
+/// the newest [`TAIL_FILES`] — plus a short tail of the newest round, when
+/// they changed since last sent.
+fn log_tails(
+    out: &mut Out,
+    layout: &Layout,
+    wanted: &TailWanted,
+    seen: &mut HashMap<u64, (u64, i64, bool)>,
+) {
+    let logs = layout.agent_logs();
+    let latest = logs.last().map(|(n, _)| *n);
+    let skip = logs.len().saturating_sub(TAIL_FILES);
+    let mut keep = HashMap::new();
+    for (n, p) in logs.into_iter().skip(skip) {
+        let full = wanted.short_failed.contains(&n);
+        if !full && Some(n) != latest {
+            continue;
+        }
+        let Ok(m) = std::fs::metadata(&p) else {
+            continue;
+        };
+        use std::os::unix::fs::MetadataExt;
+        let sig = (m.len(), m.mtime_nsec() ^ m.mtime(), full);
+        if seen.get(&n) != Some(&sig) {
+            if let Ok(t) = reader::tail_text(&p, TAIL_LINES) {
+                let cap = if full { TAIL_BYTES } else { CURRENT_TAIL_BYTES };
+                out.send(
+                    "log_tail",
+                    obj(json!({"round": n, "text": frame::keep_end(&t, cap), "full": full})),
+                );
+            }
+        }
+        keep.insert(n, sig);
+    }
+    *seen = keep;
+}
+
+/// `probe`.
+pub fn cmd_probe(g: &crate::cli::GlobalArgs, a: &ProbeArgs) -> crate::cli::CmdResult {
+    let mut out = Out {
+        w: std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout()),
+    };
+    if !(a.interval.is_finite() && a.interval > 0.0) {
+        out.send(
+            "error",
+            obj(json!({"message": format!("--interval expects a positive number of seconds, got '{}'", a.interval)})),
+        );
+        out.flush();
+        return Ok(crate::exit_code::USAGE);
+    }
+    let cfg = match load_config(g, a) {
+        Ok(c) => c,
+        Err(e) => {
+            out.send("error", obj(json!({"message": e})));
+            out.flush();
+            return Ok(crate::exit_code::FAILURE);
+        }
+    };
+    let since = match a.since.as_deref().map(str::parse::<Since>).transpose() {
+        Ok(s) => s,
+        Err(e) => {
+            out.send("error", obj(json!({"message": e.to_string()})));
+            out.flush();
+            return Ok(crate::exit_code::USAGE);
+        }
+    };
+    if a.stream {
+        watch_stdin();
+    }
+    let offset_ms = clock_offset_ms();
+    let layout = Layout::new(&cfg.runtime.log_dir);
+    let dir = &cfg.runtime.log_dir;
+    out.send("hello", hello(&cfg, g, a));
+    out.flush();
+    let io = |e: std::io::Error| {
+        crate::cli::CliError::failure(format!("cannot read '{}': {e}", dir.display()))
+    };
+    // Events: the backlog or the replay after --since, then follow on.
+    let mut wanted = TailWanted::default();
+    let mut tail = match &since {
+        Some(s) => {
+            let (lines, t) = reader::since(dir, s).map_err(io)?;
+            for l in &lines {
+                event_frame(&mut out, &mut wanted, l);
+            }
+            t
+        }
+        None if a.backlog == 0 => EventTail::at_end(dir),
+        None => {
+            let t = reader::tail_last_n(dir, &[], a.backlog).map_err(io)?;
+            for l in &t.lines {
+                event_frame(&mut out, &mut wanted, l);
+            }
+            match t.lines.last() {
+                Some(l) => EventTail::from_cursor(dir, &l.end),
+                None => EventTail::at_end(dir),
+            }
+        }
+    };
+    // Metrics: the newest samples, then what is appended.
+    let shards = reader::shard_files(dir, "metrics-");
+    for l in reader::tail_last_n_in(&shards, &[], RECENT_METRICS)
+        .map_err(io)?
+        .lines
+    {
+        out.send("metric", obj(json!({"line": l.text})));
+    }
+    let mut mtail = EventTail::metrics_from_start(dir);
+    mtail.seek_to_end();
+    let mut seen_logs = HashMap::new();
+    log_tails(&mut out, &layout, &wanted, &mut seen_logs);
+    out.send(
+        "snapshot",
+        snapshot(&cfg, &layout, host_now(offset_ms), &tail),
+    );
+    out.flush();
+    if !a.stream {
+        return Ok(crate::exit_code::OK);
+    }
+    let interval = Duration::from_secs_f64(a.interval);
+    let mut last_snap = Instant::now();
+    loop {
+        std::thread::sleep(TICK);
+        let mut wrote = false;
+        let mut new_exit = false;
+        match tail.poll() {
+            Ok(lines) => {
+                for l in &lines {
+                    new_exit |= event_frame(&mut out, &mut wanted, l);
+                }
+                wrote |= !lines.is_empty();
+            }
+            Err(e) => tracing::warn!("probe: reading events failed: {e}"),
+        }
+        if let Ok(lines) = mtail.poll() {
+            for l in &lines {
+                out.send("metric", obj(json!({"line": l.text})));
+            }
+            wrote |= !lines.is_empty();
+        }
+        if new_exit {
+            // A short failed exit: its tail before the detectors run on it.
+            log_tails(&mut out, &layout, &wanted, &mut seen_logs);
+        }
+        if last_snap.elapsed() >= interval {
+            last_snap = Instant::now();
+            log_tails(&mut out, &layout, &wanted, &mut seen_logs);
+            out.send(
+                "snapshot",
+                snapshot(&cfg, &layout, host_now(offset_ms), &tail),
+            );
+            wrote = true;
+        }
+        if wrote {
+            out.flush();
+        }
+    }
+}
