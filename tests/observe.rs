@@ -246,10 +246,22 @@ fn events_argument_errors_exit_2() {
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("--round expects int or 'latest', got 'abc'")
     );
-    let out = std::process::Command::new(logdir::bin())
-        .args(["monitor", "--host", "pi"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("remote monitoring is not available yet"));
+    // Remote usage errors are refused before any connection (own HOME and an
+    // empty ssh config: the user's ~/.ssh is never read).
+    let home = tempfile::tempdir().unwrap();
+    let empty = home.path().join("ssh_config");
+    std::fs::write(&empty, "").unwrap();
+    for (args, msg) in [
+        (vec!["monitor", "--host=-oProxyCommand=x", "--once"], "invalid host alias"),
+        (vec!["monitor", "--host", "pi", "--mode", "narrate"], "local only"),
+    ] {
+        let out = std::process::Command::new(logdir::bin())
+            .args(&args)
+            .env("HOME", home.path())
+            .env("AGENT_RUNNER_SSH_CONFIG", &empty)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains(msg), "{args:?}");
+    }
 }
