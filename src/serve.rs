@@ -291,7 +291,7 @@ pub fn serve(cfg: &Config, max_rounds: Option<u64>, once: bool, signals: &Signal
     let _ = std::fs::remove_file(layout.agent_done());
     prune_round_logs(&layout, cfg.runtime.round_log_retention, &log);
 
-    let exe = std::env::current_exe()
+    let exe = crate::proc::self_exe()
         .map_err(|e| CliError::failure(format!("cannot find own executable: {e}")))?;
     let mut rounds_completed: u64 = 0;
     let mut consecutive: u32 = 0;
