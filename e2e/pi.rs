@@ -344,6 +344,13 @@ fn main() {
         "monitor did not report the project '{}' on '{alias}': {lines:?}",
         r.project()
     );
+    // The lab says which architecture its agent-runner is (aarch64 under qemu).
+    if let Ok(arch) = std::env::var("AGENT_RUNNER_E2E_EXPECT_ARCH") {
+        assert!(
+            lines.iter().any(|l| l["arch"] == arch.as_str()),
+            "the remote agent-runner should report arch '{arch}': {lines:?}"
+        );
+    }
     // Where it reports round numbers, they are the demo's.
     let seen = lines.iter().filter_map(max_round).max();
     if let Some(n) = seen {
