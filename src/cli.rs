@@ -74,7 +74,7 @@ pub enum Verb {
     #[command(name = "ssh-config")]
     SshConfig(SshConfigArgs),
     /// Copy this binary (or the matching one) to a remote host over SSH.
-    Deploy(PassThrough),
+    Deploy(crate::deploy::DeployArgs),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -289,6 +289,6 @@ fn dispatch(cli: Cli) -> CmdResult {
             None => not_yet("doctor (without --host)"),
         },
         Verb::SshConfig(a) => crate::ssh::config::cmd_ssh_config(&a),
-        Verb::Deploy(_) => not_yet("deploy"),
+        Verb::Deploy(a) => crate::deploy::cmd_deploy(&g, &a),
     }
 }

@@ -217,7 +217,7 @@ pub fn cmd_demo(_g: &GlobalArgs, a: &DemoArgs) -> CmdResult {
         cfg.runtime.work_dir.display()
     );
     println!("  the demo agent plays one scene per round: clean work, a dirty tree, a hang, then 'done'.");
-    let exe = std::env::current_exe()
+    let exe = crate::proc::self_exe()
         .map_err(|e| CliError::failure(format!("cannot find own executable: {e}")))?;
     let rounds = a.rounds.max(1).to_string();
     let mut child = Command::new(exe)

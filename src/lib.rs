@@ -14,6 +14,7 @@ pub mod cli;
 pub mod config;
 pub mod defenses;
 pub mod demo;
+pub mod deploy;
 pub mod exit_code;
 pub mod fleet;
 pub mod observe;

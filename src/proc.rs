@@ -2,7 +2,22 @@
 //! guards against pid reuse), command line, parent, process group, session,
 //! state. Read-only; signalling lives with the code that owns the process.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+/// Names the command that runs this agent-runner when it is started through a
+/// wrapper (e.g. `qemu-aarch64` in the e2e lab, where the kernel cannot exec
+/// the binary itself): what agent-runner spawns of itself (the detached
+/// serve, each round, the demo) is started with it.
+pub const SELF_EXE_ENV: &str = "AGENT_RUNNER_EXE";
+
+/// The command to spawn this agent-runner again: `$AGENT_RUNNER_EXE` if set,
+/// else `/proc/self/exe`.
+pub fn self_exe() -> std::io::Result<PathBuf> {
+    match std::env::var_os(SELF_EXE_ENV).filter(|v| !v.is_empty()) {
+        Some(p) => Ok(PathBuf::from(p)),
+        None => std::env::current_exe(),
+    }
+}
 
 /// One `/proc/<pid>/stat` record (the fields we use).
 #[derive(Debug, Clone, PartialEq, Eq)]

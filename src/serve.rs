@@ -163,7 +163,7 @@ pub fn serve_with(cfg: &Config, opts: &ServeOptions, signals: &Signals) -> CmdRe
         }
     }
 
-    let exe = std::env::current_exe()
+    let exe = crate::proc::self_exe()
         .map_err(|e| CliError::failure(format!("cannot find own executable: {e}")))?;
     let mut rounds_completed: u64 = 0;
     let mut consecutive: u32 = 0;

@@ -89,7 +89,7 @@ pub fn spawn_detached_serve(cfg: &Config) -> Result<i32, String> {
         .open(&out_path)
         .map_err(|e| format!("cannot open '{}': {e}", out_path.display()))?;
     let err = out.try_clone().map_err(|e| e.to_string())?;
-    let exe = std::env::current_exe().map_err(|e| format!("cannot find own executable: {e}"))?;
+    let exe = crate::proc::self_exe().map_err(|e| format!("cannot find own executable: {e}"))?;
     let mut cmd = Command::new(exe);
     cmd.arg("--config")
         .arg(&cfg.path)
