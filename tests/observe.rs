@@ -252,8 +252,14 @@ fn events_argument_errors_exit_2() {
     let empty = home.path().join("ssh_config");
     std::fs::write(&empty, "").unwrap();
     for (args, msg) in [
-        (vec!["monitor", "--host=-oProxyCommand=x", "--once"], "invalid host alias"),
-        (vec!["monitor", "--host", "pi", "--mode", "narrate"], "local only"),
+        (
+            vec!["monitor", "--host=-oProxyCommand=x", "--once"],
+            "invalid host alias",
+        ),
+        (
+            vec!["monitor", "--host", "pi", "--mode", "narrate"],
+            "local only",
+        ),
     ] {
         let out = std::process::Command::new(logdir::bin())
             .args(&args)
@@ -262,6 +268,9 @@ fn events_argument_errors_exit_2() {
             .output()
             .unwrap();
         assert_eq!(out.status.code(), Some(2), "{args:?}");
-        assert!(String::from_utf8_lossy(&out.stderr).contains(msg), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains(msg),
+            "{args:?}"
+        );
     }
 }
