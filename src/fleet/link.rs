@@ -9,7 +9,7 @@
 
 use super::frame::{self, Frame};
 use super::hosts::HostSpec;
-use crate::observe::state::{RECENT_EVENTS, RECENT_METRICS};
+use crate::observe::state::RECENT_METRICS;
 use crate::ssh::config::{self as sshconfig, ResolveOptions};
 use crate::ssh::session::{self, StreamEvent};
 use crate::ssh::{ResolvedHost, SshError};
@@ -21,7 +21,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, Semaphore};
 
@@ -32,16 +32,25 @@ pub const HOST_UNREACHABLE: &str = "host_unreachable";
 /// Deadline for opening the probe channel and for the remote `stop`.
 const OPEN_DEADLINE: Duration = Duration::from_secs(30);
 const STOP_DEADLINE: Duration = Duration::from_secs(120);
+/// Capacity the per-link line buffer goes back to once a burst is read.
+const LINE_BUF_KEEP: usize = 8 * 1024;
 /// Events kept for the per-host drill-down.
 const RECENT_FOR_VIEW: usize = 20;
-/// A host's event buffer is compacted when it grows past this many events.
-pub const COMPACT_AT: usize = 600;
+/// A host's event buffer is compacted when it grows past this many events
+/// (so a host costs the witness about a hundred parsed events, whatever the
+/// length of its history: `bench/fleet.py` watches 200 hosts with 500 rounds
+/// of history each).
+pub const COMPACT_AT: usize = 80;
 /// Events of any kind kept at compaction (the newest ones).
-pub const KEEP_ANY: usize = 200;
-/// Kinds the detectors look back over; compaction keeps them (up to
-/// [`RECENT_EVENTS`]) and drops older events of other kinds (progress
-/// heartbeats, hooks…), so a fleet of hundreds of hosts stays small in memory
-/// while every detector sees what it would see over the full window.
+pub const KEEP_ANY: usize = 16;
+/// Rounds of detector-kind events kept at compaction. The detectors that
+/// look back furthest read the last 10 agent exits (`timeout_rate`,
+/// `oauth_fail`, `network_fail`); `anomaly_repetitive_active` reads 5 rounds;
+/// `orphan_chain` fires at a streak of 3.
+pub const KEEP_ROUNDS: i64 = 12;
+/// Kinds the detectors look back over; compaction keeps those of the last
+/// [`KEEP_ROUNDS`] rounds and drops older events and other kinds (progress
+/// heartbeats, usage, hooks…).
 pub const DETECTOR_KINDS: &[&str] = &[
     "round_start",
     "round_end",
@@ -56,21 +65,75 @@ pub const DETECTOR_KINDS: &[&str] = &[
     "round_deferred",
     "round_resumed",
 ];
+/// The event fields the detectors and the fleet row read; a slim
+/// [`HostView`] drops the others (config digests, token counts, raw text…).
+pub const DETECTOR_FIELDS: &[&str] = &[
+    "ts",
+    "event",
+    "round_num",
+    "phase",
+    "exit_code",
+    "duration_s",
+    "timed_out",
+    "exit_cause",
+    "classification",
+    "agent",
+    "reset_at_epoch",
+    "tool_name",
+    "target",
+    "count",
+    "window",
+    "resume_at",
+    "reason",
+];
+/// Kinds whose newest event counts however old it is: a throttle, a pause or
+/// a deferral still in force (`rate_limit_active`, `supervisor_stale`).
+const STATE_KINDS: &[&str] = &[
+    "transient_error_detected",
+    "transient_error_recovered",
+    "schedule_paused",
+    "schedule_resumed",
+    "round_deferred",
+    "round_resumed",
+];
 
-/// Drop older events of kinds no detector looks back over (see
-/// [`DETECTOR_KINDS`]), keeping the newest [`KEEP_ANY`] of any kind.
+/// Bound a host's event buffer: keep the newest [`KEEP_ANY`] events, the
+/// detector-kind events of the last [`KEEP_ROUNDS`] rounds (and those without
+/// a round number among the newest), and the newest event of each
+/// [`STATE_KINDS`] kind; order is kept. Never more than [`COMPACT_AT`].
 pub fn compact(events: &mut VecDeque<Record>) {
+    fn round_of(e: &Record) -> Option<i64> {
+        e.get("round_num").and_then(Value::as_i64)
+    }
+    fn kind_of(e: &Record) -> &str {
+        e.get("event").and_then(Value::as_str).unwrap_or("")
+    }
+    let max_round = events.iter().filter_map(round_of).max().unwrap_or(0);
+    let floor = max_round - KEEP_ROUNDS + 1;
     let n = events.len();
+    // the newest event of each state kind, by index
+    let mut newest_state: Vec<usize> = Vec::with_capacity(STATE_KINDS.len());
+    for k in STATE_KINDS {
+        if let Some(i) = events.iter().rposition(|e| kind_of(e) == *k) {
+            newest_state.push(i);
+        }
+    }
     let mut i = 0usize;
     events.retain(|e| {
+        let idx = i;
         i += 1;
-        i > n.saturating_sub(KEEP_ANY)
-            || e.get("event")
-                .and_then(Value::as_str)
-                .is_some_and(|k| DETECTOR_KINDS.contains(&k))
+        idx >= n.saturating_sub(KEEP_ANY)
+            || newest_state.contains(&idx)
+            || (DETECTOR_KINDS.contains(&kind_of(e)) && round_of(e).map_or(true, |r| r >= floor))
     });
-    while events.len() > RECENT_EVENTS {
-        events.pop_front();
+    // Still too many (a flood without round numbers): the newest win, but the
+    // state events stay.
+    while events.len() > COMPACT_AT {
+        let drop = events
+            .iter()
+            .position(|e| !STATE_KINDS.contains(&kind_of(e)))
+            .unwrap_or(0);
+        events.remove(drop);
     }
 }
 
@@ -100,11 +163,36 @@ pub fn backoff_s(attempt: u32) -> f64 {
     (2f64.powi(exp as i32)).min(BACKOFF_CAP_S)
 }
 
+/// Parse a hello's thresholds; hosts that report the same ones share one
+/// copy (its compiled auth patterns are a good part of what a host costs).
+fn shared_thresholds(v: &Value) -> Option<Arc<Thresholds>> {
+    static CACHE: Mutex<Vec<(Value, Weak<Thresholds>)>> = Mutex::new(Vec::new());
+    let parse = || {
+        serde_json::from_value::<Thresholds>(v.clone())
+            .ok()
+            .map(Arc::new)
+    };
+    let Ok(mut cache) = CACHE.lock() else {
+        return parse();
+    };
+    cache.retain(|(_, w)| w.strong_count() > 0);
+    if let Some(t) = cache
+        .iter()
+        .find(|(k, _)| k == v)
+        .and_then(|(_, w)| w.upgrade())
+    {
+        return Some(t);
+    }
+    let t = parse()?;
+    cache.push((v.clone(), Arc::downgrade(&t)));
+    Some(t)
+}
+
 /// What the relayed frames say about one host.
 #[derive(Debug, Default)]
 pub struct HostView {
     pub hello: Option<Map<String, Value>>,
-    pub thresholds: Option<Thresholds>,
+    pub thresholds: Option<Arc<Thresholds>>,
     pub events: VecDeque<Record>,
     pub metrics: VecDeque<Record>,
     pub log_tails: BTreeMap<u64, String>,
@@ -117,6 +205,8 @@ pub struct HostView {
     pub events_received: u64,
     /// Events refused because their cursor was not after ours.
     pub duplicates_dropped: u64,
+    /// Keep only [`DETECTOR_FIELDS`] of each event (when no view shows them whole).
+    pub slim: bool,
 }
 
 /// What applying one frame changed.
@@ -135,9 +225,7 @@ impl HostView {
     pub fn apply(&mut self, f: Frame) -> Applied {
         match f {
             Frame::Hello(m) => {
-                self.thresholds = m
-                    .get("thresholds")
-                    .and_then(|t| serde_json::from_value(t.clone()).ok());
+                self.thresholds = m.get("thresholds").and_then(shared_thresholds);
                 self.hello = Some(m);
                 // The probe re-sends these after every (re)connect.
                 self.metrics.clear();
@@ -155,9 +243,15 @@ impl HostView {
                 if c.is_some() {
                     self.cursor = c;
                 }
-                let Some((_, value)) = reader::parse_line(line.as_bytes()) else {
+                let Some((_, parsed)) = reader::parse_line(line.as_bytes()) else {
                     return Applied::Nothing;
                 };
+                // Re-built at its exact size (a host keeps up to COMPACT_AT of
+                // these); `slim` keeps only the fields the detectors read.
+                let keep = |k: &str| !self.slim || DETECTOR_FIELDS.contains(&k);
+                let n = parsed.keys().filter(|k| keep(k)).count();
+                let mut value = Record::with_capacity(n);
+                value.extend(parsed.into_iter().filter(|(k, _)| keep(k)));
                 self.events.push_back(value);
                 if self.events.len() > COMPACT_AT {
                     compact(&mut self.events);
@@ -356,6 +450,10 @@ pub struct LinkOpts {
     pub auto_stop: bool,
     /// Delay before the first connect (jittered start).
     pub start_delay: Duration,
+    /// Report every relayed event (`--mode events`).
+    pub relay_events: bool,
+    /// Keep the newest events in the host's row (the HTTP view shows them).
+    pub row_events: bool,
 }
 
 fn alert_value(a: &Alert) -> Value {
@@ -409,17 +507,26 @@ impl Link {
 
     fn update_row(&self, f: impl FnOnce(&mut Row)) {
         if let Ok(mut t) = self.table.lock() {
-            let row = t.entry(self.spec.name.clone()).or_insert_with(|| Row {
-                name: self.spec.name.clone(),
-                alias: self.spec.alias.clone(),
-                tags: self.spec.tags.clone(),
-                state: "connecting".into(),
-                ..Default::default()
-            });
-            f(row);
+            if !t.contains_key(&self.spec.name) {
+                t.insert(
+                    self.spec.name.clone(),
+                    Row {
+                        name: self.spec.name.clone(),
+                        alias: self.spec.alias.clone(),
+                        tags: self.spec.tags.clone(),
+                        state: "connecting".into(),
+                        ..Default::default()
+                    },
+                );
+            }
+            if let Some(row) = t.get_mut(&self.spec.name) {
+                f(row);
+            }
         }
     }
 
+    /// Bring the host's row up to date. Runs after every evaluation, so it
+    /// borrows what it can (the row keeps owned copies of a few strings).
     fn refresh_row(&self) {
         let v = &self.view;
         let active: Vec<Value> = self
@@ -432,16 +539,17 @@ impl Link {
                     .map(alert_value)
             })
             .collect();
-        let hello = v.hello.clone().unwrap_or_default();
-        let s = |k: &str| hello.get(k).and_then(Value::as_str).map(String::from);
+        let hello = v.hello.as_ref();
+        let s = |k: &str| hello.and_then(|h| h.get(k)).and_then(Value::as_str);
         let round = v.round();
-        let skip = v.events.len().saturating_sub(RECENT_FOR_VIEW);
-        let recent: Vec<Value> = v
-            .events
-            .iter()
-            .skip(skip)
-            .map(|e| Value::Object(e.clone()))
-            .collect();
+        let recent: Option<Vec<Value>> = self.opts.row_events.then(|| {
+            let skip = v.events.len().saturating_sub(RECENT_FOR_VIEW);
+            v.events
+                .iter()
+                .skip(skip)
+                .map(|e| Value::Object(e.clone()))
+                .collect()
+        });
         let serve_active = v
             .snapshot
             .as_ref()
@@ -452,11 +560,18 @@ impl Link {
         let now = v.now().map(crate::timefmt::iso_ms);
         let cursor = v.cursor.as_ref().map(|c| c.to_string());
         let received = v.events_received;
+        let set = |slot: &mut Option<String>, new: Option<&str>| {
+            if slot.as_deref() != new {
+                *slot = new.map(String::from);
+            }
+        };
         self.update_row(|r| {
-            r.state = if active.is_empty() { "ok" } else { "alert" }.into();
-            r.hostname = s("hostname");
-            r.version = s("version");
-            r.project = s("project");
+            r.state.clear();
+            r.state
+                .push_str(if active.is_empty() { "ok" } else { "alert" });
+            set(&mut r.hostname, s("hostname"));
+            set(&mut r.version, s("version"));
+            set(&mut r.project, s("project"));
             r.serve_active = serve_active;
             r.round = round.as_ref().map(|x| x.0);
             r.phase = round.as_ref().and_then(|x| x.1.clone());
@@ -467,7 +582,9 @@ impl Link {
             r.error = None;
             r.events_received = received;
             r.cursor = cursor;
-            r.recent_events = recent;
+            if let Some(recent) = recent {
+                r.recent_events = recent;
+            }
         });
     }
 }
@@ -479,10 +596,14 @@ impl Link {
         table: Table,
         tx: mpsc::UnboundedSender<Report>,
     ) -> Link {
+        let slim = !opts.row_events;
         Link {
             spec,
             opts,
-            view: HostView::default(),
+            view: HostView {
+                slim,
+                ..HostView::default()
+            },
             dedup: Dedup::new(),
             table,
             tx,
@@ -497,19 +618,22 @@ impl Link {
         };
         self.last_alerts = alerts.clone();
         let verdict = self.dedup.update(alerts);
-        let allowed: Vec<String> = self
-            .view
-            .hello
-            .as_ref()
-            .and_then(|h| h.get("auto_stop_on"))
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(Value::as_str)
-                    .map(String::from)
-                    .collect()
-            })
-            .unwrap_or_default();
+        let allowed: Vec<String> = if verdict.fresh.is_empty() {
+            Vec::new()
+        } else {
+            self.view
+                .hello
+                .as_ref()
+                .and_then(|h| h.get("auto_stop_on"))
+                .and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .filter_map(Value::as_str)
+                        .map(String::from)
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
         for a in &verdict.fresh {
             self.send(Report::Alert {
                 host: self.spec.name.clone(),
@@ -613,9 +737,12 @@ impl Link {
                 Some(StreamEvent::Stdout(d)) => {
                     buf.extend_from_slice(&d);
                     let mut changed = false;
-                    while let Some(i) = buf.iter().position(|b| *b == b'\n') {
-                        let line: Vec<u8> = buf.drain(..=i).collect();
-                        let text = String::from_utf8_lossy(&line);
+                    // Whole lines from `start`; what is left is kept for the next read.
+                    let mut start = 0usize;
+                    while let Some(rel) = buf[start..].iter().position(|b| *b == b'\n') {
+                        let end = start + rel;
+                        let text = String::from_utf8_lossy(&buf[start..end]);
+                        start = end + 1;
                         let Ok(f) = frame::decode(text.trim_end()) else {
                             continue;
                         };
@@ -632,10 +759,12 @@ impl Link {
                             }
                             Applied::Event(line) => {
                                 changed = true;
-                                self.send(Report::Event {
-                                    host: self.spec.name.clone(),
-                                    line,
-                                });
+                                if self.opts.relay_events {
+                                    self.send(Report::Event {
+                                        host: self.spec.name.clone(),
+                                        line,
+                                    });
+                                }
                             }
                             Applied::Snapshot => {
                                 changed = true;
@@ -646,6 +775,11 @@ impl Link {
                             }
                             Applied::Nothing => {}
                         }
+                    }
+                    buf.drain(..start);
+                    if buf.is_empty() && buf.capacity() > LINE_BUF_KEEP {
+                        // A backlog burst grew it; a host costs less between events.
+                        buf = Vec::with_capacity(LINE_BUF_KEEP);
                     }
                     if buf.len() > frame::MAX_FRAME * 2 {
                         return Err(Ended::Failed(
@@ -964,9 +1098,81 @@ mod tests {
                 thresholds: &th,
             })
         };
-        let full = w(&all[all.len().saturating_sub(RECENT_EVENTS)..]);
+        let full = w(&all[all
+            .len()
+            .saturating_sub(crate::observe::state::RECENT_EVENTS)..]);
         let compacted = w(dq.make_contiguous());
         assert!(!full.is_empty());
+        assert_eq!(full, compacted);
+    }
+
+    #[test]
+    fn compaction_bounds_a_long_history_and_keeps_an_old_throttle() {
+        use crate::witness::detectors::run_all;
+        let cfg =
+            crate::witness::default_config(std::path::Path::new("/w"), std::path::Path::new("/l"))
+                .unwrap();
+        let th = Thresholds::from_config(&cfg);
+        let t0 = crate::timefmt::parse_ts("2026-11-01T00:00:00.000Z").unwrap();
+        let mut all: Vec<Record> = Vec::new();
+        let mut s = 0i64;
+        let mut push = |v: Value| {
+            s += 1;
+            let mut m = v.as_object().unwrap().clone();
+            m.insert(
+                "ts".into(),
+                json!(crate::timefmt::iso_ms(t0 + chrono::Duration::seconds(s))),
+            );
+            all.push(m);
+        };
+        let reset = (t0 + chrono::Duration::days(30)).timestamp();
+        for n in 1..=500i64 {
+            push(json!({"event": "round_start", "round_num": n}));
+            if n == 20 {
+                // a throttle that is still in force at the end
+                push(
+                    json!({"event": "transient_error_detected", "round_num": n, "classification": "rate_limit", "agent": "claude", "reset_at_epoch": reset}),
+                );
+            }
+            push(json!({"event": "agent_usage_recorded", "round_num": n}));
+            if n > 490 {
+                push(json!({"event": "orphan_stashed", "round_num": n}));
+            }
+            push(
+                json!({"event": "agent_exit", "round_num": n, "exit_code": 1, "timed_out": n % 2 == 0, "duration_s": 5.0, "exit_cause": "timeout"}),
+            );
+            push(json!({"event": "round_end", "round_num": n}));
+        }
+        let mut dq: VecDeque<Record> = VecDeque::new();
+        let mut most = 0;
+        for e in &all {
+            dq.push_back(e.clone());
+            if dq.len() > COMPACT_AT {
+                compact(&mut dq);
+            }
+            most = most.max(dq.len());
+        }
+        assert!(most <= COMPACT_AT + 1, "{most}");
+        let tails = BTreeMap::new();
+        let now = t0 + chrono::Duration::seconds(s + 60);
+        let w = |events: &[Record]| {
+            run_all(&Window {
+                events,
+                metrics: &[],
+                log_tails: &tails,
+                status: None,
+                now,
+                thresholds: &th,
+            })
+        };
+        let full = w(&all);
+        let compacted = w(dq.make_contiguous());
+        let names = |v: &[crate::witness::detectors::Alert]| {
+            v.iter().map(|a| a.detector).collect::<Vec<_>>()
+        };
+        for d in ["timeout_rate", "rate_limit_active", "orphan_chain"] {
+            assert!(names(&full).contains(&d), "{:?}", names(&full));
+        }
         assert_eq!(full, compacted);
     }
 

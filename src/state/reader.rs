@@ -413,6 +413,12 @@ pub struct EventTail {
     /// Files whose name sorts before this are never read.
     floor: Option<String>,
     corrupt: u64,
+    /// The shard list kept between polls ([`Self::keep_listing`]); `None`
+    /// lists the directory at the next poll.
+    listing: Option<Vec<(String, PathBuf)>>,
+    keep_listing: bool,
+    /// A listed file was gone at the last poll.
+    listing_stale: bool,
 }
 
 impl EventTail {
@@ -424,7 +430,22 @@ impl EventTail {
             offsets: BTreeMap::new(),
             floor: None,
             corrupt: 0,
+            listing: None,
+            keep_listing: false,
+            listing_stale: false,
         }
+    }
+
+    /// Keep the directory listing between polls instead of listing it every
+    /// time: for a caller that learns of new files another way (the probe,
+    /// from inotify) and calls [`Self::relist`] then.
+    pub fn keep_listing(&mut self) {
+        self.keep_listing = true;
+    }
+
+    /// List the directory again at the next poll.
+    pub fn relist(&mut self) {
+        self.listing = None;
     }
 
     /// A tail over `metrics-*.jsonl` instead of events.
@@ -486,17 +507,36 @@ impl EventTail {
 
     /// Like [`poll`](Self::poll) but hands lines to `f` as they are read.
     pub fn poll_with(&mut self, mut f: impl FnMut(Line)) -> std::io::Result<()> {
-        let files = shard_files(&self.dir, self.prefix);
+        let files = match self.listing.take() {
+            Some(l) => l,
+            None => shard_files(&self.dir, self.prefix),
+        };
+        let r = self.poll_files(&files, &mut f);
+        let stale = std::mem::take(&mut self.listing_stale);
+        if self.keep_listing && r.is_ok() && !stale {
+            self.listing = Some(files);
+        }
+        r
+    }
+
+    fn poll_files(
+        &mut self,
+        files: &[(String, PathBuf)],
+        f: &mut impl FnMut(Line),
+    ) -> std::io::Result<()> {
         let present: std::collections::HashSet<&str> =
             files.iter().map(|(n, _)| n.as_str()).collect();
         self.offsets.retain(|k, _| present.contains(k.as_str()));
-        for (name, path) in &files {
+        for (name, path) in files {
             if self.floor.as_deref().is_some_and(|fl| name.as_str() < fl) {
                 continue;
             }
             let meta = match std::fs::metadata(path) {
                 Ok(m) => m,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    self.listing_stale = true;
+                    continue;
+                }
                 Err(e) => return Err(e),
             };
             let (ino, mut off) = self.offsets.get(name).copied().unwrap_or((meta.ino(), 0));
@@ -504,7 +544,7 @@ impl EventTail {
                 off = 0; // replaced or truncated
             }
             if meta.len() > off {
-                off = self.read_from(name, path, off, &mut f)?;
+                off = self.read_from(name, path, off, f)?;
             }
             self.offsets.insert(name.clone(), (meta.ino(), off));
         }

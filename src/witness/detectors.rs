@@ -182,8 +182,25 @@ fn alert(
     }
 }
 
+/// A field of an event: the writers put `ts`, `event` and `round_num` first,
+/// so the first entries are looked at before the key is hashed.
+fn field<'a>(e: &'a Record, key: &str) -> Option<&'a Value> {
+    match e.iter().take(3).find(|(k, _)| k.as_str() == key) {
+        Some((_, v)) => Some(v),
+        None => e.get(key),
+    }
+}
+
+/// The event's kind. Every writer puts `event` second (after `ts`), so it is
+/// looked for there before the key is hashed: the detectors ask this of every
+/// event in the window on every evaluation (once per relayed event on a fleet
+/// witness).
 fn kind(e: &Record) -> &str {
-    e.get("event").and_then(Value::as_str).unwrap_or("")
+    let v = match e.iter().take(2).find(|(k, _)| k.as_str() == "event") {
+        Some((_, v)) => Some(v),
+        None => e.get("event"),
+    };
+    v.and_then(Value::as_str).unwrap_or("")
 }
 
 fn truthy(v: Option<&Value>) -> bool {
@@ -198,7 +215,7 @@ fn truthy(v: Option<&Value>) -> bool {
 }
 
 fn ts_of(e: &Record) -> Option<DateTime<Utc>> {
-    e.get("ts")
+    field(e, "ts")
         .and_then(Value::as_str)
         .and_then(crate::timefmt::parse_ts)
 }
@@ -284,11 +301,11 @@ pub fn hung(w: &Window) -> Option<Alert> {
         if k != "round_start" && k != "round_end" {
             continue;
         }
-        let Some(rn) = e.get("round_num").and_then(Value::as_i64) else {
+        let Some(rn) = field(e, "round_num").and_then(Value::as_i64) else {
             continue;
         };
         if k == "round_start" {
-            let ts = e.get("ts").and_then(Value::as_str).unwrap_or("");
+            let ts = field(e, "ts").and_then(Value::as_str).unwrap_or("");
             open.insert(rn, (ts, e.get("phase").and_then(Value::as_str)));
             highest = Some(highest.map_or(rn, |h| h.max(rn)));
         } else {
@@ -319,7 +336,7 @@ pub fn orphan_chain(w: &Window) -> Option<Alert> {
         .events
         .iter()
         .filter(|e| kind(e) == "orphan_stashed")
-        .map(|e| e.get("round_num").and_then(Value::as_i64))
+        .map(|e| field(e, "round_num").and_then(Value::as_i64))
         .collect();
     let mut streak = 0u64;
     let mut last: Option<&Value> = None;
@@ -327,9 +344,11 @@ pub fn orphan_chain(w: &Window) -> Option<Alert> {
         match kind(e) {
             "orphan_stashed" => {
                 streak += 1;
-                last = e.get("round_num");
+                last = field(e, "round_num");
             }
-            "round_end" if !orphan_rounds.contains(&e.get("round_num").and_then(Value::as_i64)) => {
+            "round_end"
+                if !orphan_rounds.contains(&field(e, "round_num").and_then(Value::as_i64)) =>
+            {
                 streak = 0
             }
             _ => {}
@@ -665,13 +684,13 @@ pub fn oauth_fail(w: &Window) -> Option<Alert> {
         .events
         .iter()
         .filter(|e| kind(e) == "agent_auth_error_detected")
-        .filter_map(|e| e.get("round_num").and_then(Value::as_i64))
+        .filter_map(|e| field(e, "round_num").and_then(Value::as_i64))
         .collect();
     let pats: Vec<&Regex> = w.thresholds.auth_fail_patterns.iter().collect();
     let matches = recent
         .iter()
         .filter(|e| {
-            e.get("round_num")
+            field(e, "round_num")
                 .and_then(Value::as_i64)
                 .is_some_and(|n| auth_rounds.contains(&n))
                 || short_failed_matching(e, w.log_tails, &pats)
@@ -767,7 +786,7 @@ pub fn anomaly_repetitive_active(w: &Window) -> Option<Alert> {
     let max_round = w
         .events
         .iter()
-        .filter_map(|e| e.get("round_num").and_then(Value::as_i64))
+        .filter_map(|e| field(e, "round_num").and_then(Value::as_i64))
         .max()?;
     let start = max_round - REPETITIVE_WINDOW_ROUNDS + 1;
     let hits: Vec<&Record> = w
@@ -775,7 +794,7 @@ pub fn anomaly_repetitive_active(w: &Window) -> Option<Alert> {
         .iter()
         .filter(|e| {
             kind(e) == "anomaly_repetitive_tool"
-                && e.get("round_num").and_then(Value::as_i64).unwrap_or(0) >= start
+                && field(e, "round_num").and_then(Value::as_i64).unwrap_or(0) >= start
         })
         .collect();
     let latest = *hits.last()?;
@@ -813,7 +832,7 @@ pub fn supervisor_stale(w: &Window) -> Option<Alert> {
         .events
         .iter()
         .filter(|e| !MONITOR_SELF_KINDS.contains(&kind(e)))
-        .filter_map(|e| e.get("ts").and_then(Value::as_str))
+        .filter_map(|e| field(e, "ts").and_then(Value::as_str))
         .max()?;
     let age = (w.now - crate::timefmt::parse_ts(last_ts)?).num_milliseconds() as f64 / 1000.0;
     if age <= threshold as f64 {
