@@ -17,6 +17,7 @@ pub mod demo;
 pub mod deploy;
 pub mod exit_code;
 pub mod fleet;
+pub mod heap;
 pub mod observe;
 pub mod proc;
 pub mod redact;

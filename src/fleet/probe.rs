@@ -244,18 +244,6 @@ fn log_tails(
     *seen = keep;
 }
 
-/// Hand back to the OS the heap the connect sequence used (parsing up to
-/// thousands of backlog events): the probe then lives for days on a small host
-/// with only its follow-on buffers (`bench/fleet.py`: ~4 MiB less RSS per host
-/// with a 2000-event backlog).
-fn release_startup_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim only returns free heap pages to the kernel.
-    unsafe {
-        libc::malloc_trim(0);
-    }
-}
-
 /// `probe`.
 pub fn cmd_probe(g: &crate::cli::GlobalArgs, a: &ProbeArgs) -> crate::cli::CmdResult {
     let mut out = Out {
@@ -338,7 +326,9 @@ pub fn cmd_probe(g: &crate::cli::GlobalArgs, a: &ProbeArgs) -> crate::cli::CmdRe
     if !a.stream {
         return Ok(crate::exit_code::OK);
     }
-    release_startup_memory();
+    // The connect sequence parsed up to thousands of backlog events; the probe
+    // then lives for days on a small host with only its follow-on buffers.
+    crate::heap::trim();
     let interval = Duration::from_secs_f64(a.interval);
     let mut last_snap = Instant::now();
     // Woken by inotify when the log_dir changes (else a 100 ms tick); the

@@ -274,32 +274,9 @@ pub fn handle(table: &Table, method: &str, path: &str) -> Response {
     }
 }
 
-/// glibc gives each thread that allocates its own malloc arena and keeps freed
-/// memory in every one: with hundreds of sessions moving between the runtime's
-/// threads that doubled the witness's RSS (`bench/fleet.py`, 200 hosts: 107 MiB
-/// uncapped, under 50 MiB with two arenas). Called before any thread starts.
-fn cap_malloc_arenas() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only sets an allocator tunable; no thread is allocating
-    // concurrently yet (the runtime is built after this call).
-    unsafe {
-        libc::mallopt(libc::M_ARENA_MAX, 2);
-    }
-}
-
-/// How often the witness hands freed heap back to the OS.
+/// How often the witness hands freed heap back to the OS (connecting a fleet
+/// parses each host's backlog and leaves the heap full of holes).
 const TRIM_EVERY: Duration = Duration::from_secs(20);
-
-/// Return free heap pages to the kernel: connecting a fleet parses each
-/// host's backlog (thousands of events per host) and leaves the heap full of
-/// holes that glibc keeps otherwise.
-fn release_free_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim only returns free heap pages to the kernel.
-    unsafe {
-        libc::malloc_trim(0);
-    }
-}
 
 static HTTP_STOP: AtomicBool = AtomicBool::new(false);
 
@@ -372,7 +349,9 @@ pub fn cmd(g: &GlobalArgs, a: &MonitorArgs) -> CmdResult {
         row_events: a.mode == Mode::Http,
     };
     let table: Table = Arc::new(Mutex::new(BTreeMap::new()));
-    cap_malloc_arenas();
+    // Hundreds of sessions moving between the runtime's threads doubled the
+    // witness's RSS with one arena per thread (bench/fleet.py, 200 hosts).
+    crate::heap::cap_arenas(2);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -544,7 +523,7 @@ async fn drive(
                 }
                 if trim_at.elapsed() >= TRIM_EVERY {
                     trim_at = std::time::Instant::now();
-                    release_free_memory();
+                    crate::heap::trim();
                 }
                 if tty {
                     if let Ok(t) = table.lock() {
