@@ -156,6 +156,18 @@ def mib(b):
 # ---------------------------------------------------------------- setup ----
 
 
+def stop_all(procs, grace):
+    """SIGTERM every process, wait up to `grace` s for each, then SIGKILL."""
+    for p in procs:
+        p.send_signal(signal.SIGTERM)
+    for p in procs:
+        try:
+            p.wait(grace)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+
 def free_port():
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
@@ -334,13 +346,7 @@ class Lab:
 
     def stop(self):
         self.clear_remote()
-        for d in self.daemons:
-            d.terminate()
-        for d in self.daemons:
-            try:
-                d.wait(5)
-            except subprocess.TimeoutExpired:
-                d.kill()
+        stop_all(self.daemons, 5)
 
 
 # ------------------------------------------------------------ the load ----
@@ -619,12 +625,7 @@ def phase_ours(lab, n, args):
     # CPU per event: every event (raise and clear) costs the witness a line
     res.cpu_events = handled[0]
     # the witness goes; its probes must follow within 5 s
-    w.send_signal(signal.SIGTERM)
-    try:
-        w.wait(10)
-    except subprocess.TimeoutExpired:
-        w.kill()
-        w.wait()
+    stop_all([w], 10)
     probes = lambda: lab.remote_count(lambda a: b"probe" in a)
     wait_until(lambda: probes() == 0, 5, "remote probes to exit")
     res.orphans = probes()
@@ -668,14 +669,7 @@ def phase_python(lab, n, args):
     res.expected = len(load.sent)
     res.delivered = sum(1 for t in load.sent if t in seen)
     res.lat = [seen[t] - load.sent[t][0] for t in load.sent if t in seen]
-    for p in relays:
-        p.send_signal(signal.SIGTERM)
-    for p in relays:
-        try:
-            p.wait(15)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
+    stop_all(relays, 15)
     wait_until(lambda: tails() == 0, 5, "remote `events --tail` to exit (python)")
     res.orphans = tails()
     reader.close()
@@ -749,14 +743,7 @@ def phase_cm(lab, n, args):
     res.delivered = sum(1 for t in load.sent if t in seen)
     res.lat = [seen[t] - load.sent[t][0] for t in load.sent if t in seen]
     res.dupes = 0  # a loop sees the same event in several cycles by design
-    for m in masters:
-        m.terminate()
-    for m in masters:
-        try:
-            m.wait(5)
-        except subprocess.TimeoutExpired:
-            m.kill()
-            m.wait()
+    stop_all(masters, 5)
     lab.clear_remote()
     return res
 

@@ -102,12 +102,8 @@ const STATE_KINDS: &[&str] = &[
 /// a round number among the newest), and the newest event of each
 /// [`STATE_KINDS`] kind; order is kept. Never more than [`COMPACT_AT`].
 pub fn compact(events: &mut VecDeque<Record>) {
-    fn round_of(e: &Record) -> Option<i64> {
-        e.get("round_num").and_then(Value::as_i64)
-    }
-    fn kind_of(e: &Record) -> &str {
-        e.get("event").and_then(Value::as_str).unwrap_or("")
-    }
+    use detectors::kind as kind_of;
+    let round_of = |e: &Record| detectors::field(e, "round_num").and_then(Value::as_i64);
     let max_round = events.iter().filter_map(round_of).max().unwrap_or(0);
     let floor = max_round - KEEP_ROUNDS + 1;
     let n = events.len();
@@ -1043,88 +1039,97 @@ pub async fn watch(
 mod tests {
     use super::*;
 
-    #[test]
-    fn compaction_keeps_what_the_detectors_see() {
-        use crate::witness::detectors::run_all;
-        let cfg =
-            crate::witness::default_config(std::path::Path::new("/w"), std::path::Path::new("/l"))
-                .unwrap();
-        let th = Thresholds::from_config(&cfg);
-        let t0 = crate::timefmt::parse_ts("2026-11-01T00:00:00.000Z").unwrap();
-        let mut all: Vec<Record> = Vec::new();
-        let mut push = |s: i64, v: Value| {
-            let mut m = v.as_object().unwrap().clone();
-            m.insert(
-                "ts".into(),
-                json!(crate::timefmt::iso_ms(t0 + chrono::Duration::seconds(s))),
-            );
-            all.push(m);
-        };
-        let mut s = 0;
-        for n in 1..=14u64 {
-            push(s, json!({"event": "round_start", "round_num": n}));
-            for _ in 0..150 {
-                s += 1;
-                push(s, json!({"event": "round_progress", "round_num": n}));
-            }
-            if n % 3 == 0 {
-                push(s, json!({"event": "orphan_stashed", "round_num": n}));
-            }
-            push(
-                s,
-                json!({"event": "agent_exit", "round_num": n, "exit_code": 1, "timed_out": n > 10, "duration_s": 5.0, "exit_cause": "timeout"}),
-            );
-            if n < 14 {
-                push(s, json!({"event": "round_end", "round_num": n}));
-            }
-        }
+    const T0: &str = "2026-11-01T00:00:00.000Z";
+
+    /// `v` as an event stamped `s` seconds after [`T0`].
+    fn event_at(s: i64, v: Value) -> Record {
+        let t0 = crate::timefmt::parse_ts(T0).unwrap();
+        let mut m = v.as_object().unwrap().clone();
+        m.insert(
+            "ts".into(),
+            json!(crate::timefmt::iso_ms(t0 + chrono::Duration::seconds(s))),
+        );
+        m
+    }
+
+    /// Feed `all` through a buffer compacted as the witness does; the buffer
+    /// and the most events it ever held.
+    fn compacted(all: &[Record]) -> (VecDeque<Record>, usize) {
         let mut dq: VecDeque<Record> = VecDeque::new();
-        for e in &all {
+        let mut most = 0;
+        for e in all {
             dq.push_back(e.clone());
             if dq.len() > COMPACT_AT {
                 compact(&mut dq);
             }
+            most = most.max(dq.len());
         }
-        assert!(dq.len() <= COMPACT_AT, "{}", dq.len());
-        let tails = BTreeMap::new();
-        let now = t0 + chrono::Duration::seconds(s + 100_000);
-        let w = |events: &[Record]| {
-            run_all(&Window {
-                events,
-                metrics: &[],
-                log_tails: &tails,
-                status: None,
-                now,
-                thresholds: &th,
-            })
-        };
-        let full = w(&all[all
-            .len()
-            .saturating_sub(crate::observe::state::RECENT_EVENTS)..]);
-        let compacted = w(dq.make_contiguous());
-        assert!(!full.is_empty());
-        assert_eq!(full, compacted);
+        (dq, most)
     }
 
-    #[test]
-    fn compaction_bounds_a_long_history_and_keeps_an_old_throttle() {
-        use crate::witness::detectors::run_all;
+    /// Every detector over `events`, `s` seconds after [`T0`], default thresholds.
+    fn alerts_at(events: &[Record], s: i64) -> Vec<Alert> {
         let cfg =
             crate::witness::default_config(std::path::Path::new("/w"), std::path::Path::new("/l"))
                 .unwrap();
         let th = Thresholds::from_config(&cfg);
-        let t0 = crate::timefmt::parse_ts("2026-11-01T00:00:00.000Z").unwrap();
+        let t0 = crate::timefmt::parse_ts(T0).unwrap();
+        crate::witness::detectors::run_all(&Window {
+            events,
+            metrics: &[],
+            log_tails: &BTreeMap::new(),
+            status: None,
+            now: t0 + chrono::Duration::seconds(s),
+            thresholds: &th,
+        })
+    }
+
+    #[test]
+    fn compaction_keeps_what_the_detectors_see() {
+        let mut all: Vec<Record> = Vec::new();
+        let mut s = 0;
+        for n in 1..=14u64 {
+            all.push(event_at(s, json!({"event": "round_start", "round_num": n})));
+            for _ in 0..150 {
+                s += 1;
+                all.push(event_at(
+                    s,
+                    json!({"event": "round_progress", "round_num": n}),
+                ));
+            }
+            if n % 3 == 0 {
+                all.push(event_at(
+                    s,
+                    json!({"event": "orphan_stashed", "round_num": n}),
+                ));
+            }
+            all.push(event_at(
+                s,
+                json!({"event": "agent_exit", "round_num": n, "exit_code": 1, "timed_out": n > 10, "duration_s": 5.0, "exit_cause": "timeout"}),
+            ));
+            if n < 14 {
+                all.push(event_at(s, json!({"event": "round_end", "round_num": n})));
+            }
+        }
+        let (mut dq, _) = compacted(&all);
+        assert!(dq.len() <= COMPACT_AT, "{}", dq.len());
+        let recent = &all[all
+            .len()
+            .saturating_sub(crate::observe::state::RECENT_EVENTS)..];
+        let full = alerts_at(recent, s + 100_000);
+        assert!(!full.is_empty());
+        assert_eq!(full, alerts_at(dq.make_contiguous(), s + 100_000));
+    }
+
+    #[test]
+    fn compaction_bounds_a_long_history_and_keeps_an_old_throttle() {
         let mut all: Vec<Record> = Vec::new();
         let mut s = 0i64;
         let mut push = |v: Value| {
             s += 1;
-            let mut m = v.as_object().unwrap().clone();
-            m.insert(
-                "ts".into(),
-                json!(crate::timefmt::iso_ms(t0 + chrono::Duration::seconds(s))),
-            );
-            all.push(m);
+            all.push(event_at(s, v));
         };
+        let t0 = crate::timefmt::parse_ts(T0).unwrap();
         let reset = (t0 + chrono::Duration::days(30)).timestamp();
         for n in 1..=500i64 {
             push(json!({"event": "round_start", "round_num": n}));
@@ -1143,37 +1148,14 @@ mod tests {
             );
             push(json!({"event": "round_end", "round_num": n}));
         }
-        let mut dq: VecDeque<Record> = VecDeque::new();
-        let mut most = 0;
-        for e in &all {
-            dq.push_back(e.clone());
-            if dq.len() > COMPACT_AT {
-                compact(&mut dq);
-            }
-            most = most.max(dq.len());
-        }
+        let (mut dq, most) = compacted(&all);
         assert!(most <= COMPACT_AT + 1, "{most}");
-        let tails = BTreeMap::new();
-        let now = t0 + chrono::Duration::seconds(s + 60);
-        let w = |events: &[Record]| {
-            run_all(&Window {
-                events,
-                metrics: &[],
-                log_tails: &tails,
-                status: None,
-                now,
-                thresholds: &th,
-            })
-        };
-        let full = w(&all);
-        let compacted = w(dq.make_contiguous());
-        let names = |v: &[crate::witness::detectors::Alert]| {
-            v.iter().map(|a| a.detector).collect::<Vec<_>>()
-        };
+        let full = alerts_at(&all, s + 60);
+        let names: Vec<&str> = full.iter().map(|a| a.detector).collect();
         for d in ["timeout_rate", "rate_limit_active", "orphan_chain"] {
-            assert!(names(&full).contains(&d), "{:?}", names(&full));
+            assert!(names.contains(&d), "{names:?}");
         }
-        assert_eq!(full, compacted);
+        assert_eq!(full, alerts_at(dq.make_contiguous(), s + 60));
     }
 
     #[test]

@@ -184,7 +184,7 @@ fn alert(
 
 /// A field of an event: the writers put `ts`, `event` and `round_num` first,
 /// so the first entries are looked at before the key is hashed.
-fn field<'a>(e: &'a Record, key: &str) -> Option<&'a Value> {
+pub fn field<'a>(e: &'a Record, key: &str) -> Option<&'a Value> {
     match e.iter().take(3).find(|(k, _)| k.as_str() == key) {
         Some((_, v)) => Some(v),
         None => e.get(key),
@@ -195,7 +195,7 @@ fn field<'a>(e: &'a Record, key: &str) -> Option<&'a Value> {
 /// looked for there before the key is hashed: the detectors ask this of every
 /// event in the window on every evaluation (once per relayed event on a fleet
 /// witness).
-fn kind(e: &Record) -> &str {
+pub fn kind(e: &Record) -> &str {
     let v = match e.iter().take(2).find(|(k, _)| k.as_str() == "event") {
         Some((_, v)) => Some(v),
         None => e.get("event"),
