@@ -774,6 +774,9 @@ def main():
     ap.add_argument("--bin", help="our binary (default: build target/release/agent-runner)")
     args = ap.parse_args()
     ours_hosts, py_hosts, cm_hosts = ints(args.hosts), ints(args.python_hosts), ints(args.cm_hosts)
+    unknown = set(args.checks.split(",")) - {"all", *CHECK_GROUPS}
+    if unknown:
+        die(f"--checks: unknown {', '.join(sorted(unknown))}; use all or some of {','.join(CHECK_GROUPS)}")
     if os.geteuid() != 0:
         die("run as root (sshd needs /run/sshd and the lab logs in as root)")
     for tool in (SSHD, "/usr/bin/ssh", "/usr/bin/ssh-keygen"):
@@ -892,6 +895,7 @@ def report(results, args):
 
 
 PY_BIN = "/opt/pyar/bin/agent-runner"
+CHECK_GROUPS = ("latency", "loss", "rss", "orphans", "cpu")
 
 if __name__ == "__main__":
     main()
