@@ -1,6 +1,7 @@
-//! glibc allocator knobs for the long-lived fleet processes (the remote
-//! `probe`, the fleet witness): cap the number of malloc arenas and hand free
-//! heap pages back to the kernel. No-ops on other targets.
+//! Memory knobs for the long-lived fleet processes (the remote `probe`, the
+//! fleet witness): cap the number of glibc malloc arenas, hand free heap pages
+//! back to the kernel, and drop the code pages only the startup needed from
+//! the resident set. No-ops on other targets.
 
 /// Use at most `n` malloc arenas. glibc gives each thread that allocates its
 /// own arena and keeps freed memory in every one; call before any thread
@@ -22,5 +23,177 @@ pub fn trim() {
     // SAFETY: malloc_trim only returns free heap pages to the kernel.
     unsafe {
         libc::malloc_trim(0);
+    }
+}
+
+/// Drop this process's page-table entries for read-only file mappings that
+/// were never written (its own code and read-only data, the shared
+/// libraries'): the pages the one-off startup touched stop counting in its
+/// resident set, and what the steady loop runs faults back in from the page
+/// cache (with the kernel's fault-around, 64 KiB at a time). Mappings with any private (copy-on-write) page, such as relocated
+/// data, are left alone, since dropping them would lose the writes.
+/// Returns the number of bytes whose mappings were dropped.
+pub fn release_startup_pages() -> u64 {
+    #[cfg(target_os = "linux")]
+    {
+        match std::fs::read_to_string("/proc/self/smaps") {
+            Ok(smaps) => clean_file_mappings(&smaps)
+                .into_iter()
+                .map(|(start, end)| {
+                    let (addr, len) = (start as *mut libc::c_void, end - start);
+                    // SAFETY: the range is a whole read-only, private mapping
+                    // of a loaded program or library with no copy-on-write
+                    // page, so its contents fault back in from the file
+                    // unchanged; no Rust reference can observe a change.
+                    let rc = unsafe { libc::madvise(addr, len, libc::MADV_DONTNEED) };
+                    if rc == 0 {
+                        (end - start) as u64
+                    } else {
+                        0
+                    }
+                })
+                .sum(),
+            Err(e) => {
+                tracing::debug!("cannot read /proc/self/smaps: {e}");
+                0
+            }
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    0
+}
+
+/// The `(start, end)` of every private, non-writable mapping of a loaded
+/// program or library (a file that also has an executable mapping) in a
+/// `/proc/PID/smaps` text whose `Anonymous:` count is 0. Data files mapped
+/// read-only are left alone: their contents could have changed on disk.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+fn clean_file_mappings(smaps: &str) -> Vec<(usize, usize)> {
+    let mut candidates = Vec::new();
+    let mut code_files = std::collections::HashSet::new();
+    let mut current: Option<Mapping> = None;
+    for line in smaps.lines() {
+        if let Some(rest) = line.strip_prefix("Anonymous:") {
+            let anon = rest.trim().trim_end_matches("kB").trim();
+            if let (Some(m), Ok(0)) = (current.take(), anon.parse::<u64>()) {
+                candidates.push(m);
+            }
+        } else if let Some(m) = Mapping::parse(line) {
+            if m.exec {
+                code_files.insert(m.path);
+            }
+            current = m.read_only_private.then_some(m);
+        }
+    }
+    candidates
+        .into_iter()
+        .filter(|m| code_files.contains(m.path))
+        .map(|m| (m.start, m.end))
+        .collect()
+}
+
+/// One smaps header line: `start-end perms offset dev inode path`.
+struct Mapping<'a> {
+    start: usize,
+    end: usize,
+    path: &'a str,
+    exec: bool,
+    read_only_private: bool,
+}
+
+impl<'a> Mapping<'a> {
+    /// `None` unless the line is the header of a mapping of a file.
+    fn parse(line: &'a str) -> Option<Self> {
+        let mut f = line.split_whitespace();
+        let (range, perms) = (f.next()?, f.next()?);
+        let (start, end) = range.split_once('-')?;
+        let start = usize::from_str_radix(start, 16).ok()?;
+        let end = usize::from_str_radix(end, 16).ok()?;
+        let (_offset, _dev, inode) = (f.next()?, f.next()?, f.next()?);
+        let path = f.next()?;
+        if inode == "0" || !path.starts_with('/') || line.ends_with("(deleted)") || end <= start {
+            return None;
+        }
+        let p = perms.as_bytes();
+        if p.len() != 4 {
+            return None;
+        }
+        Some(Mapping {
+            start,
+            end,
+            path,
+            exec: p[2] == b'x',
+            read_only_private: p[0] == b'r' && p[1] == b'-' && p[3] == b'p',
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SMAPS: &str = "\
+55d0c0000000-55d0c0145000 r--p 00000000 fe:00 5481561                    /opt/ar/agent-runner
+Size:               1304 kB
+Rss:                 780 kB
+Anonymous:             0 kB
+55d0c0145000-55d0c06db000 r-xp 00145000 fe:00 5481561                    /opt/ar/agent-runner
+Size:               5724 kB
+Anonymous:             0 kB
+55d0c06db000-55d0c0714000 r--p 006db000 fe:00 5481561                    /opt/ar/agent-runner
+Size:                228 kB
+Anonymous:           228 kB
+55d0c0714000-55d0c0747000 rw-p 00713000 fe:00 5481561                    /opt/ar/agent-runner
+Anonymous:            40 kB
+55d0c1000000-55d0c1030000 rw-p 00000000 00:00 0                          [heap]
+Anonymous:           192 kB
+7f0000000000-7f0000100000 r-xp 00028000 fe:00 77                         /usr/lib/x86_64-linux-gnu/libc.so.6
+Anonymous:             0 kB
+7f0000200000-7f0000201000 r--p 00000000 fe:00 78                         /tmp/gone (deleted)
+Anonymous:             0 kB
+7f0000300000-7f0000400000 r--p 00000000 fe:00 79                         /usr/lib/locale/locale-archive
+Anonymous:             0 kB
+7ffd00000000-7ffd00002000 r-xp 00000000 00:00 0                          [vdso]
+Anonymous:             0 kB
+7ffd00010000-7ffd00012000 r--s 00000000 00:05 99                         /dev/shm/x
+Anonymous:             0 kB
+";
+
+    #[test]
+    fn only_untouched_read_only_private_file_mappings_are_released() {
+        assert_eq!(
+            clean_file_mappings(SMAPS),
+            vec![
+                (0x55d0c0000000, 0x55d0c0145000),
+                (0x55d0c0145000, 0x55d0c06db000),
+                (0x7f0000000000, 0x7f0000100000),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_mapping_without_an_anonymous_line_is_not_released() {
+        let s = "55d0c0000000-55d0c0145000 r--p 00000000 fe:00 5 /bin/x\nSize: 4 kB\n\
+                 55d0c0145000-55d0c0146000 r-xp 00000000 fe:00 5 /bin/x\nAnonymous: 4 kB\n";
+        assert!(clean_file_mappings(s).is_empty());
+    }
+
+    #[test]
+    fn releasing_keeps_the_process_working_and_lowers_its_rss() {
+        fn rss_kb() -> u64 {
+            let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+                .unwrap_or(0)
+        }
+        let before = rss_kb();
+        let released = release_startup_pages();
+        let after = rss_kb();
+        assert!(released > 0, "nothing was released");
+        assert!(after < before, "RSS {before} kB -> {after} kB");
+        // Code and read-only data fault back in: formatting, regexes, JSON.
+        let v: serde_json::Value = serde_json::from_str(r#"{"a":[1,2,3]}"#).unwrap();
+        assert_eq!(format!("{}", v["a"][2]), "3");
     }
 }

@@ -326,9 +326,12 @@ pub fn cmd_probe(g: &crate::cli::GlobalArgs, a: &ProbeArgs) -> crate::cli::CmdRe
     if !a.stream {
         return Ok(crate::exit_code::OK);
     }
-    // The connect sequence parsed up to thousands of backlog events; the probe
+    // The connect sequence parsed up to thousands of backlog events and ran
+    // code (config, thresholds, backlog) the loop never runs again; the probe
     // then lives for days on a small host with only its follow-on buffers.
     crate::heap::trim();
+    let released = crate::heap::release_startup_pages();
+    tracing::debug!("probe: released {released} bytes of startup mappings");
     let interval = Duration::from_secs_f64(a.interval);
     let mut last_snap = Instant::now();
     // Woken by inotify when the log_dir changes (else a 100 ms tick); the
