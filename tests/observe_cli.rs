@@ -234,6 +234,59 @@ fn events_tail_follows_new_matching_lines_and_exits_0_on_sigint() {
     assert_eq!(wait_exit(&mut t), Some(0));
 }
 
+/// The lines a child prints, read on a thread (so a test can wait bounded).
+fn lines_of(out: impl Read + Send + 'static) -> std::sync::mpsc::Receiver<String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for l in BufReader::new(out).lines().map_while(Result::ok) {
+            if tx.send(l).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+fn expect_line(rx: &std::sync::mpsc::Receiver<String>, needle: &str) -> String {
+    let end = Instant::now() + Duration::from_secs(20);
+    while let Some(left) = end.checked_duration_since(Instant::now()) {
+        match rx.recv_timeout(left) {
+            Ok(l) if l.contains(needle) => return l,
+            Ok(_) => {}
+            Err(_) => break,
+        }
+    }
+    panic!("'{needle}' not printed within 20 s");
+}
+
+#[test]
+fn events_tail_follows_a_log_dir_created_after_it_started_and_a_new_month_file() {
+    let f = Fixture::new();
+    std::fs::remove_dir_all(&f.logs).unwrap();
+    f.write_config("");
+    let mut t = spawn(&f, &["events", "--kind", "round_end", "--tail"]);
+    let rx = lines_of(t.stdout.take().unwrap());
+    std::thread::sleep(Duration::from_millis(700));
+    std::fs::create_dir_all(&f.logs).unwrap();
+    let line = |n: u64| {
+        format!("{{\"ts\": \"2026-11-25T10:00:0{n}.000Z\", \"event\": \"round_end\", \"round_num\": {n}}}\n")
+    };
+    std::fs::write(f.logs.join("events-2026-11.jsonl"), line(7)).unwrap();
+    expect_line(&rx, "\"round_num\": 7");
+    // appended to the same file, then a later month's file appears
+    std::thread::sleep(Duration::from_millis(300));
+    let mut w = std::fs::OpenOptions::new()
+        .append(true)
+        .open(f.logs.join("events-2026-11.jsonl"))
+        .unwrap();
+    std::io::Write::write_all(&mut w, line(8).as_bytes()).unwrap();
+    expect_line(&rx, "\"round_num\": 8");
+    std::fs::write(f.logs.join("events-2026-12.jsonl"), line(9)).unwrap();
+    expect_line(&rx, "\"round_num\": 9");
+    interrupt(&t);
+    assert_eq!(wait_exit(&mut t), Some(0));
+}
+
 #[test]
 fn monitor_http_through_the_binary_serves_and_exits_0_on_sigint() {
     let f = fixture();

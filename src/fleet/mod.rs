@@ -1,6 +1,6 @@
 //! The remote witness and the fleet (DESIGN §5): the remote end `probe
 //! --stream` ([`probe`]), its versioned frame format ([`frame`]), the hosts
-//! file ([`hosts`]), what wakes the probe ([`wake`]), one persistent SSH link per host with cursor resume and
+//! file ([`hosts`]), one persistent SSH link per host with cursor resume and
 //! back-off ([`link`]), and `monitor --host/--fleet` with its outputs
 //! ([`run`]).
 //!
@@ -13,4 +13,3 @@ pub mod hosts;
 pub mod link;
 pub mod probe;
 pub mod run;
-pub mod wake;

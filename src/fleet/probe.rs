@@ -10,10 +10,10 @@
 //! SIGHUP (default action).
 
 use super::frame::{self, encode};
-use super::wake::Wake;
 use crate::config::Config;
 use crate::observe::state::{RECENT_EVENTS, RECENT_METRICS, TAIL_FILES, TAIL_LINES};
 use crate::state::reader::{self, EventTail, Line, Since};
+use crate::state::wake::Wake;
 use crate::state::Layout;
 use crate::witness::window::Thresholds;
 use chrono::{DateTime, Utc};

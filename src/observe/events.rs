@@ -4,10 +4,15 @@
 
 use crate::cli::{CliError, CmdResult, GlobalArgs};
 use crate::state::reader::{self, EventTail, Since};
+use crate::state::wake::Wake;
 use clap::Args;
 use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
+
+/// The longest `events --tail` sleeps without a change in the log_dir: the
+/// bound on noticing an interrupt (and the poll period without inotify).
+const WAKE_AT_LEAST: Duration = Duration::from_millis(200);
 
 fn parse_positive(s: &str) -> Result<usize, String> {
     match s.parse::<usize>() {
@@ -96,14 +101,34 @@ pub fn run(log_dir: &Path, a: &EventsArgs, out: &mut dyn Write) -> CmdResult {
     out.flush().map_err(unreadable)?;
     super::install_interrupt();
     let mut tail = follow.unwrap_or_else(|| EventTail::at_end(log_dir));
+    // Woken by inotify when the log_dir changes (an append is printed at
+    // once); without it (or to notice an interrupt) every WAKE_AT_LEAST.
+    let mut wake = Wake::new(log_dir);
+    if wake.is_notified() {
+        tail.keep_listing();
+    }
     loop {
         let lines = tail.poll().map_err(unreadable)?;
         for l in lines.iter().filter(|l| wanted(l.kind())) {
             writeln!(out, "{}", l.text).map_err(unreadable)?;
         }
         out.flush().map_err(unreadable)?;
-        if !super::sleep_unless_interrupted(Duration::from_millis(500)) {
+        if super::interrupted() {
             return Ok(crate::exit_code::OK);
+        }
+        // True when polling, or when files appeared: list the shards again.
+        if wake.wait(WAKE_AT_LEAST) {
+            tail.relist();
+        }
+        if super::interrupted() {
+            return Ok(crate::exit_code::OK);
+        }
+        if !wake.is_notified() && log_dir.is_dir() {
+            // The log_dir exists by now (serve had not started yet).
+            wake = Wake::new(log_dir);
+            if wake.is_notified() {
+                tail.keep_listing();
+            }
         }
     }
 }

@@ -1,7 +1,8 @@
-//! What wakes the probe between frames: inotify on the log_dir (Linux), so an
-//! appended event is relayed at once and an idle probe sleeps until its next
-//! snapshot is due; where inotify is unavailable (not Linux, the directory
-//! missing at start, the per-user instance limit reached) a fixed tick.
+//! What wakes a follower of the log_dir (the remote `probe`, `events --tail`)
+//! between reads: inotify on the log_dir (Linux), so an appended event is read
+//! at once and an idle follower sleeps until its own deadline; where inotify
+//! is unavailable (not Linux, the directory missing at start, the per-user
+//! instance limit reached) a fixed tick.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -9,7 +10,7 @@ use std::time::{Duration, Instant};
 /// The fallback polling period (and the granularity of a missing log_dir).
 pub const TICK: Duration = Duration::from_millis(100);
 
-/// Blocks the probe until the log_dir may have changed.
+/// Blocks a follower until the log_dir may have changed.
 pub struct Wake {
     #[cfg(target_os = "linux")]
     notify: Option<nix::sys::inotify::Inotify>,
@@ -38,7 +39,7 @@ impl Wake {
                 Ok(n) => Wake { notify: Some(n) },
                 Err(e) => {
                     tracing::debug!(
-                        "probe: no inotify on '{}' ({e}); polling every {} ms",
+                        "no inotify on '{}' ({e}); polling every {} ms",
                         dir.display(),
                         TICK.as_millis()
                     );
@@ -91,7 +92,7 @@ impl Wake {
                     Ok(_) => break,
                     Err(nix::errno::Errno::EINTR) => continue,
                     Err(e) => {
-                        tracing::debug!("probe: inotify poll failed ({e}); polling instead");
+                        tracing::debug!("inotify poll failed ({e}); polling instead");
                         self.notify = None;
                         std::thread::sleep(TICK.min(timeout));
                         return true;
@@ -124,7 +125,7 @@ impl Wake {
             }
             if gone {
                 // The directory went away or was replaced: poll from now on.
-                tracing::debug!("probe: log_dir moved or removed; polling instead");
+                tracing::debug!("log_dir moved or removed; polling instead");
                 self.notify = None;
             }
             return created || gone;
