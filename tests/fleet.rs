@@ -1009,3 +1009,215 @@ fn on_a_terminal_the_table_is_redrawn_in_place() {
     assert!(row.contains("3*") && row.contains("build"), "{row}");
     assert!(row.contains("ok") || row.contains("alert"), "{row}");
 }
+
+/// Put the Python tool (0.3.14, `AGENT_RUNNER_PY` or /opt/pyar) on the remote
+/// PATH as `agent-runner`: a host of a mixed fleet that has no probe.
+fn put_remote_python(h: &Harness) {
+    let py = std::env::var_os("AGENT_RUNNER_PY")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/opt/pyar/bin/agent-runner"));
+    assert!(
+        py.is_file(),
+        "the Python reference tool is missing at {} (set AGENT_RUNNER_PY, or install it: \
+         python3 -m venv /opt/pyar && /opt/pyar/bin/pip install cli-agent-runner==0.3.14)",
+        py.display()
+    );
+    let p = h.remote_bin.join("agent-runner");
+    std::fs::write(&p, format!("#!/bin/sh\nexec '{}' \"$@\"\n", py.display())).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+#[test]
+fn a_remote_running_the_python_tool_is_watched_through_its_events_tail() {
+    let h = Harness::new();
+    put_remote_python(&h);
+    let r = Remote::new(&h, "py", "round_budget_s = 10", "");
+    let cfg = r.config.display().to_string();
+    // Round 2 started 100 s ago with a 10 s budget and never ended: hung,
+    // from events the Python tool relays (it has no `probe`).
+    r.event(
+        100.0,
+        0,
+        "round_start",
+        json!({"round_num": 2, "phase": null}),
+    );
+    let o = monitor(
+        &h,
+        &["--host", "pi", "--remote-config", &cfg, "--once", "--json"],
+    )
+    .output()
+    .unwrap();
+    let v = json_lines(&o.stdout);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        v.iter().any(|x| x["type"] == "connected"
+            && x["host"] == "pi"
+            && x["relay"] == "events --tail"
+            && x["version"] == "python"),
+        "{v:?}\n{err}"
+    );
+    assert!(has_alert(&v, "pi", "hung"), "{v:?}\n{err}");
+    assert_eq!(o.status.code(), Some(1), "{v:?}\n{err}");
+
+    // `--mode events` relays the host's lines as they are.
+    let ev = Running::start(monitor(
+        &h,
+        &["--host", "pi", "--remote-config", &cfg, "--mode", "events"],
+    ));
+    ev.wait_for("the relayed round_start", Duration::from_secs(60), |v| {
+        v.iter()
+            .any(|x| x["event"] == "round_start" && x["round_num"] == 2)
+    });
+    drop(ev);
+
+    // Following: a throttle appended on the host raises rate_limit_active.
+    let m = Running::start(monitor(
+        &h,
+        &["--host", "pi", "--remote-config", &cfg, "--json"],
+    ));
+    m.wait_for("connected", Duration::from_secs(60), |v| {
+        v.iter().any(|x| x["type"] == "connected")
+    });
+    let reset = chrono::Utc::now().timestamp() + 3600;
+    r.event(
+        0.0,
+        0,
+        "transient_error_detected",
+        json!({"classification": "rate_limit", "agent": "claude", "reset_at_epoch": reset,
+               "round_num": 2, "raw": "429", "phase": null}),
+    );
+    m.wait_for("rate_limit_active", Duration::from_secs(60), |v| {
+        has_alert(v, "pi", "rate_limit_active")
+    });
+    // The witness goes (SIGKILL): the Python tail on the host goes too,
+    // although nothing more is appended for it to fail writing.
+    assert_eq!(python_tails_for(&r.config).len(), 1, "one relay running");
+    drop(m);
+    let gone = support::wait_until(Duration::from_secs(5), || {
+        python_tails_for(&r.config).is_empty()
+    });
+    assert!(
+        gone,
+        "remote 'events --tail' left behind: {:?}",
+        python_tails_for(&r.config)
+    );
+}
+
+/// Pids of remote Python `events --tail` processes reading `config`.
+fn python_tails_for(config: &Path) -> Vec<i32> {
+    let c = config.display().to_string();
+    agent_runner::proc::all()
+        .into_iter()
+        .filter(|s| {
+            let argv = agent_runner::proc::argv(s.pid);
+            argv.iter().any(|a| a == "events")
+                && argv.iter().any(|a| a == "--tail")
+                && argv.contains(&c)
+                && !argv.iter().any(|a| a == "-c")
+        })
+        .map(|s| s.pid)
+        .collect()
+}
+
+#[test]
+fn a_python_relay_resumes_across_an_sshd_kill_without_loss_or_duplicates() {
+    let mut h = Harness::new();
+    put_remote_python(&h);
+    let r = Remote::new(&h, "py", "", "");
+    let cfg = r.config.display().to_string();
+    let local_logs = h.root.path().join("witness-logs");
+    std::fs::create_dir_all(&local_logs).unwrap();
+    std::fs::write(
+        h.root.path().join("local.toml"),
+        format!(
+            "schema_version = 1\n\n[agent]\ncommand = [\"true\"]\nprompt_arg_template = []\nprompt_delivery = \"stdin\"\n\n[runtime]\nwork_dir = \".\"\nlog_dir = \"{}\"\n\n[prompt]\nfile = \"prompts/main.md\"\n\n[monitor]\nremote_failure_tolerance_s = 300\n",
+            local_logs.display()
+        ),
+    )
+    .unwrap();
+    // History the first connect replays (the relay backfills a day).
+    let mut next = 0u64;
+    for _ in 0..3 {
+        r.event(
+            5.0,
+            0,
+            "round_progress",
+            json!({"round_num": 1, "seq": next}),
+        );
+        next += 1;
+    }
+    let m = Running::start(monitor(
+        &h,
+        &[
+            "--host",
+            "pi",
+            "--remote-config",
+            &cfg,
+            "--mode",
+            "events",
+            "--interval",
+            "1",
+        ],
+    ));
+    let seqs = |m: &Running| -> Vec<u64> {
+        m.json()
+            .iter()
+            .filter(|v| v["event"] == "round_progress")
+            .filter_map(|v| v["seq"].as_u64())
+            .collect()
+    };
+    assert!(
+        support::wait_until(Duration::from_secs(60), || seqs(&m).len() == 3),
+        "backlog not relayed: {:?}",
+        m.lines()
+    );
+    for _ in 0..5 {
+        r.event(
+            0.0,
+            0,
+            "round_progress",
+            json!({"round_num": 1, "seq": next}),
+        );
+        next += 1;
+    }
+    assert!(support::wait_until(Duration::from_secs(30), || seqs(&m)
+        .last()
+        == Some(&(next - 1))));
+    // Kill the sshd (and with it the session and the relay), write during
+    // the outage, bring it back on the same port, write more.
+    h.pi.kill_all();
+    for _ in 0..7 {
+        r.event(
+            0.0,
+            0,
+            "round_progress",
+            json!({"round_num": 1, "seq": next}),
+        );
+        next += 1;
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    let mut back = respawn(&h.pi);
+    for _ in 0..3 {
+        r.event(
+            0.0,
+            0,
+            "round_progress",
+            json!({"round_num": 1, "seq": next}),
+        );
+        next += 1;
+    }
+    let ok = support::wait_until(Duration::from_secs(90), || {
+        seqs(&m).last() == Some(&(next - 1))
+    });
+    let got = seqs(&m);
+    let _ = back.kill();
+    let _ = back.wait();
+    assert!(ok, "not resumed: got {got:?}, expected up to {}", next - 1);
+    assert_eq!(
+        got,
+        (0..next).collect::<Vec<_>>(),
+        "lost or repeated events"
+    );
+}

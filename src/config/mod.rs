@@ -12,7 +12,7 @@ use regex::Regex;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-pub use load::{absolute_config_path, load, ConfigError};
+pub use load::{absolute_config_path, from_str, load, ConfigError};
 pub use presets::scaffold_paths;
 
 /// The current `schema_version` (0.3.x configs carry `schema_version = 1`).

@@ -128,6 +128,14 @@ fn scan_field(s: &str, key: &str) -> Option<Value> {
     serde_json::from_str(&rest[..end]).ok()
 }
 
+/// The fields of a `json!({...})` object (anything else: none).
+pub fn obj(v: Value) -> Map<String, Value> {
+    match v {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    }
+}
+
 /// Build a frame of `kind` from key/value pairs.
 pub fn frame(kind: &str, fields: Map<String, Value>) -> Map<String, Value> {
     let mut m = Map::new();

@@ -2,7 +2,8 @@
 //! frames and evaluated with the host's clock), and the link task ([`watch`])
 //! that keeps one SSH session and one probe channel open, resumes from the
 //! last cursor after a drop, backs off 1, 2, 4 … 30 s, tells blips from an
-//! unreachable host, and runs auto-stop over the same session.
+//! unreachable host, and runs auto-stop over the same session. A host that
+//! runs the Python tool instead is watched through its `events --tail`.
 //!
 //! Output is not this module's business: it sends [`Report`]s and updates the
 //! shared [`Row`] table; `run` prints and serves them.
@@ -203,7 +204,27 @@ pub struct HostView {
     pub duplicates_dropped: u64,
     /// Keep only [`DETECTOR_FIELDS`] of each event (when no view shows them whole).
     pub slim: bool,
+    /// Python relay: hashes of the newest relayed lines (a resume with
+    /// `--since TS` replays the events at TS and after again).
+    relayed: VecDeque<u64>,
+    /// Python relay: the `ts` of the newest relayed event, to resume from.
+    pub relay_since: Option<String>,
 }
+
+/// Runs `"$@"` (the Python `events --tail`) and ends it when the channel's
+/// stdin reaches EOF, i.e. when the witness or the connection is gone; exits
+/// with its status when it ends by itself. (A background list reads
+/// /dev/null unless given stdin explicitly, hence fd 3; `read` is a builtin,
+/// so nothing is left when the watcher itself is killed.)
+const RELAY_WATCHDOG: &str = "exec 3<&0; \"$@\" </dev/null & p=$!; \
+(while read -r _; do :; done <&3; kill $p 2>/dev/null) & w=$!; \
+wait $p; s=$?; kill $w 2>/dev/null; exit $s";
+/// Lines remembered to drop the replay of a Python relay's resume.
+const RELAY_SEEN: usize = 512;
+/// How far back a Python relay's first connect replays (no byte cursor to
+/// count a backlog with): enough for the round in progress and a throttle
+/// still in force.
+const RELAY_BACKFILL_S: i64 = 24 * 3600;
 
 /// What applying one frame changed.
 #[derive(Debug, Clone, PartialEq)]
@@ -239,21 +260,10 @@ impl HostView {
                 if c.is_some() {
                     self.cursor = c;
                 }
-                let Some((_, parsed)) = reader::parse_line(line.as_bytes()) else {
-                    return Applied::Nothing;
-                };
-                // Re-built at its exact size (a host keeps up to COMPACT_AT of
-                // these); `slim` keeps only the fields the detectors read.
-                let keep = |k: &str| !self.slim || DETECTOR_FIELDS.contains(&k);
-                let n = parsed.keys().filter(|k| keep(k)).count();
-                let mut value = Record::with_capacity(n);
-                value.extend(parsed.into_iter().filter(|(k, _)| keep(k)));
-                self.events.push_back(value);
-                if self.events.len() > COMPACT_AT {
-                    compact(&mut self.events);
+                match reader::parse_line(line.as_bytes()) {
+                    Some((_, parsed)) => self.take_event(parsed, line),
+                    None => Applied::Nothing,
                 }
-                self.events_received += 1;
-                Applied::Event(line)
             }
             Frame::Metric { line } => {
                 if let Some((_, v)) = reader::parse_line(line.as_bytes()) {
@@ -287,6 +297,47 @@ impl HostView {
             Frame::Error(e) => Applied::Error(e),
             Frame::Unknown(_) => Applied::Nothing,
         }
+    }
+
+    fn take_event(&mut self, parsed: Record, line: String) -> Applied {
+        // Re-built at its exact size (a host keeps up to COMPACT_AT of
+        // these); `slim` keeps only the fields the detectors read.
+        let keep = |k: &str| !self.slim || DETECTOR_FIELDS.contains(&k);
+        let n = parsed.keys().filter(|k| keep(k)).count();
+        let mut value = Record::with_capacity(n);
+        value.extend(parsed.into_iter().filter(|(k, _)| keep(k)));
+        self.events.push_back(value);
+        if self.events.len() > COMPACT_AT {
+            compact(&mut self.events);
+        }
+        self.events_received += 1;
+        Applied::Event(line)
+    }
+
+    /// Take one line of a Python `events --tail` (no cursor): a line seen
+    /// among the newest [`RELAY_SEEN`] is the replay of a resume and dropped.
+    pub fn relay_line(&mut self, line: String) -> Applied {
+        use std::hash::{Hash, Hasher};
+        let text = line.trim_end();
+        let Some((_, parsed)) = reader::parse_line(text.as_bytes()) else {
+            return Applied::Nothing;
+        };
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        text.hash(&mut h);
+        let h = h.finish();
+        if self.relayed.contains(&h) {
+            self.duplicates_dropped += 1;
+            return Applied::Nothing;
+        }
+        if self.relayed.len() >= RELAY_SEEN {
+            self.relayed.pop_front();
+        }
+        self.relayed.push_back(h);
+        if let Some(ts) = parsed.get("ts").and_then(Value::as_str) {
+            self.relay_since = Some(ts.to_string());
+        }
+        let line = text.to_string();
+        self.take_event(parsed, line)
     }
 
     /// The host's clock now: its last reported `now` plus the time elapsed here
@@ -483,6 +534,8 @@ enum Ended {
     Failed(String),
     /// The remote has no usable probe (retry slowly, say so).
     NoProbe(String),
+    /// The remote `agent-runner` is the Python tool: relay its events.
+    Python(String),
 }
 
 struct Link {
@@ -494,6 +547,8 @@ struct Link {
     tx: mpsc::UnboundedSender<Report>,
     /// The alerts of the last evaluation (for the table).
     last_alerts: Vec<Alert>,
+    /// The host runs the Python tool: watch it through `events --tail`.
+    relay: bool,
 }
 
 impl Link {
@@ -604,6 +659,7 @@ impl Link {
             table,
             tx,
             last_alerts: Vec::new(),
+            relay: false,
         }
     }
 
@@ -688,7 +744,18 @@ impl Link {
                 }
             }
         };
-        let r = self.stream(&sess, good).await;
+        let r = if self.relay {
+            self.relay_stream(&sess, good).await
+        } else {
+            match self.stream(&sess, good).await {
+                Err(Ended::Python(m)) => {
+                    tracing::info!("{m}: relaying its 'events --tail' instead");
+                    self.relay = true;
+                    self.relay_stream(&sess, good).await
+                }
+                r => r,
+            }
+        };
         sess.close().await;
         r
     }
@@ -817,6 +884,173 @@ impl Link {
     }
 }
 
+impl Link {
+    /// Watch a host that runs the Python agent-runner: read its config (for
+    /// the thresholds and `auto_stop_on`) and its clock over the session,
+    /// then relay `agent-runner events --tail --since TS` (at least once; the
+    /// replay of a resume is dropped by [`HostView::relay_line`]). Only the
+    /// event detectors can run: there are no metrics, status or round logs.
+    async fn relay_stream(
+        &mut self,
+        sess: &session::Session,
+        good: &mut bool,
+    ) -> Result<(), Ended> {
+        let failed = |e: SshError| Ended::Failed(e.to_string());
+        let text = sess
+            .exec(&["cat", "--", self.spec.config.as_str()], OPEN_DEADLINE)
+            .await
+            .map_err(failed)?;
+        let cfg = if text.success() {
+            let t = String::from_utf8_lossy(&text.stdout);
+            crate::config::from_str(std::path::Path::new(&self.spec.config), &t).map_err(|e| {
+                format!(
+                    "the remote config '{}' does not load here: {e}",
+                    self.spec.config
+                )
+            })
+        } else {
+            Err(format!(
+                "cannot read the remote config '{}': {}",
+                self.spec.config,
+                last_line(String::from_utf8_lossy(&text.stderr).trim())
+            ))
+        };
+        let cfg = match cfg {
+            Ok(c) => c,
+            Err(m) => return Err(Ended::NoProbe(format!("host '{}': {m}", self.spec.name))),
+        };
+        // The host's clock: `date +%s` read half a round trip ago.
+        let t0 = Instant::now();
+        let date = sess
+            .exec(&["date", "-u", "+%s"], OPEN_DEADLINE)
+            .await
+            .map_err(failed)?;
+        let half_rtt = chrono::Duration::milliseconds(t0.elapsed().as_millis() as i64 / 2);
+        let host_now = String::from_utf8_lossy(&date.stdout)
+            .trim()
+            .parse::<i64>()
+            .ok()
+            .and_then(|s| DateTime::<Utc>::from_timestamp(s, 500_000_000))
+            .map_or_else(Utc::now, |t| t + half_rtt);
+        let th = Thresholds::from_config(&cfg);
+        self.view.apply(Frame::Hello(frame::obj(json!({
+            "version": "python",
+            "relay": "events --tail",
+            "hostname": Value::Null,
+            "project": cfg.project,
+            "config": self.spec.config,
+            "log_dir": cfg.runtime.log_dir.display().to_string(),
+            "thresholds": serde_json::to_value(&th).unwrap_or(Value::Null),
+            "auto_stop_on": cfg.monitor.auto_stop_on,
+        }))));
+        let snapshot = |now: DateTime<Utc>| {
+            Frame::Snapshot(frame::obj(json!({
+                "now": crate::timefmt::iso_ms(now),
+                "status": Value::Null,
+                "relay": true,
+            })))
+        };
+        self.view.apply(snapshot(host_now));
+        if let Some(h) = &self.view.hello {
+            self.send(Report::Connected {
+                host: self.spec.name.clone(),
+                hello: h.clone(),
+            });
+        }
+        let since = self.view.relay_since.clone().unwrap_or_else(|| {
+            crate::timefmt::iso_ms(host_now - chrono::Duration::seconds(RELAY_BACKFILL_S))
+        });
+        let kinds: Vec<&str> = crate::state::Kind::ALL.iter().map(|k| k.as_str()).collect();
+        let kinds = kinds.join(",");
+        // The Python tail outlives a closed channel (it only notices on its
+        // next write): a shell watches the channel's stdin and ends it at EOF.
+        let argv = [
+            "sh",
+            "-c",
+            RELAY_WATCHDOG,
+            "agent-runner-relay",
+            "agent-runner",
+            "--config",
+            self.spec.config.as_str(),
+            "events",
+            "--tail",
+            "--kind",
+            kinds.as_str(),
+            "--since",
+            since.as_str(),
+        ];
+        let mut st = sess
+            .open_exec_stream(&argv, OPEN_DEADLINE)
+            .await
+            .map_err(failed)?;
+        *good = true;
+        // Python's tail says nothing while the host is quiet: evaluate on a
+        // timer (time-based detectors) and, with --once, after the replay.
+        let every = if self.opts.once {
+            Duration::from_secs(1)
+        } else {
+            Duration::from_secs_f64(self.opts.interval_s)
+        };
+        let mut buf: Vec<u8> = Vec::new();
+        let mut stderr: Vec<u8> = Vec::new();
+        loop {
+            let ev = match tokio::time::timeout(every, st.next()).await {
+                Ok(ev) => ev,
+                Err(_) => {
+                    self.evaluate(sess).await;
+                    if self.opts.once {
+                        st.close().await;
+                        return Ok(());
+                    }
+                    continue;
+                }
+            };
+            match ev {
+                Some(StreamEvent::Stdout(d)) => {
+                    buf.extend_from_slice(&d);
+                    let mut changed = false;
+                    while let Some(end) = buf.iter().position(|b| *b == b'\n') {
+                        let line: Vec<u8> = buf.drain(..=end).collect();
+                        let line = String::from_utf8_lossy(&line).into_owned();
+                        if let Applied::Event(l) = self.view.relay_line(line) {
+                            changed = true;
+                            if self.opts.relay_events {
+                                self.send(Report::Event {
+                                    host: self.spec.name.clone(),
+                                    line: l,
+                                });
+                            }
+                        }
+                    }
+                    if buf.len() > frame::MAX_FRAME * 2 {
+                        return Err(Ended::Failed(
+                            "the remote 'events --tail' sent an over-long line".into(),
+                        ));
+                    }
+                    if changed && !self.opts.once {
+                        self.evaluate(sess).await;
+                    }
+                }
+                Some(StreamEvent::Stderr(d)) => {
+                    stderr.extend_from_slice(&d);
+                    if stderr.len() > 4096 {
+                        stderr.drain(..stderr.len() - 4096);
+                    }
+                }
+                Some(StreamEvent::Exit(_)) | Some(StreamEvent::Signal(_)) => {}
+                None => {
+                    let err = String::from_utf8_lossy(&stderr).trim().to_string();
+                    return Err(Ended::Failed(if err.is_empty() {
+                        "the remote 'events --tail' ended".to_string()
+                    } else {
+                        format!("the remote 'events --tail' ended: {}", last_line(&err))
+                    }));
+                }
+            }
+        }
+    }
+}
+
 fn last_line(s: &str) -> &str {
     s.lines().last().unwrap_or(s)
 }
@@ -831,6 +1065,13 @@ fn classify_no_hello(spec: &HostSpec, code: Option<u32>, err: &str) -> Ended {
     if code == Some(127) || err.contains("command not found") || err.contains("No such file") {
         return Ended::NoProbe(format!(
             "host '{}' has no 'agent-runner' on the PATH of its non-interactive shell; {deploy}",
+            spec.name
+        ));
+    }
+    if err.contains("invalid choice: 'probe'") {
+        // argparse: the Python agent-runner (which has `events --tail`).
+        return Ended::Python(format!(
+            "host '{}' runs the Python agent-runner (no 'probe --stream')",
             spec.name
         ));
     }
@@ -915,7 +1156,7 @@ pub async fn watch(
             if let Err(e) = r {
                 let (msg, no_probe) = match e {
                     Ended::Failed(m) => (m, false),
-                    Ended::NoProbe(m) => (m, true),
+                    Ended::NoProbe(m) | Ended::Python(m) => (m, true),
                 };
                 if no_probe {
                     link.send(Report::NoProbe {
@@ -955,7 +1196,7 @@ pub async fn watch(
         let (error, no_probe) = match r {
             Ok(()) => ("the probe channel closed".to_string(), false),
             Err(Ended::Failed(m)) => (m, false),
-            Err(Ended::NoProbe(m)) => (m, true),
+            Err(Ended::NoProbe(m) | Ended::Python(m)) => (m, true),
         };
         // Say it once per outage, not on every retry.
         if no_probe && fail_since.is_none() {
@@ -1188,6 +1429,42 @@ mod tests {
             cursor: cursor.into(),
             line: format!("{{\"ts\": \"{ts}\", \"event\": \"{kind}\", \"round_num\": {n}}}"),
         }
+    }
+
+    #[test]
+    fn a_python_relay_resume_drops_the_replayed_lines_and_keeps_new_ones() {
+        let mut v = HostView::default();
+        let line = |ts: &str, n: u64| {
+            format!("{{\"ts\": \"{ts}\", \"event\": \"round_start\", \"round_num\": {n}, \"phase\": null}}\n")
+        };
+        let a = line("2026-11-25T10:00:00.000Z", 1);
+        let b = line("2026-11-25T10:00:01.000Z", 2);
+        let c = line("2026-11-25T10:00:01.000Z", 3);
+        assert!(matches!(v.relay_line(a.clone()), Applied::Event(_)));
+        assert!(matches!(v.relay_line(b.clone()), Applied::Event(_)));
+        assert_eq!(v.relay_since.as_deref(), Some("2026-11-25T10:00:01.000Z"));
+        // The resume `--since 10:00:01` replays b, then c is new; a garbage
+        // line and a blank one are not events.
+        assert_eq!(v.relay_line(b), Applied::Nothing);
+        assert!(matches!(v.relay_line(c), Applied::Event(_)));
+        assert_eq!(v.relay_line("not json\n".into()), Applied::Nothing);
+        assert_eq!(v.relay_line("\n".into()), Applied::Nothing);
+        assert_eq!((v.events_received, v.duplicates_dropped), (3, 1));
+        let rounds: Vec<i64> = v
+            .events
+            .iter()
+            .filter_map(|e| e.get("round_num").and_then(Value::as_i64))
+            .collect();
+        assert_eq!(rounds, vec![1, 2, 3]);
+        // Only the newest RELAY_SEEN lines are remembered.
+        for n in 0..(RELAY_SEEN as u64 + 5) {
+            v.relay_line(line("2026-11-25T11:00:00.000Z", 100 + n));
+        }
+        assert!(v.relayed.len() <= RELAY_SEEN);
+        assert!(
+            matches!(v.relay_line(a), Applied::Event(_)),
+            "forgotten: taken again"
+        );
     }
 
     #[test]

@@ -9,7 +9,7 @@
 //! a failed stdout write (EPIPE; Rust ignores SIGPIPE so the write fails), or
 //! SIGHUP (default action).
 
-use super::frame::{self, encode};
+use super::frame::{self, encode, obj};
 use crate::config::Config;
 use crate::observe::state::{RECENT_EVENTS, RECENT_METRICS, TAIL_FILES, TAIL_LINES};
 use crate::state::reader::{self, EventTail, Line, Since};
@@ -66,13 +66,6 @@ impl Out {
         if self.w.flush().is_err() {
             std::process::exit(crate::exit_code::OK);
         }
-    }
-}
-
-fn obj(v: Value) -> Map<String, Value> {
-    match v {
-        Value::Object(m) => m,
-        _ => Map::new(),
     }
 }
 

@@ -438,9 +438,15 @@ async fn drive(
                     Report::Connected { host, hello } => {
                         if mode != Mode::Events {
                             let s = |k: &str| hello.get(k).and_then(Value::as_str).unwrap_or("?").to_string();
+                            let relay = hello.get("relay").and_then(Value::as_str);
                             if json_out {
-                                let m = fields! {"version" => s("version"), "hostname" => s("hostname"), "arch" => s("arch"), "project" => s("project"), "log_dir" => s("log_dir")};
+                                let mut m = fields! {"version" => s("version"), "hostname" => s("hostname"), "arch" => s("arch"), "project" => s("project"), "log_dir" => s("log_dir")};
+                                if let Some(r) = relay {
+                                    m.insert("relay".into(), json!(r));
+                                }
                                 line(tagged(&host, "connected", m));
+                            } else if relay.is_some() {
+                                line(format!("{host}: connected (the Python agent-runner, project '{}': relaying its events; event detectors only, no metrics, status or round logs; 'agent-runner deploy' puts the full probe there)", s("project")));
                             } else {
                                 line(format!("{host}: connected (agent-runner {} on '{}', {}, project '{}')", s("version"), s("hostname"), s("arch"), s("project")));
                             }
