@@ -7,16 +7,6 @@ mod support;
 use std::process::Command;
 use support::*;
 
-fn python_tool() -> String {
-    let p =
-        std::env::var("AGENT_RUNNER_PY").unwrap_or_else(|_| "/opt/pyar/bin/agent-runner".into());
-    assert!(
-        std::path::Path::new(&p).exists(),
-        "the Python reference tool is missing at '{p}': run `python3 -m venv /opt/pyar && /opt/pyar/bin/pip install cli-agent-runner==0.3.14` (or bash .ci/run)"
-    );
-    p
-}
-
 /// A config both tools accept (the Python tool refuses restart_delay_s = 0).
 fn python_compatible_config(p: &Project, agent: &std::path::Path) {
     let cfg = p.config(agent, "round_budget_s = 30", "");

@@ -2,6 +2,9 @@
 //! presets), one-line errors naming file and key, path rules, presets and
 //! `init` through the real binary with real git.
 
+mod support;
+use support::python_tool;
+
 use agent_runner::config::presets::{self, ScaffoldOptions};
 use agent_runner::config::{
     load, scaffold_paths, Config, ConfigError, ContextMode, DirtyAction, PhasePolicy,
@@ -13,19 +16,6 @@ use std::process::{Command, Output};
 const BIN: &str = env!("CARGO_BIN_EXE_agent-runner");
 
 // ---------------------------------------------------------------- helpers
-
-fn python_tool() -> PathBuf {
-    let p = std::env::var_os("AGENT_RUNNER_PY")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/opt/pyar/bin/agent-runner"));
-    assert!(
-        p.is_file(),
-        "the Python reference tool is missing at {} (set AGENT_RUNNER_PY, or install it: \
-         python3 -m venv /opt/pyar && /opt/pyar/bin/pip install cli-agent-runner==0.3.14)",
-        p.display()
-    );
-    p
-}
 
 /// A git command with an identity and no user/system config.
 fn git_cmd(dir: &Path, home: &Path) -> Command {

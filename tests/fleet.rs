@@ -399,12 +399,9 @@ fn respawn(s: &sshd::Sshd) -> Child {
     c
 }
 
-#[test]
-fn killing_sshd_mid_stream_blips_then_resumes_without_loss_or_duplicates() {
-    let mut h = Harness::new();
-    put_remote_binary(&h, &[]);
-    let r = Remote::new(&h, "p", "", "");
-    let cfg = r.config.display().to_string();
+/// `local.toml` for the witness: its own log_dir (returned) and a failure
+/// tolerance long enough that an outage is blips, never a give-up.
+fn witness_config(h: &Harness) -> PathBuf {
     let local_logs = h.root.path().join("witness-logs");
     std::fs::create_dir_all(&local_logs).unwrap();
     std::fs::write(
@@ -415,30 +412,73 @@ fn killing_sshd_mid_stream_blips_then_resumes_without_loss_or_duplicates() {
         ),
     )
     .unwrap();
-    let m = Running::start(monitor(
-        &h,
+    local_logs
+}
+
+/// `monitor --host pi --mode events` on the remote config `cfg`.
+fn follow_events(h: &Harness, cfg: &str) -> Running {
+    Running::start(monitor(
+        h,
         &[
             "--host",
             "pi",
             "--remote-config",
-            &cfg,
+            cfg,
             "--mode",
             "events",
             "--interval",
             "1",
         ],
-    ));
-    let seqs = |m: &Running| -> Vec<u64> {
-        m.json()
-            .iter()
-            .filter(|v| v["event"] == "tick")
-            .filter_map(|v| v["seq"].as_u64())
-            .collect()
-    };
+    ))
+}
+
+/// The `seq` of every relayed event of `kind`, in the order printed.
+fn seqs(m: &Running, kind: &str) -> Vec<u64> {
+    m.json()
+        .iter()
+        .filter(|v| v["event"] == kind)
+        .filter_map(|v| v["seq"].as_u64())
+        .collect()
+}
+
+/// Kill the pi's sshd (listener, sessions and what they run), append
+/// `during` events of `kind` while it is down, bring it back on the same
+/// port and append `after` more. Returns the restarted sshd.
+fn outage(
+    h: &mut Harness,
+    r: &Remote,
+    kind: &str,
+    next: &mut u64,
+    during: u64,
+    after: u64,
+) -> Child {
+    h.pi.kill_all();
+    for _ in 0..during {
+        r.event(0.0, 0, kind, json!({"round_num": 1, "seq": *next}));
+        *next += 1;
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    let back = respawn(&h.pi);
+    for _ in 0..after {
+        r.event(0.0, 0, kind, json!({"round_num": 1, "seq": *next}));
+        *next += 1;
+    }
+    back
+}
+
+#[test]
+fn killing_sshd_mid_stream_blips_then_resumes_without_loss_or_duplicates() {
+    let mut h = Harness::new();
+    put_remote_binary(&h, &[]);
+    let r = Remote::new(&h, "p", "", "");
+    let cfg = r.config.display().to_string();
+    let local_logs = witness_config(&h);
+    let m = follow_events(&h, &cfg);
     // Write ticks until the stream shows one (it starts at the end of the log).
     let mut next = 0u64;
     let deadline = Instant::now() + Duration::from_secs(60);
-    while seqs(&m).is_empty() {
+    while seqs(&m, "tick").is_empty() {
         assert!(
             Instant::now() < deadline,
             "no event relayed: {:?}",
@@ -448,33 +488,22 @@ fn killing_sshd_mid_stream_blips_then_resumes_without_loss_or_duplicates() {
         next += 1;
         std::thread::sleep(Duration::from_millis(300));
     }
-    let first = seqs(&m)[0];
+    let first = seqs(&m, "tick")[0];
     for _ in 0..5 {
         r.event(0.0, 0, "tick", json!({"seq": next}));
         next += 1;
     }
-    assert!(support::wait_until(Duration::from_secs(30), || seqs(&m)
-        .last()
+    assert!(support::wait_until(Duration::from_secs(30), || seqs(
+        &m, "tick"
+    )
+    .last()
         == Some(&(next - 1))));
-    // Kill the remote sshd (listener and sessions, and so the probe), write
-    // during the outage, bring it back on the same port.
-    h.pi.kill_all();
     let during_from = next;
-    for _ in 0..7 {
-        r.event(0.0, 0, "tick", json!({"seq": next}));
-        next += 1;
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    std::thread::sleep(Duration::from_secs(2));
-    let mut back = respawn(&h.pi);
-    for _ in 0..3 {
-        r.event(0.0, 0, "tick", json!({"seq": next}));
-        next += 1;
-    }
+    let mut back = outage(&mut h, &r, "tick", &mut next, 7, 3);
     let ok = support::wait_until(Duration::from_secs(90), || {
-        seqs(&m).last() == Some(&(next - 1))
+        seqs(&m, "tick").last() == Some(&(next - 1))
     });
-    let got = seqs(&m);
+    let got = seqs(&m, "tick");
     let _ = back.kill();
     let _ = back.wait();
     assert!(ok, "not resumed: got {got:?}, expected up to {}", next - 1);
@@ -1013,15 +1042,7 @@ fn on_a_terminal_the_table_is_redrawn_in_place() {
 /// Put the Python tool (0.3.14, `AGENT_RUNNER_PY` or /opt/pyar) on the remote
 /// PATH as `agent-runner`: a host of a mixed fleet that has no probe.
 fn put_remote_python(h: &Harness) {
-    let py = std::env::var_os("AGENT_RUNNER_PY")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/opt/pyar/bin/agent-runner"));
-    assert!(
-        py.is_file(),
-        "the Python reference tool is missing at {} (set AGENT_RUNNER_PY, or install it: \
-         python3 -m venv /opt/pyar && /opt/pyar/bin/pip install cli-agent-runner==0.3.14)",
-        py.display()
-    );
+    let py = support::python_tool();
     let p = h.remote_bin.join("agent-runner");
     std::fs::write(&p, format!("#!/bin/sh\nexec '{}' \"$@\"\n", py.display())).unwrap();
     use std::os::unix::fs::PermissionsExt;
@@ -1126,92 +1147,34 @@ fn a_python_relay_resumes_across_an_sshd_kill_without_loss_or_duplicates() {
     put_remote_python(&h);
     let r = Remote::new(&h, "py", "", "");
     let cfg = r.config.display().to_string();
-    let local_logs = h.root.path().join("witness-logs");
-    std::fs::create_dir_all(&local_logs).unwrap();
-    std::fs::write(
-        h.root.path().join("local.toml"),
-        format!(
-            "schema_version = 1\n\n[agent]\ncommand = [\"true\"]\nprompt_arg_template = []\nprompt_delivery = \"stdin\"\n\n[runtime]\nwork_dir = \".\"\nlog_dir = \"{}\"\n\n[prompt]\nfile = \"prompts/main.md\"\n\n[monitor]\nremote_failure_tolerance_s = 300\n",
-            local_logs.display()
-        ),
-    )
-    .unwrap();
+    witness_config(&h);
     // History the first connect replays (the relay backfills a day).
+    let kind = "round_progress";
     let mut next = 0u64;
     for _ in 0..3 {
-        r.event(
-            5.0,
-            0,
-            "round_progress",
-            json!({"round_num": 1, "seq": next}),
-        );
+        r.event(5.0, 0, kind, json!({"round_num": 1, "seq": next}));
         next += 1;
     }
-    let m = Running::start(monitor(
-        &h,
-        &[
-            "--host",
-            "pi",
-            "--remote-config",
-            &cfg,
-            "--mode",
-            "events",
-            "--interval",
-            "1",
-        ],
-    ));
-    let seqs = |m: &Running| -> Vec<u64> {
-        m.json()
-            .iter()
-            .filter(|v| v["event"] == "round_progress")
-            .filter_map(|v| v["seq"].as_u64())
-            .collect()
-    };
+    let m = follow_events(&h, &cfg);
     assert!(
-        support::wait_until(Duration::from_secs(60), || seqs(&m).len() == 3),
+        support::wait_until(Duration::from_secs(60), || seqs(&m, kind).len() == 3),
         "backlog not relayed: {:?}",
         m.lines()
     );
     for _ in 0..5 {
-        r.event(
-            0.0,
-            0,
-            "round_progress",
-            json!({"round_num": 1, "seq": next}),
-        );
+        r.event(0.0, 0, kind, json!({"round_num": 1, "seq": next}));
         next += 1;
     }
-    assert!(support::wait_until(Duration::from_secs(30), || seqs(&m)
-        .last()
+    assert!(support::wait_until(Duration::from_secs(30), || seqs(
+        &m, kind
+    )
+    .last()
         == Some(&(next - 1))));
-    // Kill the sshd (and with it the session and the relay), write during
-    // the outage, bring it back on the same port, write more.
-    h.pi.kill_all();
-    for _ in 0..7 {
-        r.event(
-            0.0,
-            0,
-            "round_progress",
-            json!({"round_num": 1, "seq": next}),
-        );
-        next += 1;
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    std::thread::sleep(Duration::from_secs(2));
-    let mut back = respawn(&h.pi);
-    for _ in 0..3 {
-        r.event(
-            0.0,
-            0,
-            "round_progress",
-            json!({"round_num": 1, "seq": next}),
-        );
-        next += 1;
-    }
+    let mut back = outage(&mut h, &r, kind, &mut next, 7, 3);
     let ok = support::wait_until(Duration::from_secs(90), || {
-        seqs(&m).last() == Some(&(next - 1))
+        seqs(&m, kind).last() == Some(&(next - 1))
     });
-    let got = seqs(&m);
+    let got = seqs(&m, kind);
     let _ = back.kill();
     let _ = back.wait();
     assert!(ok, "not resumed: got {got:?}, expected up to {}", next - 1);

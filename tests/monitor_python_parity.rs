@@ -4,23 +4,12 @@
 //! Needs `/opt/pyar/bin/agent-runner` (override: `AGENT_RUNNER_PY`). Install:
 //! `python3 -m venv /opt/pyar && /opt/pyar/bin/pip install cli-agent-runner==0.3.14`.
 
+mod support;
+use support::python_tool;
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
-fn python_tool() -> PathBuf {
-    let p = std::env::var_os("AGENT_RUNNER_PY")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/opt/pyar/bin/agent-runner"));
-    assert!(
-        p.is_file(),
-        "the Python reference tool is missing at '{}': install it with \
-         `python3 -m venv /opt/pyar && /opt/pyar/bin/pip install cli-agent-runner==0.3.14` \
-         or point AGENT_RUNNER_PY at its agent-runner",
-        p.display()
-    );
-    p
-}
 
 fn python_interpreter(tool: &Path) -> PathBuf {
     let py = tool.with_file_name("python");

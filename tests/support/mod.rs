@@ -8,6 +8,23 @@ use std::time::{Duration, Instant};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_agent-runner");
 
+/// The Python reference tool 0.3.14 (`AGENT_RUNNER_PY`, else
+/// /opt/pyar/bin/agent-runner; `.ci/run` installs it). Fails, saying how to
+/// install it, when it is missing.
+pub fn python_tool() -> PathBuf {
+    let p = std::env::var_os("AGENT_RUNNER_PY")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/opt/pyar/bin/agent-runner"));
+    assert!(
+        p.is_file(),
+        "the Python reference tool is missing at '{}': install it with \
+         `python3 -m venv /opt/pyar && /opt/pyar/bin/pip install cli-agent-runner==0.3.14` \
+         (or bash .ci/run), or point AGENT_RUNNER_PY at its agent-runner",
+        p.display()
+    );
+    p
+}
+
 /// A scratch project: a git repo with a prompt, a fake HOME, a log_dir.
 pub struct Project {
     pub tmp: tempfile::TempDir,
