@@ -960,8 +960,7 @@ impl Link {
         let since = self.view.relay_since.clone().unwrap_or_else(|| {
             crate::timefmt::iso_ms(host_now - chrono::Duration::seconds(RELAY_BACKFILL_S))
         });
-        let kinds: Vec<&str> = crate::state::Kind::ALL.iter().map(|k| k.as_str()).collect();
-        let kinds = kinds.join(",");
+        let kinds = relay_kinds().join(",");
         // The Python tail outlives a closed channel (it only notices on its
         // next write): a shell watches the channel's stdin and ends it at EOF.
         let argv = [
@@ -1049,6 +1048,15 @@ impl Link {
             }
         }
     }
+}
+
+/// The kinds a Python relay asks for: the Python tool's own and ours.
+fn relay_kinds() -> Vec<&'static str> {
+    let mut k: Vec<&str> = crate::state::events::PYTHON_0_3_KINDS.to_vec();
+    k.extend(crate::state::Kind::ALL.iter().map(|k| k.as_str()));
+    k.sort_unstable();
+    k.dedup();
+    k
 }
 
 fn last_line(s: &str) -> &str {
@@ -1429,6 +1437,16 @@ mod tests {
             cursor: cursor.into(),
             line: format!("{{\"ts\": \"{ts}\", \"event\": \"{kind}\", \"round_num\": {n}}}"),
         }
+    }
+
+    #[test]
+    fn a_python_relay_asks_for_every_kind_the_detectors_read() {
+        let k = relay_kinds();
+        for d in DETECTOR_KINDS.iter().chain(STATE_KINDS) {
+            assert!(k.contains(d), "{d} is not asked for");
+        }
+        assert!(k.contains(&"round_deferred") && k.contains(&"round_cancelled"));
+        assert!(k.windows(2).all(|w| w[0] < w[1]), "sorted, no repeats");
     }
 
     #[test]
