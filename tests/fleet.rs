@@ -1184,3 +1184,74 @@ fn a_python_relay_resumes_across_an_sshd_kill_without_loss_or_duplicates() {
         "lost or repeated events"
     );
 }
+
+#[test]
+fn oauth_fail_on_a_python_host_auto_stops_its_serve_through_the_python_tools_stop() {
+    let h = Harness::new();
+    put_remote_python(&h);
+    let r = Remote::new(&h, "py", "", "auto_stop_on = [\"oauth_fail\"]");
+    let cfg = r.config.display().to_string();
+    let local_logs = witness_config(&h);
+    // The host's "serve": a process the Python tool's pid-file mode knows
+    // (a bare-int serve.pid, which it accepts) and its `stop` will SIGTERM.
+    let mut serve = Command::new("sleep").arg("600").spawn().unwrap();
+    std::fs::write(r.logs.join("serve.pid"), serve.id().to_string()).unwrap();
+    // Ten failed rounds, three of them with an agent-reported auth error.
+    for n in 1..=10u64 {
+        let ago = 300.0 - 20.0 * n as f64;
+        r.event(
+            ago,
+            0,
+            "round_start",
+            json!({"round_num": n, "phase": null}),
+        );
+        if n <= 3 {
+            r.event(
+                ago - 4.0,
+                0,
+                "agent_auth_error_detected",
+                json!({"round_num": n, "agent": "claude", "raw": "401"}),
+            );
+        }
+        r.event(
+            ago - 5.0,
+            0,
+            "agent_exit",
+            json!({"round_num": n, "exit_code": 1, "duration_s": 5.0, "timed_out": false,
+                   "exit_cause": "error"}),
+        );
+        r.event(ago - 5.5, 0, "round_end", json!({"round_num": n}));
+    }
+    let m = Running::start(monitor(
+        &h,
+        &[
+            "--host",
+            "pi",
+            "--remote-config",
+            &cfg,
+            "--json",
+            "--interval",
+            "1",
+        ],
+    ));
+    m.wait_for("oauth_fail and auto-stop", Duration::from_secs(90), |v| {
+        has_alert(v, "pi", "oauth_fail")
+            && v.iter()
+                .any(|x| x["type"] == "auto_stop" && x["ok"] == true)
+    });
+    let stopped = support::wait_until(Duration::from_secs(30), || {
+        serve.try_wait().ok().flatten().is_some()
+    });
+    if !stopped {
+        let _ = serve.kill();
+    }
+    assert!(stopped, "the host's serve still runs after auto-stop");
+    let text = std::fs::read_dir(&local_logs)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("events-"))
+        .map(|e| std::fs::read_to_string(e.path()).unwrap())
+        .collect::<String>();
+    assert!(text.contains("\"monitor_auto_stop_triggered\""), "{text}");
+    assert!(text.contains("\"oauth_fail\""), "{text}");
+}
