@@ -565,6 +565,25 @@ def wait_until(pred, timeout, what):
     return False
 
 
+def score(res, sent, seen):
+    """Expected, delivered and latencies of the events in `sent` (token -> (append time, kind))."""
+    res.expected = len(sent)
+    res.delivered = sum(1 for t in sent if t in seen)
+    res.lat = [seen[t] - sent[t][0] for t in sent if t in seen]
+
+
+def finish(res, lab, reader, procs, grace, remote_match, what):
+    """Stop the watcher's processes; count the remote ones matching `remote_match` still
+    running 5 s later (orphans); clean up the phase."""
+    stop_all(procs, grace)
+    left = lambda: lab.remote_count(remote_match)
+    wait_until(lambda: left() == 0, 5, what)
+    res.orphans = left()
+    reader.close()
+    lab.clear_remote()
+    return res
+
+
 def phase_ours(lab, n, args):
     res = Result("ours", n)
     names = lab.names[:n]
@@ -619,19 +638,11 @@ def phase_ours(lab, n, args):
 
     load, seen = measure(lab, res, names, [w.pid], reader, match, args)
     want = {t: v for t, v in load.sent.items() if v[1] == "transient_error_detected"}
-    res.expected = len(want)
-    res.delivered = sum(1 for t in want if t in seen)
-    res.lat = [seen[t] - want[t][0] for t in want if t in seen]
+    score(res, want, seen)
     # CPU per event: every event (raise and clear) costs the witness a line
     res.cpu_events = handled[0]
     # the witness goes; its probes must follow within 5 s
-    stop_all([w], 10)
-    probes = lambda: lab.remote_count(lambda a: b"probe" in a)
-    wait_until(lambda: probes() == 0, 5, "remote probes to exit")
-    res.orphans = probes()
-    reader.close()
-    lab.clear_remote()
-    return res
+    return finish(res, lab, reader, [w], 10, lambda a: b"probe" in a, "remote probes to exit")
 
 
 def phase_python(lab, n, args):
@@ -666,15 +677,9 @@ def phase_python(lab, n, args):
 
     pids = [p.pid for p in relays]
     load, seen = measure(lab, res, names, pids, reader, match, args)
-    res.expected = len(load.sent)
-    res.delivered = sum(1 for t in load.sent if t in seen)
-    res.lat = [seen[t] - load.sent[t][0] for t in load.sent if t in seen]
-    stop_all(relays, 15)
-    wait_until(lambda: tails() == 0, 5, "remote `events --tail` to exit (python)")
-    res.orphans = tails()
-    reader.close()
-    lab.clear_remote()
-    return res
+    score(res, load.sent, seen)
+    return finish(res, lab, reader, relays, 15, lambda a: b"--tail" in a and b"events" in a,
+                  "remote `events --tail` to exit (python)")
 
 
 def phase_cm(lab, n, args):
@@ -739,9 +744,7 @@ def phase_cm(lab, n, args):
                          local_cpu_extra=reaped)
     stop.set()
     th.join()
-    res.expected = len(load.sent)
-    res.delivered = sum(1 for t in load.sent if t in seen)
-    res.lat = [seen[t] - load.sent[t][0] for t in load.sent if t in seen]
+    score(res, load.sent, seen)
     res.dupes = 0  # a loop sees the same event in several cycles by design
     stop_all(masters, 5)
     lab.clear_remote()

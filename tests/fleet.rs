@@ -92,6 +92,16 @@ fn monitor(h: &Harness, args: &[&str]) -> Command {
     c
 }
 
+/// `monitor --host pi --remote-config CFG --once --json`, run to its end.
+fn once_json(h: &Harness, cfg: &str) -> std::process::Output {
+    monitor(
+        h,
+        &["--host", "pi", "--remote-config", cfg, "--once", "--json"],
+    )
+    .output()
+    .unwrap()
+}
+
 fn json_lines(s: &[u8]) -> Vec<Value> {
     String::from_utf8_lossy(s)
         .lines()
@@ -180,12 +190,7 @@ fn once_reports_a_hung_remote_round_and_exit_codes() {
         json!({"round_num": 1, "phase": null}),
     );
     r.event(1.0, 0, "round_end", json!({"round_num": 1}));
-    let o = monitor(
-        &h,
-        &["--host", "pi", "--remote-config", &cfg, "--once", "--json"],
-    )
-    .output()
-    .unwrap();
+    let o = once_json(&h, &cfg);
     let v = json_lines(&o.stdout);
     let alerts: Vec<&Value> = v.iter().filter(|x| x["type"] == "alert").collect();
     assert!(!has_alert(&v, "pi", "hung"), "{v:?}");
@@ -208,12 +213,7 @@ fn once_reports_a_hung_remote_round_and_exit_codes() {
         "round_start",
         json!({"round_num": 2, "phase": null}),
     );
-    let o = monitor(
-        &h,
-        &["--host", "pi", "--remote-config", &cfg, "--once", "--json"],
-    )
-    .output()
-    .unwrap();
+    let o = once_json(&h, &cfg);
     let v = json_lines(&o.stdout);
     assert!(
         has_alert(&v, "pi", "hung"),
@@ -285,12 +285,7 @@ fn a_remote_clock_one_hour_off_raises_no_false_hung_or_stale() {
         json!({"round_num": 1, "phase": null}),
     );
     r.event(3.0, -3600, "agent_spawn", json!({"round_num": 1}));
-    let o = monitor(
-        &h,
-        &["--host", "pi", "--remote-config", &cfg, "--once", "--json"],
-    )
-    .output()
-    .unwrap();
+    let o = once_json(&h, &cfg);
     let v = json_lines(&o.stdout);
     assert!(
         v.iter().any(|x| x["type"] == "connected"),
@@ -666,12 +661,7 @@ fn a_remote_without_a_usable_agent_runner_is_named_and_pointed_at_deploy() {
     let r = Remote::new(&h, "p", "", "");
     let cfg = r.config.display().to_string();
     // Nothing on the remote PATH.
-    let o = monitor(
-        &h,
-        &["--host", "pi", "--remote-config", &cfg, "--once", "--json"],
-    )
-    .output()
-    .unwrap();
+    let o = once_json(&h, &cfg);
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(
@@ -688,12 +678,7 @@ fn a_remote_without_a_usable_agent_runner_is_named_and_pointed_at_deploy() {
     .unwrap();
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let o = monitor(
-        &h,
-        &["--host", "pi", "--remote-config", &cfg, "--once", "--json"],
-    )
-    .output()
-    .unwrap();
+    let o = once_json(&h, &cfg);
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(
@@ -927,12 +912,7 @@ fn oauth_fail_is_detected_from_the_relayed_round_log_tails() {
         )
         .unwrap();
     }
-    let o = monitor(
-        &h,
-        &["--host", "pi", "--remote-config", &cfg, "--once", "--json"],
-    )
-    .output()
-    .unwrap();
+    let o = once_json(&h, &cfg);
     let v = json_lines(&o.stdout);
     assert!(
         has_alert(&v, "pi", "oauth_fail"),
@@ -1063,12 +1043,7 @@ fn a_remote_running_the_python_tool_is_watched_through_its_events_tail() {
         "round_start",
         json!({"round_num": 2, "phase": null}),
     );
-    let o = monitor(
-        &h,
-        &["--host", "pi", "--remote-config", &cfg, "--once", "--json"],
-    )
-    .output()
-    .unwrap();
+    let o = once_json(&h, &cfg);
     let v = json_lines(&o.stdout);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(

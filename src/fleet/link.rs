@@ -49,22 +49,17 @@ pub const KEEP_ANY: usize = 16;
 /// `oauth_fail`, `network_fail`); `anomaly_repetitive_active` reads 5 rounds;
 /// `orphan_chain` fires at a streak of 3.
 pub const KEEP_ROUNDS: i64 = 12;
-/// Kinds the detectors look back over; compaction keeps those of the last
-/// [`KEEP_ROUNDS`] rounds and drops older events and other kinds (progress
+/// Round-scoped kinds the detectors look back over; compaction keeps these
+/// and the [`STATE_KINDS`] of the last [`KEEP_ROUNDS`] rounds
+/// ([`is_detector_kind`]) and drops older events and other kinds (progress
 /// heartbeats, usage, hooks…).
-pub const DETECTOR_KINDS: &[&str] = &[
+const ROUND_KINDS: &[&str] = &[
     "round_start",
     "round_end",
     "agent_exit",
     "agent_auth_error_detected",
     "anomaly_repetitive_tool",
     "orphan_stashed",
-    "transient_error_detected",
-    "transient_error_recovered",
-    "schedule_paused",
-    "schedule_resumed",
-    "round_deferred",
-    "round_resumed",
 ];
 /// The event fields the detectors and the fleet row read; a slim
 /// [`HostView`] drops the others (config digests, token counts, raw text…).
@@ -98,6 +93,11 @@ const STATE_KINDS: &[&str] = &[
     "round_resumed",
 ];
 
+/// A kind some detector reads: [`ROUND_KINDS`] or [`STATE_KINDS`].
+pub fn is_detector_kind(k: &str) -> bool {
+    ROUND_KINDS.contains(&k) || STATE_KINDS.contains(&k)
+}
+
 /// Bound a host's event buffer: keep the newest [`KEEP_ANY`] events, the
 /// detector-kind events of the last [`KEEP_ROUNDS`] rounds (and those without
 /// a round number among the newest), and the newest event of each
@@ -121,7 +121,7 @@ pub fn compact(events: &mut VecDeque<Record>) {
         i += 1;
         idx >= n.saturating_sub(KEEP_ANY)
             || newest_state.contains(&idx)
-            || (DETECTOR_KINDS.contains(&kind_of(e)) && round_of(e).map_or(true, |r| r >= floor))
+            || (is_detector_kind(kind_of(e)) && round_of(e).map_or(true, |r| r >= floor))
     });
     // Still too many (a flood without round numbers): the newest win, but the
     // state events stay.
@@ -1442,7 +1442,7 @@ mod tests {
     #[test]
     fn a_python_relay_asks_for_every_kind_the_detectors_read() {
         let k = relay_kinds();
-        for d in DETECTOR_KINDS.iter().chain(STATE_KINDS) {
+        for d in ROUND_KINDS.iter().chain(STATE_KINDS) {
             assert!(k.contains(d), "{d} is not asked for");
         }
         assert!(k.contains(&"round_deferred") && k.contains(&"round_cancelled"));
