@@ -342,18 +342,7 @@ fn disk_critical_auto_stops_the_remote_serve_over_the_same_session() {
     )
     .unwrap();
     let cfg_s = cfg.display().to_string();
-    let m = Running::start(monitor(
-        &h,
-        &[
-            "--host",
-            "pi",
-            "--remote-config",
-            &cfg_s,
-            "--json",
-            "--interval",
-            "1",
-        ],
-    ));
+    let m = follow_json(&h, &cfg_s);
     m.wait_for(
         "disk_critical and auto-stop",
         Duration::from_secs(90),
@@ -367,12 +356,7 @@ fn disk_critical_auto_stops_the_remote_serve_over_the_same_session() {
         support::wait_until(Duration::from_secs(60), || !support::alive(serve_pid)),
         "remote serve {serve_pid} still running after auto-stop"
     );
-    let text = std::fs::read_dir(&local_logs)
-        .unwrap()
-        .flatten()
-        .filter(|e| e.file_name().to_string_lossy().starts_with("events-"))
-        .map(|e| std::fs::read_to_string(e.path()).unwrap())
-        .collect::<String>();
+    let text = witness_events(&local_logs);
     assert!(text.contains("\"monitor_auto_stop_triggered\""), "{text}");
     assert!(text.contains("\"disk_critical\""), "{text}");
 }
@@ -408,6 +392,32 @@ fn witness_config(h: &Harness) -> PathBuf {
     )
     .unwrap();
     local_logs
+}
+
+/// `monitor --host pi --json --interval 1` on the remote config `cfg`.
+fn follow_json(h: &Harness, cfg: &str) -> Running {
+    Running::start(monitor(
+        h,
+        &[
+            "--host",
+            "pi",
+            "--remote-config",
+            cfg,
+            "--json",
+            "--interval",
+            "1",
+        ],
+    ))
+}
+
+/// Every event the witness recorded in its own log_dir, as one text.
+fn witness_events(local_logs: &Path) -> String {
+    std::fs::read_dir(local_logs)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("events-"))
+        .map(|e| std::fs::read_to_string(e.path()).unwrap())
+        .collect()
 }
 
 /// `monitor --host pi --mode events` on the remote config `cfg`.
@@ -509,12 +519,7 @@ fn killing_sshd_mid_stream_blips_then_resumes_without_loss_or_duplicates() {
         "lost or repeated events (outage wrote {during_from}..{})",
         during_from + 7
     );
-    let text = std::fs::read_dir(&local_logs)
-        .unwrap()
-        .flatten()
-        .filter(|e| e.file_name().to_string_lossy().starts_with("events-"))
-        .map(|e| std::fs::read_to_string(e.path()).unwrap())
-        .collect::<String>();
+    let text = witness_events(&local_logs);
     assert!(
         text.contains("\"monitor_remote_blip\""),
         "no blip recorded: {text}"
@@ -808,11 +813,7 @@ fn exit_on_giveup_records_the_giveup_and_exits_1() {
     assert!(done, "did not give up: {err}");
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(err.contains("relay to 'dead' gave up"), "{err}");
-    let text = std::fs::read_dir(&local_logs)
-        .unwrap()
-        .flatten()
-        .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
-        .collect::<String>();
+    let text = witness_events(&local_logs);
     assert!(text.contains("\"monitor_remote_giveup\""), "{text}");
     assert!(text.contains("\"monitor_remote_blip\""), "{text}");
 }
@@ -1197,18 +1198,7 @@ fn oauth_fail_on_a_python_host_auto_stops_its_serve_through_the_python_tools_sto
         );
         r.event(ago - 5.5, 0, "round_end", json!({"round_num": n}));
     }
-    let m = Running::start(monitor(
-        &h,
-        &[
-            "--host",
-            "pi",
-            "--remote-config",
-            &cfg,
-            "--json",
-            "--interval",
-            "1",
-        ],
-    ));
+    let m = follow_json(&h, &cfg);
     m.wait_for("oauth_fail and auto-stop", Duration::from_secs(90), |v| {
         has_alert(v, "pi", "oauth_fail")
             && v.iter()
@@ -1221,12 +1211,7 @@ fn oauth_fail_on_a_python_host_auto_stops_its_serve_through_the_python_tools_sto
         let _ = serve.kill();
     }
     assert!(stopped, "the host's serve still runs after auto-stop");
-    let text = std::fs::read_dir(&local_logs)
-        .unwrap()
-        .flatten()
-        .filter(|e| e.file_name().to_string_lossy().starts_with("events-"))
-        .map(|e| std::fs::read_to_string(e.path()).unwrap())
-        .collect::<String>();
+    let text = witness_events(&local_logs);
     assert!(text.contains("\"monitor_auto_stop_triggered\""), "{text}");
     assert!(text.contains("\"oauth_fail\""), "{text}");
 }
