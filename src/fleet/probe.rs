@@ -363,13 +363,10 @@ pub fn cmd_probe(g: &crate::cli::GlobalArgs, a: &ProbeArgs) -> crate::cli::CmdRe
         }
         if last_snap.elapsed() >= interval {
             last_snap = Instant::now();
-            if !wake.is_notified() {
-                // The log_dir may exist by now (serve not started yet at first).
-                wake = Wake::new(dir);
-                if wake.is_notified() {
-                    tail.keep_listing();
-                    mtail.keep_listing();
-                }
+            // The log_dir may exist by now (serve not started yet at first).
+            if wake.rewatch(dir) {
+                tail.keep_listing();
+                mtail.keep_listing();
             }
             tail.relist();
             mtail.relist();

@@ -123,12 +123,9 @@ pub fn run(log_dir: &Path, a: &EventsArgs, out: &mut dyn Write) -> CmdResult {
         if super::interrupted() {
             return Ok(crate::exit_code::OK);
         }
-        if !wake.is_notified() && log_dir.is_dir() {
-            // The log_dir exists by now (serve had not started yet).
-            wake = Wake::new(log_dir);
-            if wake.is_notified() {
-                tail.keep_listing();
-            }
+        // The log_dir may exist by now (serve had not started yet).
+        if wake.rewatch(log_dir) {
+            tail.keep_listing();
         }
     }
 }

@@ -54,6 +54,17 @@ impl Wake {
         }
     }
 
+    /// When polling, try to watch `dir` again (it may exist by now, or an
+    /// inotify instance may be free). True when this call started watching:
+    /// the caller can keep its listings from now on.
+    pub fn rewatch(&mut self, dir: &Path) -> bool {
+        if self.is_notified() || !dir.is_dir() {
+            return false;
+        }
+        *self = Wake::new(dir);
+        self.is_notified()
+    }
+
     /// True when the log_dir is watched (false: polling every [`TICK`]).
     pub fn is_notified(&self) -> bool {
         #[cfg(target_os = "linux")]
@@ -182,11 +193,20 @@ mod tests {
     #[test]
     fn a_missing_dir_falls_back_to_the_tick() {
         let dir = tempfile::tempdir().unwrap();
-        let mut w = Wake::new(&dir.path().join("not-yet"));
+        let d = dir.path().join("not-yet");
+        let mut w = Wake::new(&d);
         assert!(!w.is_notified());
         let t0 = Instant::now();
         w.wait(Duration::from_secs(20));
         assert!(t0.elapsed() < Duration::from_secs(5), "{:?}", t0.elapsed());
+        assert!(!w.rewatch(&d), "still missing");
+        std::fs::create_dir(&d).unwrap();
+        #[cfg(target_os = "linux")]
+        {
+            assert!(w.rewatch(&d), "watched once it exists");
+            assert!(w.is_notified());
+            assert!(!w.rewatch(&d), "already watched");
+        }
     }
 
     #[cfg(target_os = "linux")]

@@ -191,16 +191,11 @@ pub fn field<'a>(e: &'a Record, key: &str) -> Option<&'a Value> {
     }
 }
 
-/// The event's kind. Every writer puts `event` second (after `ts`), so it is
-/// looked for there before the key is hashed: the detectors ask this of every
-/// event in the window on every evaluation (once per relayed event on a fleet
-/// witness).
+/// The event's kind (`event`, which every writer puts second, so [`field`]
+/// finds it without hashing): the detectors ask this of every event in the
+/// window on every evaluation (once per relayed event on a fleet witness).
 pub fn kind(e: &Record) -> &str {
-    let v = match e.iter().take(2).find(|(k, _)| k.as_str() == "event") {
-        Some((_, v)) => Some(v),
-        None => e.get("event"),
-    };
-    v.and_then(Value::as_str).unwrap_or("")
+    field(e, "event").and_then(Value::as_str).unwrap_or("")
 }
 
 fn truthy(v: Option<&Value>) -> bool {
