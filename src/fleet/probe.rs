@@ -67,7 +67,17 @@ impl Out {
             std::process::exit(crate::exit_code::OK);
         }
     }
+    /// After the connect burst: a small buffer for the trickle that follows
+    /// (a frame bigger than it is written straight through).
+    fn shrink(&mut self) {
+        self.flush();
+        self.w = std::io::BufWriter::with_capacity(STEADY_BUF, std::io::stdout());
+    }
 }
+
+/// The output buffer for the connect sequence (backlog) and afterwards.
+const BURST_BUF: usize = 64 * 1024;
+const STEADY_BUF: usize = 8 * 1024;
 
 /// The host clock as this probe reports it (with the test offset, if set).
 fn host_now(offset_ms: i64) -> DateTime<Utc> {
@@ -139,7 +149,7 @@ fn event_frame(out: &mut Out, wanted: &mut TailWanted, l: &Line) -> bool {
 }
 
 fn snapshot(
-    cfg: &Config,
+    project: &str,
     layout: &Layout,
     now: DateTime<Utc>,
     tail: &EventTail,
@@ -150,7 +160,7 @@ fn snapshot(
     let mut sample = Map::new();
     sample.insert("ts".into(), json!(crate::timefmt::iso_ms(now)));
     sample.insert("source".into(), json!("probe"));
-    sample.extend(crate::state::metrics::sample(&cfg.runtime.log_dir).to_fields(None, None, None));
+    sample.extend(crate::state::metrics::sample(&layout.log_dir).to_fields(None, None, None));
     let rec = crate::service::pidfile::read(&layout.serve_pid())
         .ok()
         .flatten();
@@ -163,7 +173,7 @@ fn snapshot(
         "status": status,
         "metrics": sample,
         "service": {
-            "mode": crate::service::mode(cfg).as_str(),
+            "mode": crate::service::mode_of(project, &layout.log_dir).as_str(),
             "active": live.is_some(),
             "pid": live.map(|r| r.pid),
         },
@@ -240,7 +250,7 @@ fn log_tails(
 /// `probe`.
 pub fn cmd_probe(g: &crate::cli::GlobalArgs, a: &ProbeArgs) -> crate::cli::CmdResult {
     let mut out = Out {
-        w: std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout()),
+        w: std::io::BufWriter::with_capacity(BURST_BUF, std::io::stdout()),
     };
     if !(a.interval.is_finite() && a.interval > 0.0) {
         out.send(
@@ -270,10 +280,14 @@ pub fn cmd_probe(g: &crate::cli::GlobalArgs, a: &ProbeArgs) -> crate::cli::CmdRe
         watch_stdin();
     }
     let offset_ms = clock_offset_ms();
-    let layout = Layout::new(&cfg.runtime.log_dir);
-    let dir = &cfg.runtime.log_dir;
     out.send("hello", hello(&cfg, g, a));
     out.flush();
+    // All the probe needs of the config from here on: a long-lived probe
+    // does not keep its compiled patterns and the rest on the heap.
+    let project = cfg.project.clone();
+    let layout = Layout::new(cfg.runtime.log_dir.clone());
+    drop(cfg);
+    let dir = &layout.log_dir;
     let io = |e: std::io::Error| {
         crate::cli::CliError::failure(format!("cannot read '{}': {e}", dir.display()))
     };
@@ -313,18 +327,12 @@ pub fn cmd_probe(g: &crate::cli::GlobalArgs, a: &ProbeArgs) -> crate::cli::CmdRe
     log_tails(&mut out, &layout, &wanted, &mut seen_logs);
     out.send(
         "snapshot",
-        snapshot(&cfg, &layout, host_now(offset_ms), &tail),
+        snapshot(&project, &layout, host_now(offset_ms), &tail),
     );
     out.flush();
     if !a.stream {
         return Ok(crate::exit_code::OK);
     }
-    // The connect sequence parsed up to thousands of backlog events and ran
-    // code (config, thresholds, backlog) the loop never runs again; the probe
-    // then lives for days on a small host with only its follow-on buffers.
-    crate::heap::trim();
-    let released = crate::heap::release_startup_pages();
-    tracing::debug!("probe: released {released} bytes of startup mappings");
     let interval = Duration::from_secs_f64(a.interval);
     let mut last_snap = Instant::now();
     // Woken by inotify when the log_dir changes (else a 100 ms tick); the
@@ -335,6 +343,15 @@ pub fn cmd_probe(g: &crate::cli::GlobalArgs, a: &ProbeArgs) -> crate::cli::CmdRe
         tail.keep_listing();
         mtail.keep_listing();
     }
+    // The connect sequence parsed up to thousands of backlog events and ran
+    // code (config, thresholds, backlog) the loop never runs again; the probe
+    // then lives for days on a small host with only its follow-on buffers.
+    // Last before the loop, so that only the loop's own code faults back in
+    // (the release build packs that code together: build/hot-text.ld).
+    out.shrink();
+    crate::heap::trim();
+    let released = crate::heap::release_startup_pages();
+    tracing::debug!("probe: released {released} bytes of startup mappings");
     loop {
         if wake.wait(interval.saturating_sub(last_snap.elapsed())) {
             tail.relist();
@@ -373,7 +390,7 @@ pub fn cmd_probe(g: &crate::cli::GlobalArgs, a: &ProbeArgs) -> crate::cli::CmdRe
             log_tails(&mut out, &layout, &wanted, &mut seen_logs);
             out.send(
                 "snapshot",
-                snapshot(&cfg, &layout, host_now(offset_ms), &tail),
+                snapshot(&project, &layout, host_now(offset_ms), &tail),
             );
             wrote = true;
         }

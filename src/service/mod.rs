@@ -56,11 +56,16 @@ fn load(g: &GlobalArgs) -> Result<Config, CliError> {
 
 /// The mode in force for `cfg`: a unit file decides, else the pid file.
 pub fn mode(cfg: &Config) -> Mode {
-    if systemd::unit_path(&cfg.project, systemd::Scope::User).is_some_and(|p| p.exists()) {
+    mode_of(&cfg.project, &cfg.runtime.log_dir)
+}
+
+/// [`mode`] from the two things it needs: the project name and its log_dir.
+pub fn mode_of(project: &str, log_dir: &std::path::Path) -> Mode {
+    if systemd::unit_path(project, systemd::Scope::User).is_some_and(|p| p.exists()) {
         Mode::SystemdUser
-    } else if systemd::unit_path(&cfg.project, systemd::Scope::System).is_some_and(|p| p.exists()) {
+    } else if systemd::unit_path(project, systemd::Scope::System).is_some_and(|p| p.exists()) {
         Mode::SystemdSystem
-    } else if Layout::new(&cfg.runtime.log_dir).serve_pid().exists() {
+    } else if Layout::new(log_dir).serve_pid().exists() {
         Mode::PidFile
     } else {
         Mode::None

@@ -544,7 +544,7 @@ impl EventTail {
                 off = 0; // replaced or truncated
             }
             if meta.len() > off {
-                off = self.read_from(name, path, off, f)?;
+                off = self.read_from(name, path, off, meta.len(), f)?;
             }
             self.offsets.insert(name.clone(), (meta.ino(), off));
         }
@@ -556,6 +556,7 @@ impl EventTail {
         name: &str,
         path: &Path,
         start: u64,
+        len: u64,
         f: &mut impl FnMut(Line),
     ) -> std::io::Result<u64> {
         let mut file = match File::open(path) {
@@ -564,7 +565,10 @@ impl EventTail {
             Err(e) => return Err(e),
         };
         file.seek(SeekFrom::Start(start))?;
-        let mut r = BufReader::with_capacity(256 * 1024, file);
+        // A follow-on poll reads a few new lines: a buffer their size, not a
+        // fresh 256 KiB one each time (the long-lived probe's heap stays small).
+        let want = usize::try_from(len.saturating_sub(start)).unwrap_or(usize::MAX);
+        let mut r = BufReader::with_capacity(want.clamp(4 * 1024, 256 * 1024), file);
         let mut off = start;
         let mut buf = Vec::with_capacity(512);
         loop {
@@ -761,6 +765,30 @@ mod tests {
         let more = follow.poll().unwrap();
         assert_eq!(more.len(), 1);
         assert_eq!(more[0].value["round_num"], 3);
+    }
+
+    #[test]
+    fn a_follow_on_line_longer_than_the_read_buffer_arrives_whole() {
+        // The follow-on buffer is sized to what was there at the stat (4 KiB
+        // at least); a line longer than that, or one that grows while it is
+        // read, still comes out whole and the cursor lands after it.
+        let d = tempfile::tempdir().unwrap();
+        let b = d.path().join("events-2026-11.jsonl");
+        append(&b, &ev("2026-11-01T00:00:00.000Z", "round_start", 1));
+        let mut t = EventTail::at_end(d.path());
+        let raw = "x".repeat(300 * 1024);
+        let long = format!(
+            "{{\"ts\": \"2026-11-01T00:00:01.000Z\", \"event\": \"agent_output\", \"raw\": \"{raw}\"}}\n"
+        );
+        append(&b, &long);
+        append(&b, &ev("2026-11-01T00:00:02.000Z", "round_end", 1));
+        let got = t.poll().unwrap();
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[0].value["raw"].as_str().map(str::len), Some(300 * 1024));
+        assert_eq!(got[1].kind(), "round_end");
+        let end = std::fs::metadata(&b).unwrap().len();
+        assert_eq!(t.cursor().unwrap().offset, end);
+        assert!(t.poll().unwrap().is_empty());
     }
 
     #[test]
