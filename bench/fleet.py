@@ -179,8 +179,9 @@ def free_port():
 class Lab:
     """sshd daemons, client config, one project per host."""
 
-    def __init__(self, root, n, ours_bin):
+    def __init__(self, root, n, ours_bin, ssh=True, remote_bin=None):
         self.root, self.n, self.ours_bin = root, n, ours_bin
+        self.remote_bin = remote_bin or ours_bin
         self.names = [f"h{i:03d}" for i in range(n)]
         self.daemons = []
         self.ports = {}
@@ -199,14 +200,15 @@ class Lab:
         os.chmod(f"{root}/client-bin/ssh", 0o755)
         self.set_remote("ours")
         self._projects()
-        self._start_daemons()
-        self._client_config()
+        if ssh:
+            self._start_daemons()
+            self._client_config()
 
     def set_remote(self, which):
         link = f"{self.root}/remote-bin/agent-runner"
         if os.path.lexists(link):
             os.unlink(link)
-        os.symlink(self.ours_bin if which == "ours" else PY_BIN, link)
+        os.symlink(self.remote_bin if which == "ours" else PY_BIN, link)
 
     def config_path(self, name):
         return f"{self.root}/hosts/{name}/agent-runner.toml"
@@ -754,6 +756,32 @@ def phase_cm(lab, n, args):
 # ----------------------------------------------------------------- main ----
 
 
+# What `deploy` ships to a host: a static, non-PIE build with the probe loop's
+# code packed (docs/fleet.md "The remote build"). For aarch64 hosts the repo
+# config makes `cargo build --release --target aarch64-unknown-linux-gnu` that
+# build; the loopback "hosts" here are x86_64, so the same build for x86_64.
+REMOTE_BUILD = "target/x86_64-unknown-linux-gnu/release/agent-runner"
+REMOTE_RUSTFLAGS = "-C target-feature=+crt-static -C relocation-model=static"
+
+
+def remote_build(arg, ours_bin):
+    if arg == "same":
+        return ours_bin
+    if arg:
+        return os.path.abspath(arg)
+    say(f"building the static remote build ({REMOTE_BUILD})")
+    env = dict(os.environ, RUSTFLAGS=REMOTE_RUSTFLAGS)
+    subprocess.run(["cargo", "build", "--release", "-q", "--target", "x86_64-unknown-linux-gnu",
+                    "--bin", "agent-runner"], cwd=REPO, env=env, check=True)
+    return f"{REPO}/{REMOTE_BUILD}"
+
+
+def linkage(path):
+    with open(path, "rb") as f:
+        head = f.read(64 * 1024)
+    return "dynamic" if b"ld-linux" in head else "static"
+
+
 def ints(s):
     return [int(x) for x in s.split(",") if x.strip()]
 
@@ -775,6 +803,8 @@ def main():
                     help="targets that fail the run: all, or some of latency,loss,rss,orphans,cpu")
     ap.add_argument("--keep", action="store_true", help="keep the temp dir")
     ap.add_argument("--bin", help="our binary (default: build target/release/agent-runner)")
+    ap.add_argument("--remote-bin", help="our binary on the hosts (default: the static remote build, "
+                    f"{REMOTE_BUILD}, built if missing; 'same' = --bin)")
     args = ap.parse_args()
     ours_hosts, py_hosts, cm_hosts = ints(args.hosts), ints(args.python_hosts), ints(args.cm_hosts)
     unknown = set(args.checks.split(",")) - {"all", *CHECK_GROUPS}
@@ -790,6 +820,8 @@ def main():
         ours_bin = f"{REPO}/target/release/agent-runner"
         say("building the release binary")
         subprocess.run(["cargo", "build", "--release", "-q", "--bin", "agent-runner"], cwd=REPO, check=True)
+    remote_bin = remote_build(args.remote_bin, ours_bin)
+    say(f"remote agent-runner: {remote_bin} ({linkage(remote_bin)})")
     PY_BIN = os.environ.get("AGENT_RUNNER_PY", "/opt/pyar/bin/agent-runner")
     if py_hosts and not os.access(PY_BIN, os.X_OK):
         say("installing the Python tool 0.3.14 into /opt/pyar")
@@ -811,7 +843,7 @@ def main():
     root = tempfile.mkdtemp(prefix="ar-fleet-bench-")
     os.makedirs(f"{root}/client-empty")
     say(f"lab in {root}: {n_max} hosts on {-(-n_max // PORTS_PER_SSHD)} sshd daemons")
-    lab = Lab(root, n_max, ours_bin)
+    lab = Lab(root, n_max, ours_bin, remote_bin=remote_bin)
     if args.history:
         say(f"prefilling {args.history} rounds ({args.history * 6} events) of history per host")
         lab.prefill(args.history)
