@@ -1,7 +1,8 @@
 //! Memory knobs for the long-lived fleet processes (the remote `probe`, the
 //! fleet witness): cap the number of glibc malloc arenas, hand free heap pages
-//! back to the kernel, and drop the code pages only the startup needed from
-//! the resident set. No-ops on other targets.
+//! back to the kernel, and drop the code pages only the startup needed (and
+//! the main stack its deep calls left behind) from the resident set. No-ops
+//! on other targets.
 
 /// Use at most `n` malloc arenas. glibc gives each thread that allocates its
 /// own arena and keeps freed memory in every one; call before any thread
@@ -31,20 +32,29 @@ pub fn trim() {
 /// libraries'): the pages the one-off startup touched stop counting in its
 /// resident set, and what the steady loop runs faults back in from the page
 /// cache (with the kernel's fault-around, 64 KiB at a time). Mappings with any private (copy-on-write) page, such as relocated
-/// data, are left alone, since dropping them would lose the writes.
+/// data, are left alone, since dropping them would lose the writes. Called
+/// on the main thread, it also drops the main stack below its own frame.
 /// Returns the number of bytes whose mappings were dropped.
 pub fn release_startup_pages() -> u64 {
     #[cfg(target_os = "linux")]
     {
+        // Near this frame's stack pointer: what the main thread's stack
+        // holds below it (minus slack) is dead, left by the startup's calls.
+        let marker = 0u8;
+        let sp = std::ptr::addr_of!(marker) as usize;
         match std::fs::read_to_string("/proc/self/smaps") {
             Ok(smaps) => clean_file_mappings(&smaps)
                 .into_iter()
+                .chain(dead_stack(&smaps, sp, page_size()))
                 .map(|(start, end)| {
                     let (addr, len) = (start as *mut libc::c_void, end - start);
-                    // SAFETY: the range is a whole read-only, private mapping
-                    // of a loaded program or library with no copy-on-write
-                    // page, so its contents fault back in from the file
-                    // unchanged; no Rust reference can observe a change.
+                    // SAFETY: the range is either a whole read-only, private
+                    // mapping of a loaded program or library with no
+                    // copy-on-write page, whose contents fault back in from
+                    // the file unchanged, or the main stack at least a page
+                    // below the current stack pointer, where nothing lives
+                    // (it faults back in as zeros when a call reaches it);
+                    // no Rust reference can observe a change.
                     let rc = unsafe { libc::madvise(addr, len, libc::MADV_DONTNEED) };
                     if rc == 0 {
                         (end - start) as u64
@@ -61,6 +71,31 @@ pub fn release_startup_pages() -> u64 {
     }
     #[cfg(not(target_os = "linux"))]
     0
+}
+
+fn page_size() -> usize {
+    // SAFETY: sysconf only reads a system constant.
+    let p = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    usize::try_from(p)
+        .ok()
+        .filter(|p| p.is_power_of_two())
+        .unwrap_or(4096)
+}
+
+/// The dead part of the main thread's stack: from the start of the
+/// `[stack]` mapping up to a page below `sp`'s page, when `sp` lies in it
+/// (not on another thread's stack). Page-aligned `(start, end)`.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+fn dead_stack(smaps: &str, sp: usize, page: usize) -> Option<(usize, usize)> {
+    let line = smaps.lines().find(|l| l.ends_with("[stack]"))?;
+    let (start, end) = line.split_whitespace().next()?.split_once('-')?;
+    let start = usize::from_str_radix(start, 16).ok()?;
+    let end = usize::from_str_radix(end, 16).ok()?;
+    if !(start < sp && sp < end) {
+        return None;
+    }
+    let top = (sp & !(page - 1)).checked_sub(page)?;
+    (top > start).then_some((start, top))
 }
 
 /// The `(start, end)` of every private, non-writable mapping of a loaded
@@ -131,6 +166,29 @@ impl<'a> Mapping<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_the_main_stack_below_the_stack_pointer_is_dead() {
+        let smaps = "\
+7ffd3c000000-7ffd3c021000 rw-p 00000000 00:00 0                          [stack]
+Size:                132 kB
+";
+        let page = 4096;
+        // sp in the stack: everything up to a page below sp's page
+        assert_eq!(
+            dead_stack(smaps, 0x7ffd3c01a123, page),
+            Some((0x7ffd3c000000, 0x7ffd3c019000))
+        );
+        // sp on another thread's stack (or anywhere else): nothing
+        assert_eq!(dead_stack(smaps, 0x7f0000001000, page), None);
+        assert_eq!(dead_stack(smaps, 0x7ffd3c021000, page), None);
+        // sp in the first two pages: nothing left to drop
+        assert_eq!(dead_stack(smaps, 0x7ffd3c001010, page), None);
+        assert_eq!(
+            dead_stack("55d0c0000000-55d0c0145000 r--p 0 fe:00 1 /x\n", 1, page),
+            None
+        );
+    }
 
     const SMAPS: &str = "\
 55d0c0000000-55d0c0145000 r--p 00000000 fe:00 5481561                    /opt/ar/agent-runner

@@ -481,6 +481,9 @@ pub enum Report {
     },
 }
 
+/// Environment for the remote probe (see `Link::stream`).
+pub const PROBE_MALLOC_TUNABLES: &str = "GLIBC_TUNABLES=glibc.malloc.tcache_count=0";
+
 /// How links behave (shared by every host).
 #[derive(Debug, Clone)]
 pub struct LinkOpts {
@@ -760,9 +763,15 @@ impl Link {
         r
     }
 
+    /// The probe runs under `env` with glibc's per-thread cache of freed
+    /// chunks off: what the connect burst freed would otherwise stay cached
+    /// in pages scattered over the heap for the probe's whole life (measured:
+    /// 250 → 100 KiB of heap). A binary without glibc ignores it.
     async fn stream(&mut self, sess: &session::Session, good: &mut bool) -> Result<(), Ended> {
         let interval = format!("{}", self.opts.interval_s);
         let mut argv: Vec<String> = vec![
+            "env".into(),
+            PROBE_MALLOC_TUNABLES.into(),
             "agent-runner".into(),
             "--config".into(),
             self.spec.config.clone(),
