@@ -5,7 +5,7 @@ packed together by the release link.
 Why: a `probe --stream` lives for days on every host, and what it keeps
 resident is mostly code pages. The kernel maps file pages around a fault in
 64 KiB windows (fault-around), so a loop whose ~200 functions are spread over a
-6 MiB text keeps ~1.7 MiB of it resident; packed into one section, ~0.3 MiB.
+6 MiB text keeps ~1.7 MiB of it resident; packed into one section, ~0.4 MiB.
 build.rs passes the script to the release link (`-Wl,-T`, with `INSERT BEFORE
 .text`, so it only adds a `.text.hot` output section to the default layout).
 
