@@ -214,7 +214,7 @@ def main():
     if not binary:
         target = f"{REPO}/target/hot-text"
         env = dict(os.environ, CARGO_PROFILE_RELEASE_STRIP="none", CARGO_TARGET_DIR=target,
-                   RUSTFLAGS="-C target-feature=+crt-static -C relocation-model=static",
+                   RUSTFLAGS=fleet.REMOTE_RUSTFLAGS,
                    AGENT_RUNNER_NO_HOT_TEXT="1")
         print("hot_text: building a non-stripped static release build", file=sys.stderr)
         subprocess.run(["cargo", "build", "--release", "-q", "--target", "x86_64-unknown-linux-gnu",

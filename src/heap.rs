@@ -88,9 +88,7 @@ fn page_size() -> usize {
 #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 fn dead_stack(smaps: &str, sp: usize, page: usize) -> Option<(usize, usize)> {
     let line = smaps.lines().find(|l| l.ends_with("[stack]"))?;
-    let (start, end) = line.split_whitespace().next()?.split_once('-')?;
-    let start = usize::from_str_radix(start, 16).ok()?;
-    let end = usize::from_str_radix(end, 16).ok()?;
+    let (start, end) = parse_range(line.split_whitespace().next()?)?;
     if !(start < sp && sp < end) {
         return None;
     }
@@ -127,6 +125,15 @@ fn clean_file_mappings(smaps: &str) -> Vec<(usize, usize)> {
         .collect()
 }
 
+/// `start-end` in hex, as smaps writes a mapping's range.
+fn parse_range(range: &str) -> Option<(usize, usize)> {
+    let (start, end) = range.split_once('-')?;
+    Some((
+        usize::from_str_radix(start, 16).ok()?,
+        usize::from_str_radix(end, 16).ok()?,
+    ))
+}
+
 /// One smaps header line: `start-end perms offset dev inode path`.
 struct Mapping<'a> {
     start: usize,
@@ -141,9 +148,7 @@ impl<'a> Mapping<'a> {
     fn parse(line: &'a str) -> Option<Self> {
         let mut f = line.split_whitespace();
         let (range, perms) = (f.next()?, f.next()?);
-        let (start, end) = range.split_once('-')?;
-        let start = usize::from_str_radix(start, 16).ok()?;
-        let end = usize::from_str_radix(end, 16).ok()?;
+        let (start, end) = parse_range(range)?;
         let (_offset, _dev, inode) = (f.next()?, f.next()?, f.next()?);
         let path = f.next()?;
         if inode == "0" || !path.starts_with('/') || line.ends_with("(deleted)") || end <= start {
