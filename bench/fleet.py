@@ -768,7 +768,12 @@ def remote_build(arg, ours_bin):
     if arg == "same":
         return ours_bin
     if arg:
-        return os.path.abspath(arg)
+        path = os.path.abspath(arg)
+        if not os.access(path, os.X_OK):
+            die(f"--remote-bin '{arg}' is not an executable file; build it with "
+                f"RUSTFLAGS=\"{REMOTE_RUSTFLAGS}\" cargo build --release --target "
+                "x86_64-unknown-linux-gnu, or pass --remote-bin same")
+        return path
     say(f"building the static remote build ({REMOTE_BUILD})")
     env = dict(os.environ, RUSTFLAGS=REMOTE_RUSTFLAGS)
     subprocess.run(["cargo", "build", "--release", "-q", "--target", "x86_64-unknown-linux-gnu",
@@ -816,6 +821,8 @@ def main():
         if not os.access(tool, os.X_OK):
             die(f"'{tool}' is missing: apt-get install openssh-server openssh-client")
     ours_bin = args.bin and os.path.abspath(args.bin)
+    if ours_bin and not os.access(ours_bin, os.X_OK):
+        die(f"--bin '{args.bin}' is not an executable file; build it with cargo build --release")
     if not ours_bin:
         ours_bin = f"{REPO}/target/release/agent-runner"
         say("building the release binary")

@@ -40,8 +40,9 @@ pub struct DeployArgs {
         required_unless_present = "host"
     )]
     pub host_arg: Option<String>,
-    /// Binary to copy (default: this one if its architecture matches the
-    /// host's, else target/<triple>/release/agent-runner next to it).
+    /// Binary to copy (default: target/<triple>/release/agent-runner next to
+    /// this one if it is a static build not older than this one, else this
+    /// one if its architecture matches the host's, else that cross build).
     #[arg(long, value_name = "PATH")]
     pub binary: Option<PathBuf>,
     /// Where to install it on the host.
@@ -141,22 +142,98 @@ pub fn target_for_arch(arch: &str) -> Option<Target> {
     }
 }
 
+/// What deploy needs to know of a local binary, read from its ELF headers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ElfInfo {
+    /// `e_machine`.
+    pub machine: u16,
+    /// No `PT_INTERP` program header: the binary needs no dynamic loader, so
+    /// it runs whatever the host's libc (the static remote build).
+    pub is_static: bool,
+}
+
 /// The ELF machine of the file at `path`; Err says why it is not an ELF file.
 pub fn elf_machine(path: &Path) -> Result<u16, String> {
-    use std::io::Read;
+    elf_info(path).map(|i| i.machine)
+}
+
+/// Machine and linkage of the ELF file at `path`; Err says why it is not one.
+pub fn elf_info(path: &Path) -> Result<ElfInfo, String> {
+    use std::io::{Read, Seek, SeekFrom};
+    /// `p_type` of the program header naming the dynamic loader.
+    const PT_INTERP: u32 = 3;
+    /// Far more program headers than any linker writes: a corrupt header.
+    const MAX_PHNUM: u16 = 512;
     let mut f = std::fs::File::open(path).map_err(|e| e.to_string())?;
-    let mut head = [0u8; 20];
-    f.read_exact(&mut head)
-        .map_err(|_| "too short for an ELF file".to_string())?;
-    if &head[..4] != b"\x7fELF" {
-        return Err("not an ELF executable".into());
+    let mut first = Vec::with_capacity(64);
+    (&mut f)
+        .take(64)
+        .read_to_end(&mut first)
+        .map_err(|e| e.to_string())?;
+    let n = first.len();
+    let mut head = [0u8; 64];
+    head[..n].copy_from_slice(&first);
+    if n < 20 || head[..4] != *b"\x7fELF" {
+        return Err(if n < 20 {
+            "too short for an ELF file".into()
+        } else {
+            "not an ELF executable".into()
+        });
     }
-    let m = match head[5] {
-        1 => u16::from_le_bytes([head[18], head[19]]),
-        2 => u16::from_be_bytes([head[18], head[19]]),
+    let le = match head[5] {
+        1 => true,
+        2 => false,
         _ => return Err("unknown ELF byte order".into()),
     };
-    Ok(m)
+    let u16_at = |o: usize| {
+        let b = [head[o], head[o + 1]];
+        if le {
+            u16::from_le_bytes(b)
+        } else {
+            u16::from_be_bytes(b)
+        }
+    };
+    let machine = u16_at(18);
+    // e_phoff / e_phentsize / e_phnum sit at different offsets in ELF32 and ELF64.
+    let (phoff, phentsize, phnum) = match head[4] {
+        1 if n >= 52 => {
+            let b = [head[28], head[29], head[30], head[31]];
+            let off = if le {
+                u32::from_le_bytes(b)
+            } else {
+                u32::from_be_bytes(b)
+            };
+            (u64::from(off), u16_at(42), u16_at(44))
+        }
+        2 if n >= 64 => {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&head[32..40]);
+            let off = if le {
+                u64::from_le_bytes(b)
+            } else {
+                u64::from_be_bytes(b)
+            };
+            (off, u16_at(54), u16_at(56))
+        }
+        _ => return Err("truncated or unknown ELF class".into()),
+    };
+    if phnum > MAX_PHNUM || (phnum > 0 && phentsize < 4) {
+        return Err("corrupt ELF program headers".into());
+    }
+    let mut table = vec![0u8; usize::from(phentsize) * usize::from(phnum)];
+    f.seek(SeekFrom::Start(phoff))
+        .and_then(|_| f.read_exact(&mut table))
+        .map_err(|_| "truncated ELF program headers".to_string())?;
+    let is_static = !table.chunks(usize::from(phentsize).max(1)).any(|ph| {
+        let b = [ph[0], ph[1], ph[2], ph[3]];
+        let t = if le {
+            u32::from_le_bytes(b)
+        } else {
+            u32::from_be_bytes(b)
+        };
+        t == PT_INTERP
+    });
+    Ok(ElfInfo { machine, is_static })
 }
 
 fn machine_name(m: u16) -> String {
@@ -217,13 +294,29 @@ pub fn pick_binary(
         };
     }
     if let Some(exe) = exe {
-        if elf_machine(exe).ok() == Some(t.elf_machine) {
+        let fits = |p: &Path| elf_info(p).ok().filter(|i| i.machine == t.elf_machine);
+        let this = fits(exe);
+        let builds: Vec<(PathBuf, ElfInfo)> = cross_candidates(exe, t.triple)
+            .into_iter()
+            .filter_map(|c| fits(&c).map(|i| (c, i)))
+            .collect();
+        // The static remote build runs on any libc: prefer it to a dynamic
+        // binary of the same arch, unless it is older than this one (stale).
+        if this.is_some_and(|i| !i.is_static) {
+            let mtime = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+            let fresh = |p: &Path| match (mtime(p), mtime(exe)) {
+                (Some(a), Some(b)) => a >= b,
+                _ => false,
+            };
+            if let Some((c, _)) = builds.iter().find(|(c, i)| i.is_static && fresh(c)) {
+                return Ok(c.clone());
+            }
+        }
+        if this.is_some() {
             return Ok(exe.to_path_buf());
         }
-        for c in cross_candidates(exe, t.triple) {
-            if elf_machine(&c).ok() == Some(t.elf_machine) {
-                return Ok(c);
-            }
+        if let Some((c, _)) = builds.into_iter().next() {
+            return Ok(c);
         }
     }
     Err(DeployError::NoBinary {
@@ -591,6 +684,127 @@ mod tests {
         assert!(e.to_string().contains("is built for"), "{e}");
         let e = pick_binary("pi", "sparc64", None, Some(&exe)).unwrap_err();
         assert!(e.to_string().contains("'sparc64'"), "{e}");
+    }
+
+    /// A minimal ELF file: header, then `interp` as a PT_INTERP program
+    /// header among two (ELF64 little-endian, or ELF32 big-endian).
+    fn fake_elf(path: &Path, elf64: bool, machine: u16, interp: bool) {
+        let mut b = vec![0u8; if elf64 { 64 } else { 52 }];
+        b[..4].copy_from_slice(b"\x7fELF");
+        b[4] = if elf64 { 2 } else { 1 };
+        b[5] = if elf64 { 1 } else { 2 };
+        let (entsize, types) = (
+            if elf64 { 56u16 } else { 32 },
+            [6u32, if interp { 3 } else { 1 }],
+        );
+        let phoff = b.len();
+        if elf64 {
+            b[18..20].copy_from_slice(&machine.to_le_bytes());
+            b[32..40].copy_from_slice(&(phoff as u64).to_le_bytes());
+            b[54..56].copy_from_slice(&entsize.to_le_bytes());
+            b[56..58].copy_from_slice(&2u16.to_le_bytes());
+        } else {
+            b[18..20].copy_from_slice(&machine.to_be_bytes());
+            b[28..32].copy_from_slice(&(phoff as u32).to_be_bytes());
+            b[42..44].copy_from_slice(&entsize.to_be_bytes());
+            b[44..46].copy_from_slice(&2u16.to_be_bytes());
+        }
+        for t in types {
+            let mut ph = vec![0u8; usize::from(entsize)];
+            let tb = if elf64 {
+                t.to_le_bytes()
+            } else {
+                t.to_be_bytes()
+            };
+            ph[..4].copy_from_slice(&tb);
+            b.extend(ph);
+        }
+        std::fs::write(path, b).unwrap();
+    }
+
+    #[test]
+    fn elf_info_tells_static_from_dynamic() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("a");
+        fake_elf(&p, true, 183, false);
+        let want = ElfInfo {
+            machine: 183,
+            is_static: true,
+        };
+        assert_eq!(elf_info(&p), Ok(want));
+        fake_elf(&p, true, 62, true);
+        assert_eq!(
+            elf_info(&p),
+            Ok(ElfInfo {
+                machine: 62,
+                is_static: false
+            })
+        );
+        fake_elf(&p, false, 40, true);
+        assert_eq!(
+            elf_info(&p),
+            Ok(ElfInfo {
+                machine: 40,
+                is_static: false
+            })
+        );
+        fake_elf(&p, false, 40, false);
+        assert_eq!(elf_info(&p).map(|i| i.is_static), Ok(true));
+        // program headers cut off: an error, not a guess
+        let full = std::fs::read(&p).unwrap();
+        std::fs::write(&p, &full[..60]).unwrap();
+        assert!(elf_info(&p).unwrap_err().contains("truncated"));
+        // this test binary is linked dynamically (it has a loader)
+        let exe = std::env::current_exe().unwrap();
+        assert!(!elf_info(&exe).unwrap().is_static);
+    }
+
+    #[test]
+    fn a_fresh_static_build_next_to_this_one_is_preferred() {
+        let d = tempfile::tempdir().unwrap();
+        let m = target_for_arch("aarch64").unwrap();
+        let exe = d.path().join("target/release/agent-runner");
+        let cross = d
+            .path()
+            .join("target")
+            .join(m.triple)
+            .join("release/agent-runner");
+        std::fs::create_dir_all(exe.parent().unwrap()).unwrap();
+        std::fs::create_dir_all(cross.parent().unwrap()).unwrap();
+        // a dynamic build for the host's arch, and no cross build: this one
+        fake_elf(&exe, true, m.elf_machine, true);
+        assert_eq!(pick_binary("pi", "aarch64", None, Some(&exe)).unwrap(), exe);
+        // a dynamic cross build of the same arch does not win over this one
+        fake_elf(&cross, true, m.elf_machine, true);
+        assert_eq!(pick_binary("pi", "aarch64", None, Some(&exe)).unwrap(), exe);
+        // a static one does, when it is not older than this binary
+        fake_elf(&cross, true, m.elf_machine, false);
+        let t0 = std::time::SystemTime::now();
+        let set = |p: &Path, t| {
+            let f = std::fs::File::options().write(true).open(p).unwrap();
+            f.set_modified(t).unwrap();
+        };
+        set(&exe, t0);
+        set(&cross, t0 + Duration::from_secs(5));
+        assert_eq!(
+            pick_binary("pi", "aarch64", None, Some(&exe)).unwrap(),
+            cross
+        );
+        // a stale static build (older than this binary) is passed over
+        set(&cross, t0 - Duration::from_secs(60));
+        assert_eq!(pick_binary("pi", "aarch64", None, Some(&exe)).unwrap(), exe);
+        // a static build of another arch is never picked
+        fake_elf(&cross, true, 62, false);
+        set(&cross, t0 + Duration::from_secs(5));
+        assert_eq!(pick_binary("pi", "aarch64", None, Some(&exe)).unwrap(), exe);
+        // --binary wins over everything
+        fake_elf(&cross, true, m.elf_machine, false);
+        let other = d.path().join("other");
+        fake_elf(&other, true, m.elf_machine, true);
+        assert_eq!(
+            pick_binary("pi", "aarch64", Some(&other), Some(&exe)).unwrap(),
+            other
+        );
     }
 
     #[test]

@@ -8,7 +8,7 @@
 mod sshd;
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use sha2::{Digest, Sha256};
@@ -43,6 +43,16 @@ fn shim(h: &sshd::Harness, name: &str, body: &str) {
     std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).expect("chmod shim");
 }
 
+/// A copy of this build in a directory of its own: what deploy picks by
+/// default must not depend on the builds under this checkout's target/.
+fn lone_copy(h: &sshd::Harness) -> PathBuf {
+    let lone = h.root.path().join("lone");
+    std::fs::create_dir_all(&lone).expect("mkdir lone");
+    let bin = lone.join("agent-runner");
+    std::fs::copy(BIN, &bin).expect("copy the binary");
+    bin
+}
+
 fn leftovers(dir: &Path) -> Vec<String> {
     std::fs::read_dir(dir)
         .map(|rd| {
@@ -58,7 +68,9 @@ fn deploys_this_build_with_matching_checksum_and_it_runs() {
     let h = sshd::Harness::new();
     // A directory that does not exist yet: deploy creates it.
     let dest = h.root.path().join("remote/opt/bin/agent-runner");
-    let out = deploy(&h, BIN, &["--remote-path", dest.to_str().unwrap()]);
+    let bin = lone_copy(&h);
+    let bin = bin.to_str().unwrap();
+    let out = deploy(&h, bin, &["--remote-path", dest.to_str().unwrap()]);
     let (so, se) = (text(&out.stdout), text(&out.stderr));
     assert_eq!(out.status.code(), Some(0), "stdout: {so}\nstderr: {se}");
     assert_eq!(sha256_of(&dest), sha256_of(Path::new(BIN)));
@@ -76,7 +88,7 @@ fn deploys_this_build_with_matching_checksum_and_it_runs() {
     let before = std::fs::metadata(&dest).unwrap();
     let out = deploy(
         &h,
-        BIN,
+        bin,
         &["--remote-path", dest.to_str().unwrap(), "--json"],
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
@@ -106,7 +118,12 @@ fn a_corrupted_transfer_is_detected_and_nothing_is_installed() {
     );
     let dir = h.root.path().join("remote/bin");
     let dest = dir.join("agent-runner");
-    let out = deploy(&h, BIN, &["--remote-path", dest.to_str().unwrap()]);
+    let bin = lone_copy(&h);
+    let out = deploy(
+        &h,
+        bin.to_str().unwrap(),
+        &["--remote-path", dest.to_str().unwrap()],
+    );
     let se = text(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{se}");
     assert!(se.contains("checksum mismatch"), "{se}");
@@ -157,10 +174,7 @@ fn no_binary_for_the_remote_arch_says_how_to_build_one() {
     );
     // Run a copy of this build from a directory with no target/<triple>
     // neighbours, so no cross build can be found.
-    let lone = h.root.path().join("lone");
-    std::fs::create_dir_all(&lone).unwrap();
-    let bin = lone.join("agent-runner");
-    std::fs::copy(BIN, &bin).unwrap();
+    let bin = lone_copy(&h);
     let dest = h.root.path().join("remote/bin/agent-runner");
     let out = deploy(
         &h,
@@ -186,4 +200,59 @@ fn no_binary_for_the_remote_arch_says_how_to_build_one() {
     assert_eq!(out.status.code(), Some(1), "{se}");
     assert!(se.contains("is built for"), "{se}");
     assert!(!dest.exists());
+}
+
+#[test]
+fn a_fresh_static_build_next_to_this_one_is_what_deploy_ships() {
+    let h = sshd::Harness::new();
+    // target/release/agent-runner (this build, dynamic) and, next to it,
+    // target/<this triple>/release/agent-runner: a static executable (a small
+    // C program built with `gcc -static`) standing in for the remote build.
+    let triple = match std::env::consts::ARCH {
+        "aarch64" => "aarch64-unknown-linux-gnu",
+        _ => "x86_64-unknown-linux-gnu",
+    };
+    let t = h.root.path().join("checkout/target");
+    let this = t.join("release/agent-runner");
+    let cross = t.join(triple).join("release/agent-runner");
+    std::fs::create_dir_all(this.parent().unwrap()).unwrap();
+    std::fs::create_dir_all(cross.parent().unwrap()).unwrap();
+    std::fs::copy(BIN, &this).unwrap();
+    let src = h.root.path().join("static.c");
+    std::fs::write(
+        &src,
+        "#include <stdio.h>\nint main(void) { puts(\"agent-runner 0.0.0-static\"); return 0; }\n",
+    )
+    .unwrap();
+    let cc = Command::new("gcc")
+        .args(["-static", "-O1", "-o"])
+        .arg(&cross)
+        .arg(&src)
+        .output()
+        .expect("gcc (apt-get install gcc libc6-dev) builds the static stand-in");
+    assert!(cc.status.success(), "gcc -static: {}", text(&cc.stderr));
+    let dest = h.root.path().join("remote/bin/agent-runner");
+    let run = || {
+        let out = deploy(
+            &h,
+            this.to_str().unwrap(),
+            &["--remote-path", dest.to_str().unwrap()],
+        );
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        text(&out.stdout)
+    };
+    // Built after this binary: it is the one shipped.
+    let so = run();
+    assert_eq!(sha256_of(&dest), sha256_of(&cross), "{so}");
+    assert!(so.contains("agent-runner 0.0.0-static"), "{so}");
+    // Older than this binary (stale): this binary is shipped instead.
+    let old = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    std::fs::File::options()
+        .write(true)
+        .open(&cross)
+        .unwrap()
+        .set_modified(old)
+        .unwrap();
+    let so = run();
+    assert_eq!(sha256_of(&dest), sha256_of(Path::new(BIN)), "{so}");
 }
