@@ -1,6 +1,8 @@
-//! Process-wide signal capture for long-running verbs: handlers that only
-//! count and write one byte to a self-pipe, so any wait (`poll` on the pipe,
-//! optionally with a child's pidfd) wakes at once on SIGTERM, SIGINT or SIGHUP.
+//! Process-wide signal capture: handlers that only count and write one byte
+//! to a self-pipe. Two ways to use them: [`Signals`] for the supervisor (any
+//! wait — `poll` on the pipe, optionally with a child's pidfd — wakes at once
+//! on SIGTERM, SIGINT or SIGHUP), and [`install_interrupt`] for follow loops
+//! (`watch`, `events --follow`, `monitor`): SIGINT/SIGTERM end them cleanly.
 
 use nix::poll::{PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{self, SigHandler, Signal};
@@ -134,6 +136,39 @@ impl Signals {
             }
         }
     }
+}
+
+/// Route SIGINT and SIGTERM to the counters so follow loops end cleanly
+/// (exit 0). Installed without `SA_RESTART`: a blocking read or sleep returns
+/// `EINTR` and the loop sees [`interrupted`] at once. SIGHUP keeps its default.
+pub fn install_interrupt() {
+    use nix::sys::signal::{sigaction, SaFlags, SigAction, SigSet};
+    let act = SigAction::new(
+        SigHandler::Handler(on_signal),
+        SaFlags::empty(),
+        SigSet::empty(),
+    );
+    for s in [Signal::SIGINT, Signal::SIGTERM] {
+        // SAFETY: the handler only touches atomics and calls write(2).
+        let _ = unsafe { sigaction(s, &act) };
+    }
+}
+
+/// Has SIGINT or SIGTERM arrived?
+pub fn interrupted() -> bool {
+    TERM.load(Ordering::SeqCst) + INT.load(Ordering::SeqCst) > 0
+}
+
+/// Sleep `d`, waking early on an interrupt. Returns false if interrupted.
+pub fn sleep_unless_interrupted(d: Duration) -> bool {
+    let end = Instant::now() + d;
+    while Instant::now() < end {
+        if interrupted() {
+            return false;
+        }
+        std::thread::sleep((end - Instant::now()).min(Duration::from_millis(50)));
+    }
+    !interrupted()
 }
 
 trait RawCompat {

@@ -357,7 +357,7 @@ pub fn cmd(g: &GlobalArgs, a: &MonitorArgs) -> CmdResult {
         .enable_all()
         .build()
         .map_err(|e| CliError::failure(format!("cannot start the async runtime: {e}")))?;
-    crate::observe::install_interrupt();
+    crate::signals::install_interrupt();
     let tty = std::io::stdout().is_terminal() && !g.json && a.mode == Mode::Anomaly && !a.once;
     for s in &specs {
         local.emit(
@@ -524,7 +524,7 @@ async fn drive(
                 let _ = out.flush();
             }
             _ = tick.tick() => {
-                if crate::observe::interrupted() {
+                if crate::signals::interrupted() {
                     return crate::exit_code::OK;
                 }
                 if trim_at.elapsed() >= TRIM_EVERY {

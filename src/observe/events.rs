@@ -99,7 +99,7 @@ pub fn run(log_dir: &Path, a: &EventsArgs, out: &mut dyn Write) -> CmdResult {
         return Ok(crate::exit_code::OK);
     }
     out.flush().map_err(unreadable)?;
-    super::install_interrupt();
+    crate::signals::install_interrupt();
     let mut tail = follow.unwrap_or_else(|| EventTail::at_end(log_dir));
     // Woken by inotify when the log_dir changes (an append is printed at
     // once); without it (or to notice an interrupt) every WAKE_AT_LEAST.
@@ -113,14 +113,14 @@ pub fn run(log_dir: &Path, a: &EventsArgs, out: &mut dyn Write) -> CmdResult {
             writeln!(out, "{}", l.text).map_err(unreadable)?;
         }
         out.flush().map_err(unreadable)?;
-        if super::interrupted() {
+        if crate::signals::interrupted() {
             return Ok(crate::exit_code::OK);
         }
         // True when polling, or when files appeared: list the shards again.
         if wake.wait(WAKE_AT_LEAST) {
             tail.relist();
         }
-        if super::interrupted() {
+        if crate::signals::interrupted() {
             return Ok(crate::exit_code::OK);
         }
         // The log_dir may exist by now (serve had not started yet).

@@ -7,7 +7,7 @@
 use crate::config::Config;
 use crate::state::reader::{self, Line};
 use crate::state::Layout;
-use crate::witness::window::Record;
+use crate::witness::window::{Record, Thresholds, Window};
 use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
@@ -40,6 +40,20 @@ pub struct Snapshot {
     pub now: DateTime<Utc>,
     /// Corrupt lines skipped while reading.
     pub corrupt: u64,
+}
+
+impl Snapshot {
+    /// The detectors' view of this snapshot under `thresholds`.
+    pub fn window<'a>(&'a self, thresholds: &'a Thresholds) -> Window<'a> {
+        Window {
+            events: &self.events,
+            metrics: &self.metrics,
+            log_tails: &self.log_tails,
+            status: self.status.as_ref(),
+            now: self.now,
+            thresholds,
+        }
+    }
 }
 
 fn read_json(path: &std::path::Path) -> Option<Value> {
@@ -245,15 +259,8 @@ fn last_of(events: &[Record], k: &str, n: usize) -> Vec<Value> {
 }
 
 fn service(layout: &Layout, snap: &Snapshot, cfg: &Config) -> Value {
-    let th = crate::witness::window::Thresholds::from_config(cfg);
-    let w = crate::witness::window::Window {
-        events: &snap.events,
-        metrics: &snap.metrics,
-        log_tails: &snap.log_tails,
-        status: snap.status.as_ref(),
-        now: snap.now,
-        thresholds: &th,
-    };
+    let th = Thresholds::from_config(cfg);
+    let w = snap.window(&th);
     let rate_limit = crate::witness::detectors::rate_limit_active(&w).map(|a| {
         let e = snap
             .events

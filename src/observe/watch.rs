@@ -18,7 +18,7 @@ pub struct WatchArgs {
 /// `watch`.
 pub fn cmd_watch(g: &GlobalArgs, a: &WatchArgs) -> CmdResult {
     let cfg = crate::config::load(&g.config)?;
-    super::install_interrupt();
+    crate::signals::install_interrupt();
     let interval = Duration::from_secs_f64(a.interval.clamp(0.1, 86_400.0));
     loop {
         let doc = peek::document(&cfg, &a.peek)?;
@@ -27,7 +27,7 @@ pub fn cmd_watch(g: &GlobalArgs, a: &WatchArgs) -> CmdResult {
         let _ = writeln!(out, "\x1b[2J\x1b[H{body}");
         let _ = out.flush();
         drop(out);
-        if !super::sleep_unless_interrupted(interval) {
+        if !crate::signals::sleep_unless_interrupted(interval) {
             return Ok(crate::exit_code::OK);
         }
     }

@@ -15,32 +15,15 @@ pub struct HopSpec {
     pub port: Option<u16>,
 }
 
-/// Parse one hop. Returns None for an empty or malformed spec.
+/// Parse one hop, as `ssh_config`'s `ProxyJump` does (one parser for both).
+/// Returns None for an empty or malformed spec.
 pub fn parse_hop(spec: &str) -> Option<HopSpec> {
-    let s = spec.trim();
-    let s = s.strip_prefix("ssh://").unwrap_or(s);
-    let (user, rest) = match s.rsplit_once('@') {
-        Some((u, r)) => (Some(u.to_string()), r),
-        None => (None, s),
-    };
-    let (host, port) = if let Some(inner) = rest.strip_prefix('[') {
-        let (h, tail) = inner.split_once(']')?;
-        let port = match tail.strip_prefix(':') {
-            Some(p) => Some(p.parse().ok()?),
-            None if tail.is_empty() => None,
-            None => return None,
-        };
-        (h.to_string(), port)
-    } else {
-        match rest.rsplit_once(':') {
-            Some((h, p)) => (h.to_string(), Some(p.parse().ok()?)),
-            None => (rest.to_string(), None),
-        }
-    };
-    if host.is_empty() || user.as_deref() == Some("") {
-        return None;
-    }
-    Some(HopSpec { user, host, port })
+    let (user, host, port) = super::config::parse_hop(spec.trim())?;
+    Some(HopSpec {
+        user,
+        host,
+        port: u16::try_from(port).ok(),
+    })
 }
 
 /// The byte stream of a running `ProxyCommand`: its stdout to read, its
@@ -94,6 +77,7 @@ mod tests {
             })
         );
         assert_eq!(parse_hop("jump:notaport"), None);
+        assert_eq!(parse_hop("ssh://jump/path"), None);
         assert_eq!(parse_hop("@jump"), None);
         assert_eq!(parse_hop(""), None);
     }

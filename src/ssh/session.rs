@@ -541,18 +541,42 @@ impl Session {
             })
     }
 
+    /// Open a channel and start `cmd` on it.
+    async fn start(&self, cmd: &str) -> Result<Channel<Msg>, SshError> {
+        let ch = self.open_channel().await?;
+        ch.exec(true, cmd.as_bytes())
+            .await
+            .map_err(|e| SshError::Channel {
+                alias: self.alias.clone(),
+                reason: e.to_string(),
+            })?;
+        Ok(ch)
+    }
+
+    /// `fut`, or [`SshError::Deadline`] for `cmd` once `deadline` has passed.
+    async fn within<T>(
+        &self,
+        cmd: &str,
+        deadline: Duration,
+        fut: impl std::future::Future<Output = Result<T, SshError>>,
+    ) -> Result<T, SshError> {
+        tokio::time::timeout(deadline, fut)
+            .await
+            .unwrap_or_else(|_| {
+                Err(SshError::Deadline {
+                    alias: self.alias.clone(),
+                    cmd: cmd.to_string(),
+                    secs: deadline.as_secs_f64(),
+                })
+            })
+    }
+
     /// Run `argv` (quoted for the remote shell) and collect its output, all
     /// within `deadline`.
     pub async fn exec(&self, argv: &[&str], deadline: Duration) -> Result<Output, SshError> {
         let cmd = command_line(argv);
         let run = async {
-            let mut ch = self.open_channel().await?;
-            ch.exec(true, cmd.as_bytes())
-                .await
-                .map_err(|e| SshError::Channel {
-                    alias: self.alias.clone(),
-                    reason: e.to_string(),
-                })?;
+            let mut ch = self.start(&cmd).await?;
             let mut out = Output::default();
             while let Some(msg) = ch.wait().await {
                 match msg {
@@ -574,14 +598,7 @@ impl Session {
             }
             Ok(out)
         };
-        match tokio::time::timeout(deadline, run).await {
-            Ok(r) => r,
-            Err(_) => Err(SshError::Deadline {
-                alias: self.alias.clone(),
-                cmd,
-                secs: deadline.as_secs_f64(),
-            }),
-        }
+        self.within(&cmd, deadline, run).await
     }
 
     /// Start `argv` and return a stream of its output (for long-lived probes).
@@ -593,23 +610,10 @@ impl Session {
     ) -> Result<ExecStream, SshError> {
         let cmd = command_line(argv);
         let open = async {
-            let ch = self.open_channel().await?;
-            ch.exec(true, cmd.as_bytes())
-                .await
-                .map_err(|e| SshError::Channel {
-                    alias: self.alias.clone(),
-                    reason: e.to_string(),
-                })?;
-            Ok(ExecStream { channel: ch })
+            let channel = self.start(&cmd).await?;
+            Ok(ExecStream { channel })
         };
-        match tokio::time::timeout(deadline, open).await {
-            Ok(r) => r,
-            Err(_) => Err(SshError::Deadline {
-                alias: self.alias.clone(),
-                cmd,
-                secs: deadline.as_secs_f64(),
-            }),
-        }
+        self.within(&cmd, deadline, open).await
     }
 
     /// Say goodbye to the server (bounded to 2 s), then drop the jump chain.

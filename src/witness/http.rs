@@ -276,30 +276,36 @@ fn prometheus(doc: &Value) -> String {
         );
     }
     let sy = doc.get("system");
-    o.push_str("# HELP agent_runner_disk_used_percent Disk used on the log_dir filesystem (latest sample).\n# TYPE agent_runner_disk_used_percent gauge\n");
-    let _ = writeln!(
-        o,
-        "agent_runner_disk_used_percent {}",
-        num(sy.and_then(|s| s.get("disk_used_pct")))
-    );
-    o.push_str("# HELP agent_runner_disk_free_gigabytes Disk free (latest sample).\n# TYPE agent_runner_disk_free_gigabytes gauge\n");
-    let _ = writeln!(
-        o,
-        "agent_runner_disk_free_gigabytes {}",
-        num(sy.and_then(|s| s.get("disk_free_gb")))
-    );
-    o.push_str("# HELP agent_runner_mem_available_megabytes MemAvailable (latest sample).\n# TYPE agent_runner_mem_available_megabytes gauge\n");
-    let _ = writeln!(
-        o,
-        "agent_runner_mem_available_megabytes {}",
-        num(sy.and_then(|s| s.get("mem_available_mb")))
-    );
-    o.push_str("# HELP agent_runner_mem_total_megabytes MemTotal (latest sample).\n# TYPE agent_runner_mem_total_megabytes gauge\n");
-    let _ = writeln!(
-        o,
-        "agent_runner_mem_total_megabytes {}",
-        num(sy.and_then(|s| s.get("mem_total_mb")))
-    );
+    // (metric, help, key in the latest system sample)
+    const SYSTEM_GAUGES: [(&str, &str, &str); 4] = [
+        (
+            "agent_runner_disk_used_percent",
+            "Disk used on the log_dir filesystem (latest sample).",
+            "disk_used_pct",
+        ),
+        (
+            "agent_runner_disk_free_gigabytes",
+            "Disk free (latest sample).",
+            "disk_free_gb",
+        ),
+        (
+            "agent_runner_mem_available_megabytes",
+            "MemAvailable (latest sample).",
+            "mem_available_mb",
+        ),
+        (
+            "agent_runner_mem_total_megabytes",
+            "MemTotal (latest sample).",
+            "mem_total_mb",
+        ),
+    ];
+    for (metric, help, key) in SYSTEM_GAUGES {
+        let _ = writeln!(
+            o,
+            "# HELP {metric} {help}\n# TYPE {metric} gauge\n{metric} {}",
+            num(sy.and_then(|s| s.get(key)))
+        );
+    }
     o.push_str("# HELP agent_runner_service_up 1 when the supervised serve process is alive.\n# TYPE agent_runner_service_up gauge\n");
     let up = doc
         .get("service")
@@ -461,11 +467,11 @@ pub fn run(cfg: Config, bind: &str, port: u16) -> crate::cli::CmdResult {
             .map(|a| a.to_string())
             .unwrap_or_default()
     );
-    crate::observe::install_interrupt();
+    crate::signals::install_interrupt();
     let cfg = Arc::new(cfg);
     std::thread::scope(|sc| {
         sc.spawn(|| {
-            while !crate::observe::interrupted() {
+            while !crate::signals::interrupted() {
                 std::thread::sleep(Duration::from_millis(100));
             }
             STOP.store(true, Ordering::SeqCst);

@@ -1,6 +1,6 @@
-//! The local monitor: gather a [`Window`] from the log_dir incrementally, run
-//! the detectors, de-duplicate per episode, print, record `monitor_*` events
-//! and auto-stop through a replaceable [`StopAction`].
+//! The local monitor: gather a [`Window`](super::window::Window) from the
+//! log_dir incrementally, run the detectors, de-duplicate per episode, print,
+//! record `monitor_*` events and auto-stop through a replaceable [`StopAction`].
 //!
 //! The first poll reads the newest [`RECENT_EVENTS`] events backwards; later
 //! polls read only what was appended (an [`EventTail`] keeps the offsets), so a
@@ -8,7 +8,7 @@
 
 use super::dedup::{Dedup, Verdict};
 use super::detectors::{self, Alert, AutoAction};
-use super::window::{Record, Thresholds, Window};
+use super::window::{Record, Thresholds};
 use crate::config::Config;
 use crate::fields;
 use crate::observe::state::{self, Snapshot, RECENT_EVENTS};
@@ -131,15 +131,7 @@ impl Source {
 /// Run the detectors over a snapshot (no side effects).
 pub fn detect(cfg: &Config, snap: &Snapshot) -> Vec<Alert> {
     let th = Thresholds::from_config(cfg);
-    let w = Window {
-        events: &snap.events,
-        metrics: &snap.metrics,
-        log_tails: &snap.log_tails,
-        status: snap.status.as_ref(),
-        now: snap.now,
-        thresholds: &th,
-    };
-    detectors::run_all(&w)
+    detectors::run_all(&snap.window(&th))
 }
 
 /// One-shot check of a log_dir: every alert active now (what `monitor --once`
@@ -341,7 +333,7 @@ pub fn cmd_monitor(g: &crate::cli::GlobalArgs, a: &MonitorArgs) -> crate::cli::C
         }
         Mode::Anomaly => {
             let _ = std::fs::create_dir_all(&cfg.runtime.log_dir);
-            crate::observe::install_interrupt();
+            crate::signals::install_interrupt();
             let mut m = Monitor::new(cfg.clone(), Box::new(ServiceStop));
             m.announce(interval);
             loop {
@@ -354,7 +346,7 @@ pub fn cmd_monitor(g: &crate::cli::GlobalArgs, a: &MonitorArgs) -> crate::cli::C
                     }
                     Err(e) => tracing::warn!("monitor poll failed: {e}"),
                 }
-                if !crate::observe::sleep_unless_interrupted(Duration::from_secs_f64(interval)) {
+                if !crate::signals::sleep_unless_interrupted(Duration::from_secs_f64(interval)) {
                     return Ok(crate::exit_code::OK);
                 }
             }

@@ -76,7 +76,7 @@ pub fn follow(
         EventTail::at_end(log_dir)
     };
     let pause = Duration::from_millis(if json { 100 } else { 500 });
-    crate::observe::install_interrupt();
+    crate::signals::install_interrupt();
     loop {
         let mut err = None;
         tail.poll_with(|l| {
@@ -94,7 +94,7 @@ pub fn follow(
             return Err(e);
         }
         out.flush()?;
-        if !crate::observe::sleep_unless_interrupted(pause) {
+        if !crate::signals::sleep_unless_interrupted(pause) {
             return Ok(());
         }
     }

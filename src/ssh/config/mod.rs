@@ -1216,7 +1216,8 @@ fn parse_user_host_port(s: &str) -> Option<(Option<String>, String, i32)> {
     Some((user, host, port))
 }
 
-fn parse_hop(s: &str) -> Option<(Option<String>, String, i32)> {
+/// One `ProxyJump` hop: user, host, port (-1 when not given).
+pub(crate) fn parse_hop(s: &str) -> Option<(Option<String>, String, i32)> {
     if let Some(uri) = s.strip_prefix("ssh://") {
         let uri = uri.strip_suffix('/').unwrap_or(uri);
         if uri.contains('/') {
