@@ -161,78 +161,58 @@ pub fn elf_machine(path: &Path) -> Result<u16, String> {
 pub fn elf_info(path: &Path) -> Result<ElfInfo, String> {
     use std::io::{Read, Seek, SeekFrom};
     /// `p_type` of the program header naming the dynamic loader.
-    const PT_INTERP: u32 = 3;
+    const PT_INTERP: u64 = 3;
     /// Far more program headers than any linker writes: a corrupt header.
-    const MAX_PHNUM: u16 = 512;
+    const MAX_PHNUM: u64 = 512;
     let mut f = std::fs::File::open(path).map_err(|e| e.to_string())?;
-    let mut first = Vec::with_capacity(64);
+    let mut head = Vec::with_capacity(64);
     (&mut f)
         .take(64)
-        .read_to_end(&mut first)
+        .read_to_end(&mut head)
         .map_err(|e| e.to_string())?;
-    let n = first.len();
-    let mut head = [0u8; 64];
-    head[..n].copy_from_slice(&first);
-    if n < 20 || head[..4] != *b"\x7fELF" {
-        return Err(if n < 20 {
-            "too short for an ELF file".into()
-        } else {
-            "not an ELF executable".into()
-        });
+    if head.len() < 20 {
+        return Err("too short for an ELF file".into());
+    }
+    if !head.starts_with(b"\x7fELF") {
+        return Err("not an ELF executable".into());
     }
     let le = match head[5] {
         1 => true,
         2 => false,
         _ => return Err("unknown ELF byte order".into()),
     };
-    let u16_at = |o: usize| {
-        let b = [head[o], head[o + 1]];
+    // An unsigned field of the file's byte order.
+    let uint = |b: &[u8]| {
+        let fold = |n: u64, x: &u8| n << 8 | u64::from(*x);
         if le {
-            u16::from_le_bytes(b)
+            b.iter().rev().fold(0, fold)
         } else {
-            u16::from_be_bytes(b)
+            b.iter().fold(0, fold)
         }
     };
-    let machine = u16_at(18);
+    let field = |at: usize, width: usize| head.get(at..at + width).map(uint);
+    let machine = u16::try_from(uint(&head[18..20])).unwrap_or_default();
     // e_phoff / e_phentsize / e_phnum sit at different offsets in ELF32 and ELF64.
-    let (phoff, phentsize, phnum) = match head[4] {
-        1 if n >= 52 => {
-            let b = [head[28], head[29], head[30], head[31]];
-            let off = if le {
-                u32::from_le_bytes(b)
-            } else {
-                u32::from_be_bytes(b)
-            };
-            (u64::from(off), u16_at(42), u16_at(44))
-        }
-        2 if n >= 64 => {
-            let mut b = [0u8; 8];
-            b.copy_from_slice(&head[32..40]);
-            let off = if le {
-                u64::from_le_bytes(b)
-            } else {
-                u64::from_be_bytes(b)
-            };
-            (off, u16_at(54), u16_at(56))
-        }
-        _ => return Err("truncated or unknown ELF class".into()),
+    let table_at = match head[4] {
+        1 => (field(28, 4), field(42, 2), field(44, 2)),
+        2 => (field(32, 8), field(54, 2), field(56, 2)),
+        _ => (None, None, None),
+    };
+    let (Some(phoff), Some(phentsize), Some(phnum)) = table_at else {
+        return Err("truncated or unknown ELF class".into());
     };
     if phnum > MAX_PHNUM || (phnum > 0 && phentsize < 4) {
         return Err("corrupt ELF program headers".into());
     }
-    let mut table = vec![0u8; usize::from(phentsize) * usize::from(phnum)];
+    // Both at most 16 bits wide, so the product fits.
+    let (entsize, count) = (phentsize as usize, phnum as usize);
+    let mut table = vec![0u8; entsize * count];
     f.seek(SeekFrom::Start(phoff))
         .and_then(|_| f.read_exact(&mut table))
         .map_err(|_| "truncated ELF program headers".to_string())?;
-    let is_static = !table.chunks(usize::from(phentsize).max(1)).any(|ph| {
-        let b = [ph[0], ph[1], ph[2], ph[3]];
-        let t = if le {
-            u32::from_le_bytes(b)
-        } else {
-            u32::from_be_bytes(b)
-        };
-        t == PT_INTERP
-    });
+    let is_static = !table
+        .chunks(entsize.max(1))
+        .any(|ph| uint(&ph[..4]) == PT_INTERP);
     Ok(ElfInfo { machine, is_static })
 }
 

@@ -47,18 +47,13 @@ pub fn release_startup_pages() -> u64 {
         // holds below it (minus slack) is dead, left by the startup's calls.
         let marker = 0u8;
         let sp = std::ptr::addr_of!(marker) as usize;
-        match std::fs::read_to_string("/proc/self/smaps") {
-            Ok(smaps) => {
-                let files = clean_file_mappings(&smaps);
-                let single = no_fault_around(&files);
-                tracing::debug!("fault-around off for {single} of {} mappings", files.len());
-                release(files.into_iter().chain(dead_stack(&smaps, sp, page_size())))
-            }
-            Err(e) => {
-                tracing::debug!("cannot read /proc/self/smaps: {e}");
-                0
-            }
-        }
+        let Some(smaps) = own_smaps() else {
+            return 0;
+        };
+        let files = clean_file_mappings(&smaps);
+        let single = no_fault_around(&files);
+        tracing::debug!("fault-around off for {single} of {} mappings", files.len());
+        release(files.into_iter().chain(dead_stack(&smaps, sp, page_size())))
     }
     #[cfg(not(target_os = "linux"))]
     0
@@ -71,15 +66,19 @@ pub fn release_startup_pages() -> u64 {
 /// in. Returns how many mappings it applies to (0 where refused).
 pub fn single_page_faults() -> usize {
     #[cfg(target_os = "linux")]
-    match std::fs::read_to_string("/proc/self/smaps") {
-        Ok(smaps) => no_fault_around(&clean_file_mappings(&smaps)),
-        Err(e) => {
-            tracing::debug!("cannot read /proc/self/smaps: {e}");
-            0
-        }
+    {
+        own_smaps().map_or(0, |smaps| no_fault_around(&clean_file_mappings(&smaps)))
     }
     #[cfg(not(target_os = "linux"))]
     0
+}
+
+/// This process's `/proc/self/smaps` (None, logged, when unreadable).
+#[cfg(target_os = "linux")]
+fn own_smaps() -> Option<String> {
+    std::fs::read_to_string("/proc/self/smaps")
+        .map_err(|e| tracing::debug!("cannot read /proc/self/smaps: {e}"))
+        .ok()
 }
 
 /// `MADV_DONTNEED` on each range (see [`release_startup_pages`] for which);

@@ -41,7 +41,7 @@ pub struct Counts {
 
 impl Counts {
     pub fn any(&self) -> bool {
-        self.term + self.int + self.hup > 0
+        self.term > 0 || self.int > 0 || self.hup > 0
     }
 }
 
@@ -156,7 +156,7 @@ pub fn install_interrupt() {
 
 /// Has SIGINT or SIGTERM arrived?
 pub fn interrupted() -> bool {
-    TERM.load(Ordering::SeqCst) + INT.load(Ordering::SeqCst) > 0
+    TERM.load(Ordering::SeqCst) > 0 || INT.load(Ordering::SeqCst) > 0
 }
 
 /// Sleep `d`, waking early on an interrupt. Returns false if interrupted.
