@@ -89,20 +89,15 @@ fn median(mut v: Vec<Duration>) -> Duration {
 }
 
 fn time_ours(cfg: &agent_runner::config::Config) -> (Duration, Duration) {
-    let args = agent_runner::observe::peek::PeekArgs {
-        round: None,
-        log: false,
-        events: None,
-        select: None,
-    };
+    let args = agent_runner::observe::state::PeekOptions::default();
     let mut peek = Vec::new();
     let mut mon = Vec::new();
     // One warm-up (first-touch of the page cache and lazily compiled regexes).
-    let _ = agent_runner::observe::peek::document(cfg, &args);
+    let _ = agent_runner::observe::peek::document(cfg, &args, None);
     let _ = agent_runner::witness::monitor::check_once(cfg);
     for _ in 0..RUNS {
         let t = Instant::now();
-        let doc = agent_runner::observe::peek::document(cfg, &args).unwrap();
+        let doc = agent_runner::observe::peek::document(cfg, &args, None).unwrap();
         let s = agent_runner::observe::peek::render(&doc, true, false);
         std::hint::black_box(s);
         peek.push(t.elapsed());
@@ -228,7 +223,7 @@ fn main() {
         // SAFETY: sync(2) has no preconditions.
         unsafe { libc::sync() };
         std::thread::sleep(Duration::from_secs(2));
-        let mut cfg = agent_runner::witness::default_config(&work, &logs).unwrap();
+        let mut cfg = agent_runner::config::default_config(&work, &logs).unwrap();
         cfg.monitor.supervisor_stale_threshold_s = Some(0);
         let (p, m) = time_ours(&cfg);
         let cfg_path = work.join("agent-runner.toml");

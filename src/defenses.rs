@@ -157,7 +157,7 @@ mod tests {
     #[test]
     fn guards_exist() {
         let dir = std::path::Path::new("/nonexistent/p");
-        let cfg = crate::witness::default_config(dir, &dir.join("logs")).unwrap();
+        let cfg = crate::config::default_config(dir, &dir.join("logs")).unwrap();
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
         let mut missing = Vec::new();
         for d in super::catalog(&cfg) {
@@ -177,7 +177,7 @@ mod tests {
     #[test]
     fn catalogue_has_fifteen_named_defenses_with_config_values() {
         let dir = std::path::Path::new("/nonexistent/p");
-        let mut cfg = crate::witness::default_config(dir, &dir.join("logs")).unwrap();
+        let mut cfg = crate::config::default_config(dir, &dir.join("logs")).unwrap();
         cfg.runtime.round_budget_s = 777;
         let c = super::catalog(&cfg);
         assert_eq!(c.len(), 15);

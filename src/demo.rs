@@ -4,45 +4,63 @@
 //! dirty tree stashed, a hung agent killed by the hard wall, then the stop.
 //! No external agent CLI, no network.
 
-use crate::cli::{CliError, CmdResult, DemoArgs, GlobalArgs};
+use crate::config::presets::{DEMO_AGENT, DEMO_PROMPT};
 use crate::state::Layout;
 use serde_json::Value;
-use std::io::{BufRead, Seek, SeekFrom};
+use std::io::{BufRead, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Command, ExitStatus, Stdio};
 use std::time::Duration;
 
-/// The demo agent script (see the file for the scenes it plays).
-pub const DEMO_AGENT: &str = include_str!("../agent/demo-agent.sh");
-/// The demo's prompt (also long enough for the smoke check).
-pub const DEMO_PROMPT: &str = include_str!("../agent/demo-prompt.md");
+/// Why the demo could not run; each message says what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    #[error("'{}' is not empty; pass an empty or new --dir", .0.display())]
+    NotEmpty(PathBuf),
+    #[error("cannot run git: {0} (install git)")]
+    NoGit(std::io::Error),
+    #[error("git {args} failed: {stderr}")]
+    Git { args: String, stderr: String },
+    #[error("cannot write the demo project under '{}': {source}", root.display())]
+    Write {
+        root: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the demo preset is missing from this build")]
+    NoPreset,
+    #[error("{0}")]
+    Config(#[from] crate::config::ConfigError),
+    #[error("cannot find own executable: {0}")]
+    SelfExe(std::io::Error),
+    #[error("cannot start serve: {0}")]
+    Spawn(std::io::Error),
+    #[error("waiting for serve: {0}")]
+    Wait(std::io::Error),
+}
 
-fn git(dir: &Path, args: &[&str]) -> Result<(), CliError> {
+fn git(dir: &Path, args: &[&str]) -> Result<(), DemoError> {
     let o = Command::new("git")
         .args(args)
         .current_dir(dir)
         .stdin(Stdio::null())
         .output()
-        .map_err(|e| CliError::failure(format!("cannot run git: {e} (install git)")))?;
+        .map_err(DemoError::NoGit)?;
     if o.status.success() {
         Ok(())
     } else {
-        Err(CliError::failure(format!(
-            "git {} failed: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&o.stderr).trim()
-        )))
+        Err(DemoError::Git {
+            args: args.join(" "),
+            stderr: String::from_utf8_lossy(&o.stderr).trim().to_string(),
+        })
     }
 }
 
 /// Lay out the scratch project under `root`; returns the config path.
-pub fn scaffold(root: &Path) -> Result<PathBuf, CliError> {
+pub fn scaffold(root: &Path) -> Result<PathBuf, DemoError> {
     let proj = root.join("project");
-    let io = |e: std::io::Error| {
-        CliError::failure(format!(
-            "cannot write the demo project under '{}': {e}",
-            root.display()
-        ))
+    let io = |source: std::io::Error| DemoError::Write {
+        root: root.to_path_buf(),
+        source,
     };
     std::fs::create_dir_all(proj.join("prompts")).map_err(io)?;
     let agent = root.join("demo-agent.sh");
@@ -51,7 +69,7 @@ pub fn scaffold(root: &Path) -> Result<PathBuf, CliError> {
     std::fs::write(proj.join(".gitignore"), "logs/\n").map_err(io)?;
     let cfg = proj.join("agent-runner.toml");
     let text = crate::config::presets::render("demo", "project", Some(&agent))
-        .ok_or_else(|| CliError::failure("the demo preset is missing from this build"))?;
+        .ok_or(DemoError::NoPreset)?;
     std::fs::write(&cfg, text).map_err(io)?;
     git(&proj, &["init", "-q", "-b", "main"])?;
     git(&proj, &["config", "user.name", "agent-runner demo"])?;
@@ -118,11 +136,12 @@ pub fn narrate(e: &Value) -> Option<String> {
     })
 }
 
-/// Follow the events file(s) of `layout` from `offset`, printing narration.
+/// Follow the events file(s) of `layout` from `offset`, writing narration.
 fn follow(
     layout: &Layout,
     offsets: &mut std::collections::HashMap<PathBuf, u64>,
     summary: &mut Summary,
+    out: &mut dyn Write,
 ) {
     for f in layout.event_files() {
         let off = offsets.entry(f.clone()).or_insert(0);
@@ -142,7 +161,7 @@ fn follow(
             if let Ok(v) = serde_json::from_str::<Value>(&line) {
                 summary.add(&v);
                 if let Some(t) = narrate(&v) {
-                    println!("  {t}");
+                    let _ = writeln!(out, "  {t}");
                 }
             }
             line.clear();
@@ -150,11 +169,15 @@ fn follow(
     }
 }
 
+/// What the demo's rounds did, from their events.
 #[derive(Debug, Default)]
-struct Summary {
-    rounds: Vec<(u64, String)>,
-    stashes: Vec<String>,
-    stop: Option<String>,
+pub struct Summary {
+    /// Round number and exit cause of each round.
+    pub rounds: Vec<(u64, String)>,
+    /// The stash refs written.
+    pub stashes: Vec<String>,
+    /// The event kind that stopped the loop.
+    pub stop: Option<String>,
 }
 
 impl Summary {
@@ -186,40 +209,53 @@ impl Summary {
     }
 }
 
-/// `agent-runner demo`.
-pub fn cmd_demo(_g: &GlobalArgs, a: &DemoArgs) -> CmdResult {
-    let (root, _keep) = match &a.dir {
+/// A finished demo run.
+#[derive(Debug)]
+pub struct DemoRun {
+    pub config: PathBuf,
+    pub log_dir: PathBuf,
+    pub summary: Summary,
+    /// How the demo's `serve` exited.
+    pub status: ExitStatus,
+}
+
+/// Where the demo builds its project: `dir` when given (it must be empty or
+/// new), else a fresh folder in the temp dir.
+pub fn root_dir(dir: Option<&Path>) -> Result<PathBuf, DemoError> {
+    match dir {
         Some(d) => {
             if d.exists()
                 && std::fs::read_dir(d)
                     .map(|mut r| r.next().is_some())
                     .unwrap_or(false)
             {
-                return Err(CliError::usage(format!(
-                    "'{}' is not empty; pass an empty or new --dir",
-                    d.display()
-                )));
+                return Err(DemoError::NotEmpty(d.to_path_buf()));
             }
-            (d.clone(), true)
+            Ok(d.to_path_buf())
         }
         None => {
             let base =
                 std::env::temp_dir().join(format!("agent-runner-demo-{}", std::process::id()));
             let _ = std::fs::remove_dir_all(&base);
-            (base, true)
+            Ok(base)
         }
-    };
-    let cfg_path = scaffold(&root)?;
+    }
+}
+
+/// Scaffold the demo project under `root` and run `serve` on it for at most
+/// `rounds` rounds, narrating its events to `out` as they are written.
+pub fn run(root: &Path, rounds: u64, out: &mut dyn Write) -> Result<DemoRun, DemoError> {
+    let cfg_path = scaffold(root)?;
     let cfg = crate::config::load(&cfg_path)?;
     let layout = Layout::new(&cfg.runtime.log_dir);
-    println!(
+    let _ = writeln!(
+        out,
         "agent-runner demo: a scratch project in {}",
         cfg.runtime.work_dir.display()
     );
-    println!("  the demo agent plays one scene per round: clean work, a dirty tree, a hang, then 'done'.");
-    let exe = crate::proc::self_exe()
-        .map_err(|e| CliError::failure(format!("cannot find own executable: {e}")))?;
-    let rounds = a.rounds.max(1).to_string();
+    let _ = writeln!(out, "  the demo agent plays one scene per round: clean work, a dirty tree, a hang, then 'done'.");
+    let exe = crate::proc::self_exe().map_err(DemoError::SelfExe)?;
+    let rounds = rounds.max(1).to_string();
     let mut child = Command::new(exe)
         .args(["--config"])
         .arg(&cfg_path)
@@ -227,37 +263,22 @@ pub fn cmd_demo(_g: &GlobalArgs, a: &DemoArgs) -> CmdResult {
         .current_dir(&cfg.runtime.work_dir)
         .stdin(Stdio::null())
         .spawn()
-        .map_err(|e| CliError::failure(format!("cannot start serve: {e}")))?;
+        .map_err(DemoError::Spawn)?;
     let mut offsets = Default::default();
     let mut summary = Summary::default();
     let status = loop {
-        follow(&layout, &mut offsets, &mut summary);
+        follow(&layout, &mut offsets, &mut summary, out);
         match child.try_wait() {
             Ok(Some(st)) => break st,
             Ok(None) => std::thread::sleep(Duration::from_millis(100)),
-            Err(e) => return Err(CliError::failure(format!("waiting for serve: {e}"))),
+            Err(e) => return Err(DemoError::Wait(e)),
         }
     };
-    follow(&layout, &mut offsets, &mut summary);
-    println!();
-    println!("summary:");
-    println!("  rounds: {}", summary.rounds.len());
-    for (n, c) in &summary.rounds {
-        println!("    R{n}: {c}");
-    }
-    println!("  stashes: {}", summary.stashes.len());
-    println!("  stopped by: {}", summary.stop.as_deref().unwrap_or("?"));
-    println!("  logs: {}", layout.log_dir.display());
-    println!(
-        "  look closer: agent-runner --config {} peek",
-        cfg_path.display()
-    );
-    match status.code() {
-        Some(0) => Ok(0),
-        Some(c) => Err(CliError::new(
-            c,
-            format!("the demo's serve exited with {c}"),
-        )),
-        None => Err(CliError::failure("the demo's serve was killed by a signal")),
-    }
+    follow(&layout, &mut offsets, &mut summary, out);
+    Ok(DemoRun {
+        config: cfg_path,
+        log_dir: layout.log_dir,
+        summary,
+        status,
+    })
 }

@@ -11,10 +11,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use clap::Args;
 use sha2::{Digest, Sha256};
 
-use crate::cli::{CliError, CmdResult};
 use crate::ssh::config::{self, ResolveOptions};
 use crate::ssh::session::{self, StreamEvent};
 use crate::ssh::{ResolvedHost, Session, SshError};
@@ -28,36 +26,13 @@ const UPLOAD: Duration = Duration::from_secs(300);
 /// Bytes per SSH data message during the upload.
 const CHUNK: usize = 32 * 1024;
 
-#[derive(Debug, Clone, Args)]
-pub struct DeployArgs {
-    /// SSH alias of the host to deploy to (as you would give it to ssh).
-    #[arg(long, value_name = "HOST")]
-    pub host: Option<String>,
-    /// The host, given without --host (`agent-runner deploy pi`).
-    #[arg(
-        value_name = "HOST",
-        conflicts_with = "host",
-        required_unless_present = "host"
-    )]
-    pub host_arg: Option<String>,
-    /// Binary to copy (default: target/<triple>/release/agent-runner next to
-    /// this one if it is a static build not older than this one, else this
-    /// one if its architecture matches the host's, else that cross build).
-    #[arg(long, value_name = "PATH")]
-    pub binary: Option<PathBuf>,
-    /// Where to install it on the host.
-    #[arg(long, value_name = "PATH", default_value = DEFAULT_REMOTE_PATH)]
-    pub remote_path: String,
-    /// ssh_config file to read instead of ~/.ssh/config (env AGENT_RUNNER_SSH_CONFIG).
-    #[arg(long = "ssh-config", value_name = "FILE")]
-    pub ssh_config: Option<PathBuf>,
-}
-
 /// What can go wrong; each message is one line saying what to do.
 #[derive(Debug, thiserror::Error)]
 pub enum DeployError {
     #[error("{0}")]
     Ssh(#[from] SshError),
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(std::io::Error),
     #[error("cannot resolve '{alias}': {reason}")]
     Resolve { alias: String, reason: String },
     #[error("'{host}' reports the architecture '{arch}', which agent-runner has no build for (supported: x86_64, aarch64, armv7l)")]
@@ -558,49 +533,25 @@ async fn connect(alias: &str, ssh_config: Option<&Path>) -> Result<Session, Depl
     Ok(session::connect(&host, &resolver).await?)
 }
 
-/// `agent-runner deploy`.
-pub fn cmd_deploy(g: &crate::cli::GlobalArgs, a: &DeployArgs) -> CmdResult {
+/// Connect to `alias` and deploy: `binary` if given, else the build that
+/// matches the host (see [`pick_binary`]), installed at `remote_path`.
+pub fn run(
+    alias: &str,
+    ssh_config: Option<&Path>,
+    binary: Option<&Path>,
+    remote_path: &str,
+) -> Result<Deployed, DeployError> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| CliError::failure(format!("cannot start the async runtime: {e}")))?;
-    let Some(alias) = a.host.as_deref().or(a.host_arg.as_deref()) else {
-        return Err(CliError::usage(
-            "deploy needs a host: 'agent-runner deploy --host HOST'",
-        ));
-    };
+        .map_err(DeployError::Runtime)?;
     let exe = std::env::current_exe().ok();
-    let r = rt.block_on(async {
-        let s = connect(alias, a.ssh_config.as_deref()).await?;
-        let r = deploy_with(&s, a.binary.as_deref(), exe.as_deref(), &a.remote_path).await;
+    rt.block_on(async {
+        let s = connect(alias, ssh_config).await?;
+        let r = deploy_with(&s, binary, exe.as_deref(), remote_path).await;
         s.close().await;
         r
-    });
-    let d = r.map_err(|e| CliError::failure(e.to_string()))?;
-    if g.json {
-        println!(
-            "{}",
-            serde_json::json!({
-                "host": alias,
-                "arch": d.arch,
-                "local": d.local.to_string_lossy(),
-                "remote_path": d.remote_path,
-                "sha256": d.sha256,
-                "version": d.version,
-            })
-        );
-    } else {
-        println!(
-            "deployed '{}' to '{}:{}' ({}, sha256 {})",
-            d.local.display(),
-            alias,
-            d.remote_path,
-            d.arch,
-            d.sha256
-        );
-        println!("{}", d.version);
-    }
-    Ok(crate::exit_code::OK)
+    })
 }
 
 #[cfg(test)]

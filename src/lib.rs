@@ -2,19 +2,23 @@
 //! hard defenses (Layer 1 `round`, Layer 2 `serve`) and watches one project or
 //! a fleet of hosts (Layer 3, the witness) over native SSH.
 //!
-//! The crate is laid out by concept: `config` (schema and loading), `state`
-//! (the on-disk log_dir shared with the Python tool), `round`, `serve`,
-//! `witness`, `ssh`, `service`, `observe`, `defenses`, and `cli` at the edge.
+//! The crate is laid out by concept, and its modules depend on each other in
+//! one direction only (docs/architecture.md, checked by a test): `commands`
+//! at the edge (clap, printing, exit codes); the layers `round`, `serve`,
+//! `witness` and `fleet` with `observe`, `service`, `deploy`, `demo` and
+//! `scaffold`; below them `snapshot`, `detect` and `defenses`; then the data
+//! and transport modules `config`, `state` and `ssh`; small helpers last.
 #![cfg_attr(
     not(test),
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
-pub mod cli;
+pub mod commands;
 pub mod config;
 pub mod defenses;
 pub mod demo;
 pub mod deploy;
+pub mod detect;
 pub mod exit_code;
 pub mod fleet;
 pub mod heap;
@@ -22,9 +26,11 @@ pub mod observe;
 pub mod proc;
 pub mod redact;
 pub mod round;
+pub mod scaffold;
 pub mod serve;
 pub mod service;
 pub mod signals;
+pub mod snapshot;
 pub mod ssh;
 pub mod state;
 pub mod timefmt;

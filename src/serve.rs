@@ -29,9 +29,7 @@ pub use policy::{
 };
 use schedule_gate::Selection;
 
-use crate::cli::{CliError, CmdResult, GlobalArgs, ServeArgs};
 use crate::config::{Config, TransientErrorAction};
-use crate::exit_code;
 use crate::fields;
 use crate::signals::{Signals, Wake};
 use crate::state::status::{Status, StatusRead};
@@ -39,21 +37,6 @@ use crate::state::{EventLog, Kind, Layout};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-
-/// `agent-runner serve`.
-pub fn cmd_serve(g: &GlobalArgs, a: &ServeArgs) -> CmdResult {
-    let cfg = crate::config::load(&g.config)
-        .map_err(|e| CliError::new(exit_code::CONFIG_BROKEN, e.to_string()))?;
-    let max_rounds = a.max_rounds.or(cfg.runtime.max_rounds);
-    let signals = Signals::install()
-        .map_err(|e| CliError::failure(format!("cannot install signal handlers: {e}")))?;
-    let opts = ServeOptions {
-        max_rounds,
-        once: a.once,
-        ignore_schedule: a.ignore_schedule,
-    };
-    serve_with(&cfg, &opts, &signals)
-}
 
 /// How `serve` was asked to run.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -64,7 +47,8 @@ pub struct ServeOptions {
     pub ignore_schedule: bool,
 }
 
-/// Why the loop stopped, and the exit code that goes with it.
+/// Why the loop stopped (each cause has its documented exit code, mapped by
+/// the `serve` verb).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StopCause {
     AgentDone,
@@ -78,14 +62,40 @@ pub enum StopCause {
     StalledNoProgress,
 }
 
-impl StopCause {
-    pub fn exit_code(self) -> i32 {
-        match self {
-            StopCause::ConfigBroken => exit_code::CONFIG_BROKEN,
-            StopCause::CrashLoop | StopCause::StalledNoProgress => exit_code::CRASH_LOOP,
-            _ => exit_code::OK,
+/// How the loop ended: the cause, and for the terminal ones (config broken,
+/// crash loop, stalled) one line for the operator saying why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stopped {
+    pub cause: StopCause,
+    pub detail: Option<String>,
+}
+
+impl From<StopCause> for Stopped {
+    fn from(cause: StopCause) -> Stopped {
+        Stopped {
+            cause,
+            detail: None,
         }
     }
+}
+
+/// Why the loop could not start; each message says what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("cannot create log_dir '{}': {source}", path.display())]
+    LogDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("serve is already running for this project (serve.pid: {holder}) — use 'agent-runner stop' first")]
+    AlreadyRunning { holder: String },
+    #[error("cannot write '{}': {source}", path.display())]
+    PidFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot find own executable: {0}")]
+    SelfExe(std::io::Error),
 }
 
 fn read_trimmed(p: &Path, max: usize) -> String {
@@ -117,39 +127,28 @@ impl Drop for PidFileGuard {
     }
 }
 
-/// Run the loop with the schedule enforced. Returns the exit code.
-pub fn serve(cfg: &Config, max_rounds: Option<u64>, once: bool, signals: &Signals) -> CmdResult {
-    let opts = ServeOptions {
-        max_rounds,
-        once,
-        ignore_schedule: false,
-    };
-    serve_with(cfg, &opts, signals)
-}
-
-/// Run the loop. Returns the exit code.
-pub fn serve_with(cfg: &Config, opts: &ServeOptions, signals: &Signals) -> CmdResult {
+/// Run the loop until a stop condition.
+pub fn serve_with(
+    cfg: &Config,
+    opts: &ServeOptions,
+    signals: &Signals,
+) -> Result<Stopped, ServeError> {
     let (max_rounds, once) = (opts.max_rounds, opts.once);
     let layout = Layout::new(&cfg.runtime.log_dir);
-    std::fs::create_dir_all(&layout.log_dir).map_err(|e| {
-        CliError::failure(format!(
-            "cannot create log_dir '{}': {e}",
-            layout.log_dir.display()
-        ))
+    std::fs::create_dir_all(&layout.log_dir).map_err(|source| ServeError::LogDir {
+        path: layout.log_dir.clone(),
+        source,
     })?;
     let log = EventLog::new(layout.clone());
     let _serve_lock = crate::state::lock::acquire(&layout.serve_lock(), None).map_err(|_| {
         let holder = std::fs::read_to_string(layout.serve_pid()).unwrap_or_default();
-        CliError::failure(format!(
-            "serve is already running for this project (serve.pid: {}) — use 'agent-runner stop' first",
-            holder.trim()
-        ))
+        ServeError::AlreadyRunning {
+            holder: holder.trim().to_string(),
+        }
     })?;
-    write_pid_file(&layout).map_err(|e| {
-        CliError::failure(format!(
-            "cannot write '{}': {e}",
-            layout.serve_pid().display()
-        ))
+    write_pid_file(&layout).map_err(|source| ServeError::PidFile {
+        path: layout.serve_pid(),
+        source,
     })?;
     let _pid_guard = PidFileGuard(layout.serve_pid());
     let _ = std::fs::remove_file(layout.agent_done());
@@ -158,13 +157,14 @@ pub fn serve_with(cfg: &Config, opts: &ServeOptions, signals: &Signals) -> CmdRe
         // a schedule that cannot be evaluated must stop serve, never be ignored
         if let Err(e) = schedule_gate::validate(cfg) {
             log.emit_or_warn(Kind::ConfigBroken, fields! {"reason" => e.clone()});
-            eprintln!("agent-runner: {e}");
-            return Ok(exit_code::CONFIG_BROKEN);
+            return Ok(Stopped {
+                cause: StopCause::ConfigBroken,
+                detail: Some(e),
+            });
         }
     }
 
-    let exe = crate::proc::self_exe()
-        .map_err(|e| CliError::failure(format!("cannot find own executable: {e}")))?;
+    let exe = crate::proc::self_exe().map_err(ServeError::SelfExe)?;
     let mut rounds_completed: u64 = 0;
     let mut consecutive: u32 = 0;
     let mut consecutive_no_progress: u32 = 0;
@@ -175,6 +175,7 @@ pub fn serve_with(cfg: &Config, opts: &ServeOptions, signals: &Signals) -> CmdRe
         && schedule_gate::phase_aware(cfg)
         && cfg.phases.phase_policy == crate::config::PhasePolicy::Skip;
 
+    let mut detail: Option<String> = None;
     let cause = loop {
         if stop_requested() {
             break StopCause::Signal;
@@ -233,7 +234,7 @@ pub fn serve_with(cfg: &Config, opts: &ServeOptions, signals: &Signals) -> CmdRe
             match schedule_gate::select(cfg, round_num, now, &throttled) {
                 Err(e) => {
                     log.emit_or_warn(Kind::ConfigBroken, fields! {"reason" => e.clone()});
-                    eprintln!("agent-runner: {e}");
+                    detail = Some(e);
                     break StopCause::ConfigBroken;
                 }
                 Ok(Selection::Run {
@@ -348,7 +349,7 @@ pub fn serve_with(cfg: &Config, opts: &ServeOptions, signals: &Signals) -> CmdRe
                     Kind::CrashLoop,
                     fields! {"consecutive" => consecutive, "exit_code" => code, "reason" => reason},
                 );
-                eprintln!("agent-runner: crash loop: {consecutive} rounds in a row failed within {SHORT_EXIT_S}s — stopping (see '{}')", layout.log_dir.display());
+                detail = Some(format!("crash loop: {consecutive} rounds in a row failed within {SHORT_EXIT_S}s — stopping (see '{}')", layout.log_dir.display()));
                 break StopCause::CrashLoop;
             }
             Decision::Continue { .. } if stalled => {
@@ -356,7 +357,7 @@ pub fn serve_with(cfg: &Config, opts: &ServeOptions, signals: &Signals) -> CmdRe
                     Kind::StalledNoProgress,
                     fields! {"consecutive" => consecutive_no_progress, "exit_code" => rc, "reason" => crash_reason(&layout, round_num)},
                 );
-                eprintln!("agent-runner: stalled: {consecutive_no_progress} rounds in a row exited 0 within {NO_PROGRESS_SHORT_S}s without recorded usage — stopping (see '{}')", layout.log_dir.display());
+                detail = Some(format!("stalled: {consecutive_no_progress} rounds in a row exited 0 within {NO_PROGRESS_SHORT_S}s without recorded usage — stopping (see '{}')", layout.log_dir.display()));
                 break StopCause::StalledNoProgress;
             }
             Decision::Continue { delay_s } => {
@@ -391,7 +392,7 @@ pub fn serve_with(cfg: &Config, opts: &ServeOptions, signals: &Signals) -> CmdRe
             fields! {"reason" => "signal", "signal" => sig},
         );
     }
-    Ok(cause.exit_code())
+    Ok(Stopped { cause, detail })
 }
 
 /// The single-throttle gate of every policy but `skip` (spec §7.3): with the

@@ -5,11 +5,12 @@
 mod support;
 use support::python_tool;
 
-use agent_runner::config::presets::{self, ScaffoldOptions};
+use agent_runner::config::presets;
 use agent_runner::config::{
     load, scaffold_paths, Config, ConfigError, ContextMode, DirtyAction, PhasePolicy,
     PromptDelivery, TransientErrorAction,
 };
+use agent_runner::scaffold::{self, ScaffoldOptions};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -1265,7 +1266,7 @@ fn every_shipped_preset_scaffolds_and_loads() {
     for name in presets::preset_names() {
         let p = project(&format!("p-{name}"), true);
         let script = "#!/bin/bash\necho round \"$AGENT_RUNNER_ROUND_NUM\"\n";
-        let r = presets::scaffold(
+        let r = scaffold::scaffold(
             &p.dir.join("agent-runner.toml"),
             &ScaffoldOptions {
                 preset: name,

@@ -27,14 +27,14 @@ fn detectors_table_matches_code() {
     check(
         "<!-- detectors:begin -->",
         "<!-- detectors:end -->",
-        &agent_runner::witness::detectors::markdown_table(),
+        &agent_runner::detect::markdown_table(),
     );
 }
 
 #[test]
 fn defenses_table_matches_code() {
     let d = std::path::Path::new("/nonexistent/p");
-    let cfg = agent_runner::witness::default_config(d, &d.join("logs")).unwrap();
+    let cfg = agent_runner::config::default_config(d, &d.join("logs")).unwrap();
     check(
         "<!-- defenses:begin -->",
         "<!-- defenses:end -->",

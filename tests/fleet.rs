@@ -300,7 +300,7 @@ fn a_remote_clock_one_hour_off_raises_no_false_hung_or_stale() {
     }
     // Control: the same log read against this machine's clock is an hour
     // old, so the detectors would fire on it.
-    let local = agent_runner::witness::default_config(&r.dir, &r.logs).unwrap();
+    let local = agent_runner::config::default_config(&r.dir, &r.logs).unwrap();
     let mut cfg_local = local.clone();
     cfg_local.runtime.round_budget_s = 60;
     let alerts = agent_runner::witness::monitor::check_once(&cfg_local).unwrap();

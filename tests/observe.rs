@@ -3,19 +3,26 @@
 
 mod logdir;
 
-use agent_runner::observe::events::{run as events_run, EventsArgs};
-use agent_runner::observe::peek::{self, PeekArgs, RoundSel};
-use agent_runner::observe::state;
+use agent_runner::observe::events::{run as events_run, EventsQuery};
+use agent_runner::observe::peek::{self, PeekError};
+use agent_runner::observe::state::PeekOptions;
+use agent_runner::snapshot::RECENT_EVENTS;
 use logdir::Fixture;
 use serde_json::{json, Value};
 
+/// `peek`'s options plus `--select`.
+#[derive(Default)]
+struct PeekArgs {
+    opts: PeekOptions,
+    select: Option<String>,
+}
+
 fn peek_args() -> PeekArgs {
-    PeekArgs {
-        round: None,
-        log: false,
-        events: None,
-        select: None,
-    }
+    PeekArgs::default()
+}
+
+fn document(cfg: &agent_runner::config::Config, a: &PeekArgs) -> Result<Value, PeekError> {
+    peek::document(cfg, &a.opts, a.select.as_deref())
 }
 
 fn fixture_with_rounds() -> Fixture {
@@ -47,7 +54,7 @@ fn fixture_with_rounds() -> Fixture {
 #[test]
 fn peek_fills_current_round_and_recent_rounds() {
     let f = fixture_with_rounds();
-    let doc = peek::document(&f.config(), &peek_args()).unwrap();
+    let doc = document(&f.config(), &peek_args()).unwrap();
     let cur = &doc["current_round"];
     assert_eq!(cur["round_num"], json!(13));
     assert_eq!(cur["phase"], json!("review"));
@@ -83,10 +90,10 @@ fn peek_round_log_events_and_select() {
     let f = fixture_with_rounds();
     let cfg = f.config();
     let mut a = peek_args();
-    a.round = Some(RoundSel::N(3));
-    a.log = true;
-    a.events = Some(4);
-    let doc = peek::document(&cfg, &a).unwrap();
+    a.opts.round = Some(3);
+    a.opts.log = true;
+    a.opts.events = Some(4);
+    let doc = document(&cfg, &a).unwrap();
     assert_eq!(doc["current_round"]["round_num"], json!(3));
     assert_eq!(doc["current_round"]["running"], json!(false));
     assert_eq!(doc["current_round"]["exit_code"], json!(0));
@@ -97,36 +104,36 @@ fn peek_round_log_events_and_select() {
     assert_eq!(doc["recent_events"].as_array().unwrap().len(), 4);
 
     a.select = Some("defenses.0.name".into());
-    let sel = peek::document(&cfg, &a).unwrap();
+    let sel = document(&cfg, &a).unwrap();
     assert_eq!(sel, json!("round_budget_s"));
     assert_eq!(peek::render(&sel, true, true), "\"round_budget_s\"");
     assert_eq!(peek::render(&sel, false, true), "round_budget_s");
     a.select = Some("system.disk_used_pct".into());
     assert_eq!(
-        peek::render(&peek::document(&cfg, &a).unwrap(), false, true),
+        peek::render(&document(&cfg, &a).unwrap(), false, true),
         "40.5"
     );
     a.select = Some("system.nope".into());
-    let e = peek::document(&cfg, &a).unwrap_err();
-    assert_eq!(e.code, 1);
+    let e = document(&cfg, &a).unwrap_err();
+    assert!(matches!(e, PeekError::Select(_)), "{e:?}");
     assert_eq!(
-        e.message,
+        e.to_string(),
         "path segment 'nope' not found in select path 'system.nope'"
     );
     a.select = Some("recent_rounds.99".into());
-    assert!(peek::document(&cfg, &a).is_err());
+    assert!(document(&cfg, &a).is_err());
 
     a.select = None;
-    a.round = Some(RoundSel::N(77));
-    let e = peek::document(&cfg, &a).unwrap_err();
-    assert!(e.message.contains("round 77 not found"), "{}", e.message);
+    a.opts.round = Some(77);
+    let e = document(&cfg, &a).unwrap_err();
+    assert!(e.to_string().contains("round 77 not found"), "{e}");
 }
 
 #[test]
 fn peek_finds_a_round_older_than_the_recent_window() {
     let f = Fixture::new();
     f.round(1, 10_000, 2, "error", "first\n");
-    for i in 0..(state::RECENT_EVENTS + 10) {
+    for i in 0..(RECENT_EVENTS + 10) {
         f.event(
             5000,
             "round_progress",
@@ -134,15 +141,15 @@ fn peek_finds_a_round_older_than_the_recent_window() {
         );
     }
     let mut a = peek_args();
-    a.round = Some(RoundSel::N(1));
-    let doc = peek::document(&f.config(), &a).unwrap();
+    a.opts.round = Some(1);
+    let doc = document(&f.config(), &a).unwrap();
     assert_eq!(doc["current_round"]["round_num"], json!(1));
     assert_eq!(doc["current_round"]["exit_code"], json!(2));
     assert_eq!(doc["current_round"]["exit_cause"], json!("error"));
 }
 
-fn ev_args(kind: &str) -> EventsArgs {
-    EventsArgs {
+fn ev_args(kind: &str) -> EventsQuery {
+    EventsQuery {
         kind: kind.into(),
         window: None,
         tail: false,
@@ -150,7 +157,7 @@ fn ev_args(kind: &str) -> EventsArgs {
     }
 }
 
-fn events_out(f: &Fixture, a: &EventsArgs) -> String {
+fn events_out(f: &Fixture, a: &EventsQuery) -> String {
     let mut out = Vec::new();
     events_run(&f.logs, a, &mut out).unwrap();
     String::from_utf8(out).unwrap()

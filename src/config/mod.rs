@@ -342,3 +342,17 @@ impl Config {
             .unwrap_or((self.runtime.round_budget_s as f64 * 1.5) as u64)
     }
 }
+
+/// A config with the defaults for every field, rooted at `work_dir` and
+/// logging to `log_dir` (through the real loader, so defaults never drift).
+/// For a bare log_dir (`probe --log-dir`), tests and benchmarks; real runs
+/// load `agent-runner.toml` with [`load`].
+pub fn default_config(work_dir: &Path, log_dir: &Path) -> Result<Config, ConfigError> {
+    let q = |p: &Path| toml::Value::String(p.display().to_string()).to_string();
+    let text = format!(
+        "schema_version = 1\n\n[agent]\ncommand = [\"true\"]\nprompt_arg_template = []\nprompt_delivery = \"stdin\"\n\n[runtime]\nwork_dir = {}\nlog_dir = {}\n\n[prompt]\nfile = \"prompts/main.md\"\n",
+        q(work_dir),
+        q(log_dir)
+    );
+    from_str(&work_dir.join("agent-runner.toml"), &text)
+}

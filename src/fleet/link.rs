@@ -10,14 +10,14 @@
 
 use super::frame::{self, Frame};
 use super::hosts::HostSpec;
-use crate::observe::state::RECENT_METRICS;
+use crate::detect::dedup::Dedup;
+use crate::detect::window::{Record, Thresholds, Window};
+use crate::detect::{self as detectors, Alert, AutoAction, Severity};
+use crate::snapshot::RECENT_METRICS;
 use crate::ssh::config::{self as sshconfig, ResolveOptions};
 use crate::ssh::session::{self, StreamEvent};
 use crate::ssh::{ResolvedHost, SshError};
 use crate::state::reader::{self, Cursor};
-use crate::witness::dedup::Dedup;
-use crate::witness::detectors::{self, Alert, AutoAction, Severity};
-use crate::witness::window::{Record, Thresholds, Window};
 use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, VecDeque};
@@ -278,7 +278,7 @@ impl HostView {
             }
             Frame::LogTail { round, text } => {
                 self.log_tails.insert(round, text);
-                while self.log_tails.len() > crate::observe::state::TAIL_FILES {
+                while self.log_tails.len() > crate::snapshot::TAIL_FILES {
                     self.log_tails.pop_first();
                 }
                 Applied::Nothing
@@ -1328,11 +1328,11 @@ mod tests {
     /// Every detector over `events`, `s` seconds after [`T0`], default thresholds.
     fn alerts_at(events: &[Record], s: i64) -> Vec<Alert> {
         let cfg =
-            crate::witness::default_config(std::path::Path::new("/w"), std::path::Path::new("/l"))
+            crate::config::default_config(std::path::Path::new("/w"), std::path::Path::new("/l"))
                 .unwrap();
         let th = Thresholds::from_config(&cfg);
         let t0 = crate::timefmt::parse_ts(T0).unwrap();
-        crate::witness::detectors::run_all(&Window {
+        crate::detect::run_all(&Window {
             events,
             metrics: &[],
             log_tails: &BTreeMap::new(),
@@ -1371,9 +1371,7 @@ mod tests {
         }
         let (mut dq, _) = compacted(&all);
         assert!(dq.len() <= COMPACT_AT, "{}", dq.len());
-        let recent = &all[all
-            .len()
-            .saturating_sub(crate::observe::state::RECENT_EVENTS)..];
+        let recent = &all[all.len().saturating_sub(crate::snapshot::RECENT_EVENTS)..];
         let full = alerts_at(recent, s + 100_000);
         assert!(!full.is_empty());
         assert_eq!(full, alerts_at(dq.make_contiguous(), s + 100_000));
@@ -1499,7 +1497,7 @@ mod tests {
         let mut v = HostView::default();
         assert!(v.detect().is_none());
         let th = Thresholds::from_config(
-            &crate::witness::default_config(std::path::Path::new("/w"), std::path::Path::new("/l"))
+            &crate::config::default_config(std::path::Path::new("/w"), std::path::Path::new("/l"))
                 .unwrap(),
         );
         let mut hello = Map::new();

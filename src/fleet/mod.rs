@@ -1,15 +1,16 @@
 //! The remote witness and the fleet (DESIGN §5): the remote end `probe
 //! --stream` ([`probe`]), its versioned frame format ([`frame`]), the hosts
 //! file ([`hosts`]), one persistent SSH link per host with cursor resume and
-//! back-off ([`link`]), and `monitor --host/--fleet` with its outputs
-//! ([`run`]).
+//! back-off ([`link`]), and `monitor --host/--fleet` ([`run`]) with its
+//! views ([`view`]: terminal table, HTML, JSON, Prometheus).
 //!
 //! Detection is never re-implemented here: the witness rebuilds a
-//! [`crate::witness::window::Window`] from relayed frames and calls
-//! [`crate::witness::detectors::run_all`] with the host's clock.
+//! [`crate::detect::window::Window`] from relayed frames and calls
+//! [`crate::detect::run_all`] with the host's clock.
 
 pub mod frame;
 pub mod hosts;
 pub mod link;
 pub mod probe;
 pub mod run;
+pub mod view;

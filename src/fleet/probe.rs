@@ -11,13 +11,12 @@
 
 use super::frame::{self, encode, obj};
 use crate::config::Config;
-use crate::observe::state::{RECENT_EVENTS, RECENT_METRICS, TAIL_FILES, TAIL_LINES};
+use crate::detect::window::Thresholds;
+use crate::snapshot::{RECENT_METRICS, TAIL_FILES, TAIL_LINES};
 use crate::state::reader::{self, EventTail, Line, Since};
 use crate::state::wake::Wake;
 use crate::state::Layout;
-use crate::witness::window::Thresholds;
 use chrono::{DateTime, Utc};
-use clap::Args;
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
 use std::io::{Read, Write};
@@ -30,24 +29,38 @@ pub const CLOCK_OFFSET_ENV: &str = "AGENT_RUNNER_PROBE_CLOCK_OFFSET_S";
 /// A round-log tail is cut to this many bytes (its end is kept).
 const TAIL_BYTES: usize = 48 * 1024;
 
-#[derive(Debug, Clone, Args)]
-pub struct ProbeArgs {
+/// What the probe was asked for.
+#[derive(Debug, Clone)]
+pub struct ProbeOptions {
+    /// The project config (`--config`).
+    pub config: PathBuf,
     /// Keep streaming (without it: hello, backlog, one snapshot, exit).
-    #[arg(long)]
     pub stream: bool,
-    /// Resume strictly after this cursor ('events-YYYY-MM.jsonl:OFFSET') or
-    /// replay from an ISO-8601 time.
-    #[arg(long, value_name = "CURSOR")]
+    /// Resume strictly after this cursor, or replay from an ISO-8601 time.
     pub since: Option<String>,
     /// Seconds between snapshot frames.
-    #[arg(long, default_value_t = 5.0, value_name = "S")]
     pub interval: f64,
-    /// Events replayed on a first connect (no --since); 0 = start at the end.
-    #[arg(long, default_value_t = RECENT_EVENTS, value_name = "N")]
+    /// Events replayed on a first connect (no `since`); 0 = start at the end.
     pub backlog: usize,
     /// Watch this log_dir with default thresholds when there is no config.
-    #[arg(long, value_name = "DIR")]
     pub log_dir: Option<PathBuf>,
+}
+
+/// Why the probe stopped before streaming. The first two were already sent
+/// to the witness as an `error` frame.
+#[derive(Debug, thiserror::Error)]
+pub enum ProbeError {
+    /// A bad option (`--interval`, `--since`).
+    #[error("{0}")]
+    Usage(String),
+    /// No config to watch.
+    #[error("{0}")]
+    Config(String),
+    #[error("cannot read '{}': {source}", dir.display())]
+    Read {
+        dir: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// Where frames go; a failed write means the witness is gone: exit.
@@ -109,11 +122,11 @@ fn watch_stdin() {
         });
 }
 
-fn load_config(g: &crate::cli::GlobalArgs, a: &ProbeArgs) -> Result<Config, String> {
-    match crate::config::load(&g.config) {
+fn load_config(a: &ProbeOptions) -> Result<Config, String> {
+    match crate::config::load(&a.config) {
         Ok(c) => Ok(c),
         Err(e) => match &a.log_dir {
-            Some(d) => crate::witness::default_config(d, d).map_err(|e| e.to_string()),
+            Some(d) => crate::config::default_config(d, d).map_err(|e| e.to_string()),
             None => Err(format!(
                 "{e} (or pass --log-dir DIR to watch a log_dir with default thresholds)"
             )),
@@ -121,9 +134,9 @@ fn load_config(g: &crate::cli::GlobalArgs, a: &ProbeArgs) -> Result<Config, Stri
     }
 }
 
-fn hello(cfg: &Config, g: &crate::cli::GlobalArgs, a: &ProbeArgs) -> Map<String, Value> {
+fn hello(cfg: &Config, a: &ProbeOptions) -> Map<String, Value> {
     let th = Thresholds::from_config(cfg);
-    let config_path = std::fs::canonicalize(&g.config).unwrap_or_else(|_| g.config.clone());
+    let config_path = std::fs::canonicalize(&a.config).unwrap_or_else(|_| a.config.clone());
     obj(json!({
         "version": env!("CARGO_PKG_VERSION"),
         "hostname": nix::unistd::gethostname().ok().map(|h| h.to_string_lossy().into_owned()),
@@ -192,7 +205,7 @@ struct TailWanted {
 impl TailWanted {
     /// Note an event; true when it adds a round whose tail is now wanted.
     fn note(&mut self, l: &Line) -> bool {
-        if l.kind() != "agent_exit" || !crate::witness::detectors::is_short_failed_exit(&l.value) {
+        if l.kind() != "agent_exit" || !crate::detect::is_short_failed_exit(&l.value) {
             return false;
         }
         let Some(n) = l.value.get("round_num").and_then(Value::as_u64) else {
@@ -247,40 +260,35 @@ fn log_tails(
     *seen = keep;
 }
 
-/// `probe`.
-pub fn cmd_probe(g: &crate::cli::GlobalArgs, a: &ProbeArgs) -> crate::cli::CmdResult {
+/// Run the probe: frames on stdout until the witness goes away (with
+/// `stream`), or one pass (hello, backlog, one snapshot).
+pub fn run(a: &ProbeOptions) -> Result<(), ProbeError> {
     let mut out = Out {
         w: std::io::BufWriter::with_capacity(BURST_BUF, std::io::stdout()),
     };
-    if !(a.interval.is_finite() && a.interval > 0.0) {
-        out.send(
-            "error",
-            obj(json!({"message": format!("--interval expects a positive number of seconds, got '{}'", a.interval)})),
-        );
+    let mut refuse = |e: ProbeError| {
+        out.send("error", obj(json!({"message": e.to_string()})));
         out.flush();
-        return Ok(crate::exit_code::USAGE);
+        e
+    };
+    if !(a.interval.is_finite() && a.interval > 0.0) {
+        return Err(refuse(ProbeError::Usage(format!(
+            "--interval expects a positive number of seconds, got '{}'",
+            a.interval
+        ))));
     }
-    let cfg = match load_config(g, a) {
-        Ok(c) => c,
-        Err(e) => {
-            out.send("error", obj(json!({"message": e})));
-            out.flush();
-            return Ok(crate::exit_code::FAILURE);
-        }
-    };
-    let since = match a.since.as_deref().map(str::parse::<Since>).transpose() {
-        Ok(s) => s,
-        Err(e) => {
-            out.send("error", obj(json!({"message": e.to_string()})));
-            out.flush();
-            return Ok(crate::exit_code::USAGE);
-        }
-    };
+    let cfg = load_config(a).map_err(|e| refuse(ProbeError::Config(e)))?;
+    let since = a
+        .since
+        .as_deref()
+        .map(str::parse::<Since>)
+        .transpose()
+        .map_err(|e| refuse(ProbeError::Usage(e.to_string())))?;
     if a.stream {
         watch_stdin();
     }
     let offset_ms = clock_offset_ms();
-    out.send("hello", hello(&cfg, g, a));
+    out.send("hello", hello(&cfg, a));
     out.flush();
     // All the probe needs of the config from here on: a long-lived probe
     // does not keep its compiled patterns and the rest on the heap.
@@ -288,8 +296,9 @@ pub fn cmd_probe(g: &crate::cli::GlobalArgs, a: &ProbeArgs) -> crate::cli::CmdRe
     let layout = Layout::new(cfg.runtime.log_dir.clone());
     drop(cfg);
     let dir = &layout.log_dir;
-    let io = |e: std::io::Error| {
-        crate::cli::CliError::failure(format!("cannot read '{}': {e}", dir.display()))
+    let io = |source: std::io::Error| ProbeError::Read {
+        dir: dir.clone(),
+        source,
     };
     // Events: the backlog or the replay after --since, then follow on.
     let mut wanted = TailWanted::default();
@@ -331,7 +340,7 @@ pub fn cmd_probe(g: &crate::cli::GlobalArgs, a: &ProbeArgs) -> crate::cli::CmdRe
     );
     out.flush();
     if !a.stream {
-        return Ok(crate::exit_code::OK);
+        return Ok(());
     }
     let interval = Duration::from_secs_f64(a.interval);
     let mut last_snap = Instant::now();

@@ -2,77 +2,40 @@
 //! with `--round`, `--log`, `--events` and `--select`.
 
 use super::state::{self, PeekOptions};
-use crate::cli::{CliError, CmdResult, GlobalArgs};
 use crate::config::Config;
 use crate::state::Layout;
-use clap::Args;
 use serde_json::Value;
 use std::fmt::Write as _;
+use std::path::PathBuf;
 
-/// `--round` value: a number or `latest`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RoundSel {
-    Latest,
-    N(u64),
+/// Why the document could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum PeekError {
+    #[error("cannot read '{}': {source}", dir.display())]
+    Read {
+        dir: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    RoundNotFound(#[from] state::RoundNotFound),
+    #[error("{0}")]
+    Select(#[from] state::SelectError),
 }
 
-fn parse_round(s: &str) -> Result<RoundSel, String> {
-    if s == "latest" {
-        return Ok(RoundSel::Latest);
-    }
-    s.parse::<u64>()
-        .map(RoundSel::N)
-        .map_err(|_| format!("--round expects int or 'latest', got '{s}'"))
-}
-
-fn parse_positive(s: &str) -> Result<usize, String> {
-    match s.parse::<usize>() {
-        Ok(n) if n > 0 => Ok(n),
-        _ => Err(format!("expects positive int (> 0), got '{s}'")),
-    }
-}
-
-#[derive(Debug, Clone, Args)]
-pub struct PeekArgs {
-    /// Show this round (a number or 'latest'; default: the latest).
-    #[arg(long, value_name = "N|latest", value_parser = parse_round)]
-    pub round: Option<RoundSel>,
-    /// Include the round's log tail (last 50 lines).
-    #[arg(long)]
-    pub log: bool,
-    /// Include the last N events.
-    #[arg(long, value_name = "N", value_parser = parse_positive)]
-    pub events: Option<usize>,
-    /// Print only this part of the document (dotted path, list indices).
-    #[arg(long, value_name = "PATH")]
-    pub select: Option<String>,
-}
-
-impl PeekArgs {
-    fn options(&self) -> PeekOptions {
-        PeekOptions {
-            round: match self.round {
-                Some(RoundSel::N(n)) => Some(n),
-                _ => None,
-            },
-            log: self.log,
-            events: self.events,
-        }
-    }
-}
-
-/// Build the (possibly selected) document.
-pub fn document(cfg: &Config, a: &PeekArgs) -> Result<Value, CliError> {
+/// Build the document, or the part of it `select` names (`a.b.0.c`).
+pub fn document(
+    cfg: &Config,
+    opts: &PeekOptions,
+    select: Option<&str>,
+) -> Result<Value, PeekError> {
     let layout = Layout::new(&cfg.runtime.log_dir);
-    let snap = state::gather(&layout).map_err(|e| {
-        CliError::failure(format!("cannot read '{}': {e}", layout.log_dir.display()))
+    let snap = crate::snapshot::gather(&layout).map_err(|source| PeekError::Read {
+        dir: layout.log_dir.clone(),
+        source,
     })?;
-    let doc = state::project_state(cfg, &snap, &a.options())
-        .map_err(|e| CliError::failure(e.to_string()))?;
-    match &a.select {
-        Some(p) => state::select(&doc, p)
-            .cloned()
-            .map_err(|e| CliError::failure(e.to_string())),
+    let doc = state::project_state(cfg, &snap, opts)?;
+    match select {
+        Some(p) => Ok(state::select(&doc, p).cloned()?),
         None => Ok(doc),
     }
 }
@@ -242,7 +205,7 @@ pub fn render_text(doc: &Value) -> String {
             let _ = writeln!(
                 o,
                 "  [{}] {} \u{2014} {}",
-                crate::witness::detectors::tag_of(&s(a.get("severity"))),
+                crate::detect::tag_of(&s(a.get("severity"))),
                 s(a.get("detector")),
                 s(a.get("message"))
             );
@@ -256,7 +219,7 @@ pub fn render_text(doc: &Value) -> String {
         if let Some(evs) = g(key).and_then(Value::as_array).filter(|a| !a.is_empty()) {
             let _ = writeln!(o, "{title}:");
             for e in evs {
-                let _ = writeln!(o, "  {}", crate::witness::narrate::narrate_line(e));
+                let _ = writeln!(o, "  {}", super::narrate::narrate_line(e));
             }
         }
     }
@@ -284,12 +247,4 @@ pub fn human_age(secs: f64) -> String {
     } else {
         format!("{s}s")
     }
-}
-
-/// `peek`.
-pub fn cmd_peek(g: &GlobalArgs, a: &PeekArgs) -> CmdResult {
-    let cfg = crate::config::load(&g.config)?;
-    let doc = document(&cfg, a)?;
-    println!("{}", render(&doc, g.json, a.select.is_some()));
-    Ok(crate::exit_code::OK)
 }

@@ -1,110 +1,21 @@
 //! The ProjectState document (`peek --json`, `/api/state`): what a person or a
 //! script wants to know about one project, built from the tail of its log_dir.
-//!
-//! Gathering reads only the end of the logs ([`RECENT_EVENTS`] events, the
-//! newest metrics, the newest round logs), never the whole history.
+//! It is built from a [`Snapshot`] (the tail of the log_dir, never the whole
+//! history).
 
 use crate::config::Config;
-use crate::state::reader::{self, Line};
+use crate::detect::window::{Record, Thresholds};
+use crate::snapshot::Snapshot;
+use crate::state::reader;
 use crate::state::Layout;
-use crate::witness::window::{Record, Thresholds, Window};
 use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 
-/// Events read back from the end of the log for peek and for a monitor's
-/// first poll, and the size of the monitor's rolling buffer. Enough for every
-/// detector's look-back (10 exits, 5 rounds, streaks) with room for progress
-/// heartbeats. (Upstream's monitor keeps 20,000 events but reads the whole
-/// history to fill them; we read only these.)
-pub const RECENT_EVENTS: usize = 2000;
-/// Metrics samples read back from the end.
-pub const RECENT_METRICS: usize = 512;
-/// Newest round logs tailed for the detectors.
-pub const TAIL_FILES: usize = 20;
-/// Lines per round log tail.
-pub const TAIL_LINES: usize = 200;
 /// Rounds listed in `recent_rounds`.
 pub const RECENT_ROUNDS: usize = 10;
 /// The `schema_version` of our document (upstream 0.3.14 writes "2.6").
 pub const SCHEMA_VERSION: &str = "2.6";
-
-/// What was read from a log_dir at one instant.
-#[derive(Debug, Clone)]
-pub struct Snapshot {
-    pub events: Vec<Record>,
-    pub metrics: Vec<Record>,
-    pub log_tails: BTreeMap<u64, String>,
-    pub status: Option<Value>,
-    pub orphan: Option<Value>,
-    pub now: DateTime<Utc>,
-    /// Corrupt lines skipped while reading.
-    pub corrupt: u64,
-}
-
-impl Snapshot {
-    /// The detectors' view of this snapshot under `thresholds`.
-    pub fn window<'a>(&'a self, thresholds: &'a Thresholds) -> Window<'a> {
-        Window {
-            events: &self.events,
-            metrics: &self.metrics,
-            log_tails: &self.log_tails,
-            status: self.status.as_ref(),
-            now: self.now,
-            thresholds,
-        }
-    }
-}
-
-fn read_json(path: &std::path::Path) -> Option<Value> {
-    let b = std::fs::read(path).ok()?;
-    serde_json::from_slice(&b).ok()
-}
-
-/// The newest metrics samples, oldest first.
-pub fn read_metrics(layout: &Layout) -> std::io::Result<Vec<Record>> {
-    let shards = reader::shard_files(&layout.log_dir, "metrics-");
-    Ok(reader::tail_last_n_in(&shards, &[], RECENT_METRICS)?
-        .lines
-        .into_iter()
-        .map(|l| l.value)
-        .collect())
-}
-
-/// Tails of the newest [`TAIL_FILES`] round logs (by round number, which is
-/// the order they were written in; no per-file `stat`), keyed by round.
-pub fn read_log_tails(layout: &Layout) -> BTreeMap<u64, String> {
-    let logs = layout.agent_logs();
-    let skip = logs.len().saturating_sub(TAIL_FILES);
-    logs.into_iter()
-        .skip(skip)
-        .filter_map(|(n, p)| Some((n, reader::tail_text(&p, TAIL_LINES).ok()?)))
-        .collect()
-}
-
-/// Read everything but the events (which callers tail themselves).
-pub fn gather_rest(
-    layout: &Layout,
-    events: Vec<Record>,
-    corrupt: u64,
-) -> std::io::Result<Snapshot> {
-    Ok(Snapshot {
-        events,
-        metrics: read_metrics(layout)?,
-        log_tails: read_log_tails(layout),
-        status: read_json(&layout.status()),
-        orphan: read_json(&layout.orphan_state()),
-        now: Utc::now(),
-        corrupt,
-    })
-}
-
-/// One-shot read of a log_dir (peek, `monitor --once`, the HTTP page).
-pub fn gather(layout: &Layout) -> std::io::Result<Snapshot> {
-    let t = reader::tail_last_n(&layout.log_dir, &[], RECENT_EVENTS)?;
-    let events = t.lines.into_iter().map(|l: Line| l.value).collect();
-    gather_rest(layout, events, t.corrupt)
-}
 
 fn kind(e: &Record) -> &str {
     e.get("event").and_then(Value::as_str).unwrap_or("")
@@ -261,7 +172,7 @@ fn last_of(events: &[Record], k: &str, n: usize) -> Vec<Value> {
 fn service(layout: &Layout, snap: &Snapshot, cfg: &Config) -> Value {
     let th = Thresholds::from_config(cfg);
     let w = snap.window(&th);
-    let rate_limit = crate::witness::detectors::rate_limit_active(&w).map(|a| {
+    let rate_limit = crate::detect::rate_limit_active(&w).map(|a| {
         let e = snap
             .events
             .iter()

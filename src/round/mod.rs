@@ -12,9 +12,7 @@ pub mod process;
 pub mod prompt;
 pub mod vcs;
 
-use crate::cli::{CliError, CmdResult, GlobalArgs, RoundArgs};
 use crate::config::{Config, ContextMode, DirtyAction, PromptDelivery};
-use crate::exit_code;
 use crate::fields;
 use crate::state::metrics;
 use crate::state::status::{OrphanState, Status, StatusRead};
@@ -23,17 +21,82 @@ use serde_json::{json, Map, Value};
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// How a round ended, when it ran to its end.
+#[derive(Debug)]
+pub enum RoundOutcome {
+    /// The agent ran and the round was recorded (whatever the agent's exit).
+    Completed,
+    /// The startup battery refused the round; nothing was spawned.
+    StartupFailed {
+        /// The failed checks (each has its how-to-fix).
+        failed: Vec<battery::Check>,
+    },
+}
+
+/// Why a round could not run or be recorded; each message says what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum RoundError {
+    #[error("cannot create log_dir '{}': {source}", path.display())]
+    LogDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot create '{}': {source}", path.display())]
+    RoundsDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Lock(#[from] crate::state::lock::LockError),
+    #[error("--phase requires [phases] to be configured in agent-runner.toml")]
+    NoPhases,
+    #[error("phase '{phase}' not in configured [phases]: {list:?}")]
+    UnknownPhase { phase: String, list: Vec<String> },
+    #[error("{source} (fix prompt.files in {})", config.display())]
+    Prompt {
+        source: prompt::PromptError,
+        config: PathBuf,
+    },
+    #[error("{0}")]
+    Signals(process::ProcessError),
+    #[error("cannot run the agent '{agent}': {source}")]
+    Agent {
+        agent: String,
+        source: process::ProcessError,
+    },
+    #[error("cannot write '{}': {source}", path.display())]
+    Status {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the status.json writer thread failed")]
+    StatusThread,
+}
+
+impl RoundError {
+    /// The failure is in the host's environment (an unwritable log_dir or
+    /// state file) and may heal; the others are either the config's fault
+    /// ([`RoundError::is_config`]) or plain runtime failures.
+    pub fn is_environmental(&self) -> bool {
+        matches!(
+            self,
+            RoundError::LogDir { .. } | RoundError::RoundsDir { .. } | RoundError::Status { .. }
+        )
+    }
+    /// The config is what is wrong (the prompt files it names).
+    pub fn is_config(&self) -> bool {
+        matches!(self, RoundError::Prompt { .. })
+    }
+    /// The caller asked for something the config does not have (`--phase`).
+    pub fn is_usage(&self) -> bool {
+        matches!(self, RoundError::NoPhases | RoundError::UnknownPhase { .. })
+    }
+}
+
 /// Grace between SIGTERM and SIGKILL on the budget and grace kills.
 pub const TERM_GRACE: Duration = process::DEFAULT_TERM_GRACE;
 /// At most this many paths in `dirty_detected.files`.
 const DIRTY_LIST_MAX: usize = 20;
-
-/// `agent-runner round`.
-pub fn cmd_round(g: &GlobalArgs, a: &RoundArgs) -> CmdResult {
-    let cfg = crate::config::load(&g.config)
-        .map_err(|e| CliError::new(exit_code::CONFIG_BROKEN, e.to_string()))?;
-    run_round(&cfg, a.phase.as_deref())
-}
 
 /// Files the round must never stash or commit away: the scaffold (config,
 /// prompt files, `.gitignore`, the demo script) and the log_dir.
@@ -43,14 +106,13 @@ pub fn protected_paths(cfg: &Config) -> Vec<PathBuf> {
     v
 }
 
-/// Run one round of `cfg`. Returns the process exit code.
-pub fn run_round(cfg: &Config, phase_override: Option<&str>) -> CmdResult {
+/// Run one round of `cfg` (with `phase_override` instead of the rotation's
+/// phase, if given).
+pub fn run_round(cfg: &Config, phase_override: Option<&str>) -> Result<RoundOutcome, RoundError> {
     let layout = Layout::new(&cfg.runtime.log_dir);
-    std::fs::create_dir_all(&layout.log_dir).map_err(|e| {
-        CliError::new(
-            exit_code::ENVIRONMENTAL,
-            format!("cannot create log_dir '{}': {e}", layout.log_dir.display()),
-        )
+    std::fs::create_dir_all(&layout.log_dir).map_err(|source| RoundError::LogDir {
+        path: layout.log_dir.clone(),
+        source,
     })?;
     let log = EventLog::new(layout.clone());
 
@@ -60,25 +122,18 @@ pub fn run_round(cfg: &Config, phase_override: Option<&str>) -> CmdResult {
         let failed: Vec<battery::Check> = battery::run(cfg).into_iter().filter(|c| !c.ok).collect();
         if !failed.is_empty() {
             for c in &failed {
-                eprintln!("{}", c.line());
                 log.emit_or_warn(
                     Kind::SmokeCheckFailed,
                     fields! {"reason" => format!("{}: {}", c.name, c.reason)},
                 );
             }
-            let code = if failed.iter().any(|c| c.permanent) {
-                exit_code::CONFIG_BROKEN
-            } else {
-                exit_code::ENVIRONMENTAL
-            };
-            return Ok(code);
+            return Ok(RoundOutcome::StartupFailed { failed });
         }
     }
 
     // 2. lock: contention writes nothing else
     tracing::debug!(step = "lock", "round");
-    let _lock = crate::state::lock::acquire(&layout.lock(), Some(&layout.lock_holder()))
-        .map_err(|e| CliError::failure(e.to_string()))?;
+    let _lock = crate::state::lock::acquire(&layout.lock(), Some(&layout.lock_holder()))?;
 
     // 3. round number, phase
     tracing::debug!(step = "round number and phase", "round");
@@ -97,17 +152,15 @@ pub fn run_round(cfg: &Config, phase_override: Option<&str>) -> CmdResult {
     let (phase_index, phase): (u64, Option<String>) = match phase_override {
         Some(p) => {
             if cfg.phases.list.is_empty() {
-                return Err(CliError::usage(
-                    "--phase requires [phases] to be configured in agent-runner.toml",
-                ));
+                return Err(RoundError::NoPhases);
             }
             match cfg.phases.list.iter().position(|x| x == p) {
                 Some(i) => (i as u64, Some(p.to_string())),
                 None => {
-                    return Err(CliError::usage(format!(
-                        "phase '{p}' not in configured [phases]: {:?}",
-                        cfg.phases.list
-                    )))
+                    return Err(RoundError::UnknownPhase {
+                        phase: p.to_string(),
+                        list: cfg.phases.list.clone(),
+                    })
                 }
             }
         }
@@ -177,11 +230,9 @@ pub fn run_round(cfg: &Config, phase_override: Option<&str>) -> CmdResult {
             &cfg.prompt.concat_separator,
             cfg.prompt.strip_yaml_frontmatter,
         )
-        .map_err(|e| {
-            CliError::new(
-                exit_code::CONFIG_BROKEN,
-                format!("{e} (fix prompt.files in {})", cfg.path.display()),
-            )
+        .map_err(|source| RoundError::Prompt {
+            source,
+            config: cfg.path.clone(),
         })?
     };
     let text =
@@ -222,11 +273,9 @@ pub fn run_round(cfg: &Config, phase_override: Option<&str>) -> CmdResult {
         ),
     ];
     env.extend(cfg.agent.env.iter().cloned());
-    std::fs::create_dir_all(layout.rounds_dir()).map_err(|e| {
-        CliError::new(
-            exit_code::ENVIRONMENTAL,
-            format!("cannot create '{}': {e}", layout.rounds_dir().display()),
-        )
+    std::fs::create_dir_all(layout.rounds_dir()).map_err(|source| RoundError::RoundsDir {
+        path: layout.rounds_dir(),
+        source,
     })?;
     let agent_log = layout.agent_log(round_num, started);
     let spec = process::SpawnSpec {
@@ -252,7 +301,7 @@ pub fn run_round(cfg: &Config, phase_override: Option<&str>) -> CmdResult {
         Kind::AgentSpawn,
         fields! {"round_num" => round_num, "timeout_s" => budget},
     );
-    let stop = process::install_stop_handlers().map_err(|e| CliError::failure(e.to_string()))?;
+    let stop = process::install_stop_handlers().map_err(RoundError::Signals)?;
     let mut on_obs = |o: process::Observation| {
         match o {
         process::Observation::Progress { log_size_kb, last_write_age_s, wall_age_s } => log.emit_or_warn(
@@ -265,12 +314,11 @@ pub fn run_round(cfg: &Config, phase_override: Option<&str>) -> CmdResult {
         ),
     }
     };
-    let outcome = process::run(&spec, &policy, &stop, &mut on_obs).map_err(|e| {
-        CliError::failure(format!(
-            "cannot run the agent '{}': {e}",
-            spec.argv.first().map(String::as_str).unwrap_or("")
-        ))
-    })?;
+    let outcome =
+        process::run(&spec, &policy, &stop, &mut on_obs).map_err(|source| RoundError::Agent {
+            agent: spec.argv.first().cloned().unwrap_or_default(),
+            source,
+        })?;
 
     // 7. exit classification
     tracing::debug!(step = "exit classification", "round");
@@ -345,13 +393,13 @@ pub fn run_round(cfg: &Config, phase_override: Option<&str>) -> CmdResult {
     });
     match written {
         Ok(Ok(())) => {}
-        Ok(Err(e)) => {
-            return Err(CliError::new(
-                exit_code::ENVIRONMENTAL,
-                format!("cannot write '{}': {e}", status_path.display()),
-            ))
+        Ok(Err(source)) => {
+            return Err(RoundError::Status {
+                path: status_path,
+                source,
+            })
         }
-        Err(_) => return Err(CliError::failure("the status.json writer thread failed")),
+        Err(_) => return Err(RoundError::StatusThread),
     }
     log.emit_or_warn(Kind::RoundEnd, fields! {"round_num" => round_num});
 
@@ -372,7 +420,7 @@ pub fn run_round(cfg: &Config, phase_override: Option<&str>) -> CmdResult {
     for (kind, payload) in parsers::post_round_events_with_head(&input, &head) {
         log.emit_or_warn(kind, payload);
     }
-    Ok(exit_code::OK)
+    Ok(RoundOutcome::Completed)
 }
 
 /// The signal a stop request sends first: the agent's cooperative stop

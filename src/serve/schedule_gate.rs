@@ -370,7 +370,7 @@ mod tests {
 
     fn phased(policy: PhasePolicy, day_pause: &[&str], night_pause: &[&str]) -> Config {
         let dir = std::path::Path::new("/nonexistent/p");
-        let mut cfg = crate::witness::default_config(dir, &dir.join("logs")).unwrap();
+        let mut cfg = crate::config::default_config(dir, &dir.join("logs")).unwrap();
         cfg.phases.list = vec!["day".into(), "night".into()];
         cfg.phases.phase_policy = policy;
         for (name, pause) in [("day", day_pause), ("night", night_pause)] {

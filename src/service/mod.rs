@@ -9,13 +9,12 @@
 pub mod pidfile;
 pub mod systemd;
 
-use crate::cli::{CliError, CmdResult, GlobalArgs};
 use crate::config::Config;
-use crate::exit_code;
 use crate::state::Layout;
 use nix::sys::signal::{kill, killpg, Signal};
 use nix::unistd::Pid;
 use serde_json::{json, Value};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 /// Grace between SIGTERM and SIGKILL for `kill`.
@@ -50,8 +49,25 @@ impl Mode {
     }
 }
 
-fn load(g: &GlobalArgs) -> Result<Config, CliError> {
-    Ok(crate::config::load(&g.config)?)
+/// Why a service verb failed; each message says what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// `systemctl` failed (its message).
+    #[error("{0}")]
+    Systemctl(String),
+    #[error("{0}")]
+    PidFile(#[from] pidfile::CorruptPidFile),
+    #[error("serve is already running (pid {0}); use 'agent-runner restart' to restart it")]
+    AlreadyRunning(i32),
+    /// The detached serve could not be started (its message).
+    #[error("{0}")]
+    Spawn(String),
+    #[error("serve (pid {pid}) did not stop within {secs}s; use 'agent-runner kill'")]
+    StopTimeout { pid: i32, secs: u64 },
+    #[error("could not end processes {0:?} (in uninterruptible sleep?); check 'ps -o pid,stat,cmd -p …'")]
+    Unkillable(Vec<i32>),
+    #[error("no round is running for this project; nothing to cancel")]
+    NoRound,
 }
 
 /// The mode in force for `cfg`: a unit file decides, else the pid file.
@@ -77,12 +93,8 @@ fn signal_pid(pid: i32, s: Signal) -> bool {
 }
 
 /// The live `serve` of this project, proven by the pid file's token.
-fn live_serve(layout: &Layout) -> Result<Option<pidfile::PidRecord>, CliError> {
-    match pidfile::read(&layout.serve_pid()) {
-        Ok(Some(r)) if r.is_live() => Ok(Some(r)),
-        Ok(_) => Ok(None),
-        Err(e) => Err(CliError::failure(e.to_string())),
-    }
+fn live_serve(layout: &Layout) -> Result<Option<pidfile::PidRecord>, ServiceError> {
+    Ok(pidfile::read(&layout.serve_pid())?.filter(|r| r.is_live()))
 }
 
 /// The live `round` of this project, from the lock holder sidecar.
@@ -111,110 +123,77 @@ fn wait_gone(pids: &[i32], timeout: Duration) -> bool {
     }
 }
 
-fn print(g: &GlobalArgs, v: &Value, text: &str) {
-    if g.json {
-        println!("{}", crate::state::pyjson::to_pretty(v));
-    } else {
-        println!("{text}");
-    }
+/// What `start` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Started {
+    /// `systemctl start` of the unit, in this mode.
+    Systemd { mode: Mode, unit: String },
+    /// A detached `serve` with a pid file.
+    PidFile { pid: i32, log_dir: PathBuf },
 }
 
-/// `agent-runner start`.
-pub fn cmd_start(g: &GlobalArgs) -> CmdResult {
-    let cfg = load(g)?;
-    start(&cfg, g)
-}
-
-fn start(cfg: &Config, g: &GlobalArgs) -> CmdResult {
+/// Start the project's serve: through systemd when a unit is installed, else
+/// as a detached process with a pid file.
+pub fn start(cfg: &Config) -> Result<Started, ServiceError> {
     let layout = Layout::new(&cfg.runtime.log_dir);
     let m = mode(cfg);
     match m.scope() {
         Some(scope) => {
-            systemd::systemctl(scope, &["start", &systemd::unit_name(&cfg.project)])
-                .map_err(CliError::failure)?;
-            print(
-                g,
-                &json!({"mode": m.as_str(), "started": true}),
-                &format!("started {} via systemd", systemd::unit_name(&cfg.project)),
-            );
-            Ok(exit_code::OK)
+            let unit = systemd::unit_name(&cfg.project);
+            systemd::systemctl(scope, &["start", &unit]).map_err(ServiceError::Systemctl)?;
+            Ok(Started::Systemd { mode: m, unit })
         }
         None => {
             if let Some(r) = live_serve(&layout)? {
-                return Err(CliError::failure(format!(
-                    "serve is already running (pid {}); use 'agent-runner restart' to restart it",
-                    r.pid
-                )));
+                return Err(ServiceError::AlreadyRunning(r.pid));
             }
-            let pid = pidfile::spawn_detached_serve(cfg).map_err(CliError::failure)?;
-            print(
-                g,
-                &json!({"mode": "pidfile", "started": true, "pid": pid}),
-                &format!(
-                    "started serve in the background (pid {pid}); logs in {}",
-                    layout.log_dir.display()
-                ),
-            );
-            Ok(exit_code::OK)
+            let pid = pidfile::spawn_detached_serve(cfg).map_err(ServiceError::Spawn)?;
+            Ok(Started::PidFile {
+                pid,
+                log_dir: layout.log_dir,
+            })
         }
     }
 }
 
-/// `agent-runner stop`: graceful; the current round finishes first.
-pub fn cmd_stop(g: &GlobalArgs) -> CmdResult {
-    let cfg = load(g)?;
-    stop(&cfg, g, true)
+/// What `stop` did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StopResult {
+    /// `systemctl stop`, in this mode.
+    Systemd { mode: Mode },
+    /// No serve was running.
+    NotRunning { mode: Mode },
+    /// The pid-file serve stopped after SIGTERM.
+    PidFile { pid: i32, elapsed_s: f64 },
 }
 
-fn stop(cfg: &Config, g: &GlobalArgs, report: bool) -> CmdResult {
+/// Graceful stop: the current round finishes first. `stopping(pid)` is
+/// called before waiting for a pid-file serve, which can take a whole round.
+pub fn stop(cfg: &Config, stopping: &mut dyn FnMut(i32)) -> Result<StopResult, ServiceError> {
     let layout = Layout::new(&cfg.runtime.log_dir);
     let m = mode(cfg);
     if let Some(scope) = m.scope() {
         systemd::systemctl(scope, &["stop", &systemd::unit_name(&cfg.project)])
-            .map_err(CliError::failure)?;
-        if report {
-            print(
-                g,
-                &json!({"mode": m.as_str(), "stopped": true}),
-                "stopped via systemd",
-            );
-        }
-        return Ok(exit_code::OK);
+            .map_err(ServiceError::Systemctl)?;
+        return Ok(StopResult::Systemd { mode: m });
     }
     let Some(r) = live_serve(&layout)? else {
-        if report {
-            print(
-                g,
-                &json!({"mode": m.as_str(), "stopped": false, "reason": "not running"}),
-                "serve is not running",
-            );
-        }
-        return Ok(exit_code::OK);
+        return Ok(StopResult::NotRunning { mode: m });
     };
     let t = Instant::now();
-    if !g.json {
-        eprintln!(
-            "agent-runner: stopping serve (pid {}) — the current round finishes first...",
-            r.pid
-        );
-    }
+    stopping(r.pid);
     signal_pid(r.pid, Signal::SIGTERM);
     let timeout = Duration::from_secs(cfg.max_budget() + 60);
     if !wait_gone(&[r.pid], timeout) {
-        return Err(CliError::failure(format!(
-            "serve (pid {}) did not stop within {}s; use 'agent-runner kill'",
-            r.pid,
-            timeout.as_secs()
-        )));
+        return Err(ServiceError::StopTimeout {
+            pid: r.pid,
+            secs: timeout.as_secs(),
+        });
     }
-    if report {
-        print(
-            g,
-            &json!({"mode": "pidfile", "stopped": true, "pid": r.pid, "elapsed_s": t.elapsed().as_secs_f64()}),
-            &format!("stopped ({:.1}s)", t.elapsed().as_secs_f64()),
-        );
-    }
-    Ok(exit_code::OK)
+    Ok(StopResult::PidFile {
+        pid: r.pid,
+        elapsed_s: t.elapsed().as_secs_f64(),
+    })
 }
 
 /// Every process of this project: serve, the round, the agent's group, and
@@ -270,13 +249,18 @@ fn terminate_tree(tree: &[crate::proc::Stat], grace: Duration) -> Vec<i32> {
         .collect()
 }
 
-/// `agent-runner kill`: SIGTERM, grace, SIGKILL to serve, the round and the agent.
-pub fn cmd_kill(g: &GlobalArgs) -> CmdResult {
-    let cfg = load(g)?;
-    kill_all(&cfg, g, true)
+/// What `kill` ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Killed {
+    /// Processes signalled.
+    pub count: usize,
+    pub serve_pid: Option<i32>,
+    pub round_pid: Option<i32>,
 }
 
-fn kill_all(cfg: &Config, g: &GlobalArgs, report: bool) -> CmdResult {
+/// SIGTERM, grace, SIGKILL to serve, the round, the agent's group and every
+/// process that carries the project's log_dir.
+pub fn kill_all(cfg: &Config) -> Result<Killed, ServiceError> {
     let layout = Layout::new(&cfg.runtime.log_dir);
     let m = mode(cfg);
     if let Some(scope) = m.scope() {
@@ -291,69 +275,79 @@ fn kill_all(cfg: &Config, g: &GlobalArgs, report: bool) -> CmdResult {
     let n = tree.len();
     let left = terminate_tree(&tree, KILL_GRACE);
     if !left.is_empty() {
-        return Err(CliError::failure(format!("could not end processes {left:?} (in uninterruptible sleep?); check 'ps -o pid,stat,cmd -p …'")));
+        return Err(ServiceError::Unkillable(left));
     }
     let _ = std::fs::remove_file(layout.serve_pid());
-    if report {
-        print(
-            g,
-            &json!({"killed": n, "serve_pid": serve, "round_pid": round}),
-            &format!("killed {n} process(es) of project '{}'", cfg.project),
-        );
-    }
-    Ok(exit_code::OK)
+    Ok(Killed {
+        count: n,
+        serve_pid: serve,
+        round_pid: round,
+    })
 }
 
-/// `agent-runner cancel`: end the current round now; the loop goes on.
-pub fn cmd_cancel(g: &GlobalArgs) -> CmdResult {
-    let cfg = load(g)?;
+/// End the current round now (the loop goes on); returns the round's pid.
+pub fn cancel(cfg: &Config) -> Result<i32, ServiceError> {
     let layout = Layout::new(&cfg.runtime.log_dir);
-    let Some(h) = live_round(&layout) else {
-        return Err(CliError::failure(
-            "no round is running for this project; nothing to cancel",
-        ));
-    };
+    let h = live_round(&layout).ok_or(ServiceError::NoRound)?;
     signal_pid(h.pid, Signal::SIGTERM);
     let grace = KILL_GRACE + Duration::from_secs(10);
     if !wait_gone(&[h.pid], grace) {
         let tree = project_tree(&layout, None, Some(h.pid));
         terminate_tree(&tree, Duration::from_secs(1));
     }
-    print(
-        g,
-        &json!({"cancelled": true, "round_pid": h.pid}),
-        &format!(
-            "cancelled the current round (round pid {}); the loop goes on",
-            h.pid
-        ),
-    );
-    Ok(exit_code::OK)
+    Ok(h.pid)
 }
 
-/// `agent-runner restart [--force]`.
-pub fn cmd_restart(g: &GlobalArgs, force: bool) -> CmdResult {
-    let cfg = load(g)?;
-    if force {
-        kill_all(&cfg, g, false)?;
-    } else {
-        stop(&cfg, g, false)?;
+/// The service state `status` reports.
+#[derive(Debug, Clone)]
+pub struct ServiceStatus {
+    pub project: String,
+    pub mode: Mode,
+    pub active: bool,
+    pub pid: Option<i32>,
+    pub uptime_s: Option<f64>,
+    pub unit_file: Option<String>,
+    pub throttle: Option<crate::serve::Throttle>,
+    /// The round running now, if one is.
+    pub current_round: Option<u64>,
+    pub current_round_age_s: Option<i64>,
+    /// status.json's last round.
+    pub last: Option<crate::state::status::Status>,
+    pub last_exit_cause: Option<String>,
+    /// serve.pid names a process that is gone.
+    pub stale_pid_file: bool,
+    /// No log_dir and no status.json: the project never ran.
+    pub never_ran: bool,
+}
+
+impl ServiceStatus {
+    /// The `status --json` document (the Python tool's keys, in its order).
+    pub fn to_json(&self) -> Value {
+        let st = self.last.as_ref();
+        json!({
+            "mode": self.mode.as_str(),
+            "active": self.active,
+            "pid": self.pid,
+            "uptime_s": self.uptime_s.map(|u| (u * 10.0).round() / 10.0),
+            "unit_file": self.unit_file,
+            "rate_limit": self.throttle.as_ref().map(|t| json!({"reset_at_epoch": t.reset_at_epoch, "classification": t.classification, "agent": t.agent, "since_round": t.since_round})),
+            "current_round": self.current_round,
+            "current_round_age_s": self.current_round_age_s,
+            "last_round": st.map(|s| s.round_num),
+            "last_exit_code": st.and_then(|s| s.last_exit_code),
+            "last_exit_cause": self.last_exit_cause,
+            "stale_pid_file": self.stale_pid_file,
+            "never_ran": self.never_ran,
+        })
     }
-    start(&cfg, g)
 }
 
-/// `agent-runner status`.
-pub fn cmd_status(g: &GlobalArgs) -> CmdResult {
-    let cfg = load(g)?;
+/// Read the service state: systemd's view when a unit is installed, else the
+/// pid file's, plus the round in progress and the last one's outcome.
+pub fn status(cfg: &Config) -> Result<ServiceStatus, ServiceError> {
     let layout = Layout::new(&cfg.runtime.log_dir);
-    let m = mode(&cfg);
-    let rec = match pidfile::read(&layout.serve_pid()) {
-        Ok(r) => r,
-        Err(e) => {
-            return Err(CliError::failure(format!(
-                "{e} (remove it if no serve is running, then retry)"
-            )))
-        }
-    };
+    let m = mode(cfg);
+    let rec = pidfile::read(&layout.serve_pid())?;
     let (active, pid, uptime) = match m.scope() {
         Some(scope) => {
             let props = systemd::show(scope, &systemd::unit_name(&cfg.project));
@@ -399,59 +393,30 @@ pub fn cmd_status(g: &GlobalArgs) -> CmdResult {
     });
     let throttle = crate::serve::throttle_state(&layout, chrono::Utc::now().timestamp());
     let never_ran = st.is_none() && !layout.log_dir.exists();
-    let v = json!({
-        "mode": m.as_str(),
-        "active": active,
-        "pid": pid,
-        "uptime_s": uptime.map(|u| (u * 10.0).round() / 10.0),
-        "unit_file": systemd::unit_path(&cfg.project, if m == Mode::SystemdSystem { systemd::Scope::System } else { systemd::Scope::User }).filter(|p| p.exists()).map(|p| p.to_string_lossy().into_owned()),
-        "rate_limit": throttle.as_ref().map(|t| json!({"reset_at_epoch": t.reset_at_epoch, "classification": t.classification, "agent": t.agent, "since_round": t.since_round})),
-        "current_round": round.as_ref().map(|_| st.as_ref().map(|s| s.round_num).unwrap_or(0) + 1),
-        "current_round_age_s": round_age,
-        "last_round": st.as_ref().map(|s| s.round_num),
-        "last_exit_code": st.as_ref().and_then(|s| s.last_exit_code),
-        "last_exit_cause": last_cause,
-        "stale_pid_file": stale,
-        "never_ran": never_ran,
-    });
-    let mut text = format!(
-        "project: {}\nmode: {}\nactive: {}",
-        cfg.project,
-        m.as_str(),
-        active
-    );
-    if never_ran {
-        text.push_str("\nthis project has never run (no log_dir yet); start it with 'agent-runner start' or 'agent-runner serve'");
-    }
-    if let Some(p) = pid {
-        text.push_str(&format!("\npid: {p}"));
-    }
-    if let Some(u) = uptime {
-        text.push_str(&format!("\nuptime: {u:.0}s"));
-    }
-    if let Some(r) = v["current_round"].as_u64() {
-        text.push_str(&format!(
-            "\ncurrent round: {r} (running for {}s)",
-            round_age.unwrap_or(0)
-        ));
-    }
-    if let Some(s) = st.as_ref() {
-        text.push_str(&format!(
-            "\nlast round: {} (exit {}, {})",
-            s.round_num,
-            s.last_exit_code.unwrap_or(0),
-            last_cause.as_deref().unwrap_or("?")
-        ));
-    }
-    if let Some(t) = throttle.as_ref() {
-        text.push_str(&format!(
-            "\nrate limited: {} for {} until epoch {}",
-            t.classification, t.agent, t.reset_at_epoch
-        ));
-    }
-    if stale {
-        text.push_str("\nnote: serve.pid is stale (its process is gone); it will be replaced at the next start");
-    }
-    print(g, &v, &text);
-    Ok(exit_code::OK)
+    Ok(ServiceStatus {
+        project: cfg.project.clone(),
+        mode: m,
+        active,
+        pid,
+        uptime_s: uptime,
+        unit_file: systemd::unit_path(
+            &cfg.project,
+            if m == Mode::SystemdSystem {
+                systemd::Scope::System
+            } else {
+                systemd::Scope::User
+            },
+        )
+        .filter(|p| p.exists())
+        .map(|p| p.to_string_lossy().into_owned()),
+        current_round: round
+            .as_ref()
+            .map(|_| st.as_ref().map(|s| s.round_num).unwrap_or(0) + 1),
+        current_round_age_s: round_age,
+        last: st,
+        last_exit_cause: last_cause,
+        throttle,
+        stale_pid_file: stale,
+        never_ran,
+    })
 }

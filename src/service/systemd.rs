@@ -2,7 +2,6 @@
 //! generation with the exit-code contract, install/uninstall, and asking
 //! systemd (not guessing) what is active.
 
-use crate::cli::{CliError, CmdResult, GlobalArgs, InstallArgs};
 use crate::config::Config;
 use crate::exit_code;
 use std::collections::HashMap;
@@ -208,7 +207,8 @@ pub fn show(scope: Scope, unit: &str) -> HashMap<String, String> {
     .unwrap_or_default()
 }
 
-fn lingering_off() -> bool {
+/// User lingering is off: user units stop when the user logs out.
+pub fn lingering_off() -> bool {
     let user = std::env::var("USER").unwrap_or_default();
     Command::new("loginctl")
         .args(["show-user", &user, "--property=Linger"])
@@ -223,13 +223,75 @@ pub fn unit_owner(text: &str) -> Option<&str> {
         .find_map(|l| l.strip_prefix("# agent-runner-project: "))
 }
 
-/// `agent-runner install`.
-pub fn cmd_install(g: &GlobalArgs, a: &InstallArgs) -> CmdResult {
-    let scope = if a.system { Scope::System } else { Scope::User };
+/// Why `install`/`uninstall` failed; each message says what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum InstallError {
+    #[error("cannot find own executable: {0}")]
+    SelfExe(std::io::Error),
+    #[error("fleet file '{}': {source}", path.display())]
+    FleetFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot tell where user units live: HOME is not set")]
+    NoUnitDir,
+    #[error("cannot create '{}': {source}", path.display())]
+    CreateDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("'{}' belongs to another project ({owner}); pass --force to overwrite it", path.display())]
+    Foreign { path: PathBuf, owner: String },
+    #[error("cannot write '{}': {source}", path.display())]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot remove '{}': {source}", path.display())]
+    Remove {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// `systemctl` failed (its message).
+    #[error("{0}")]
+    Systemctl(String),
+}
+
+impl InstallError {
+    /// The user named something that cannot be used (a missing fleet file).
+    pub fn is_usage(&self) -> bool {
+        matches!(self, InstallError::FleetFile { .. })
+    }
+}
+
+/// What to install.
+#[derive(Debug, Clone, Default)]
+pub struct InstallOptions {
+    /// System units (User= from SUDO_USER) instead of user units.
+    pub system: bool,
+    /// Also the local monitor unit.
+    pub monitor: bool,
+    /// Also a fleet monitor unit for this hosts file.
+    pub fleet: Option<PathBuf>,
+}
+
+/// The units to write, and where.
+#[derive(Debug, Clone)]
+pub struct InstallPlan {
+    pub scope: Scope,
+    pub dir: PathBuf,
+    /// (unit name, unit text), in install order.
+    pub units: Vec<(String, String)>,
+}
+
+/// The units for `cfg` (the serve unit, and the monitor unit if asked) and
+/// for the fleet file if given, for this binary.
+pub fn plan(cfg: Option<&Config>, o: &InstallOptions) -> Result<InstallPlan, InstallError> {
+    let scope = if o.system { Scope::System } else { Scope::User };
     let exe = std::env::current_exe()
         .and_then(std::fs::canonicalize)
-        .map_err(|e| CliError::failure(format!("cannot find own executable: {e}")))?;
-    let user = if a.system {
+        .map_err(InstallError::SelfExe)?;
+    let user = if o.system {
         std::env::var("SUDO_USER")
             .ok()
             .or_else(|| std::env::var("USER").ok())
@@ -237,77 +299,91 @@ pub fn cmd_install(g: &GlobalArgs, a: &InstallArgs) -> CmdResult {
         None
     };
     let mut units: Vec<(String, String)> = Vec::new();
-    let cfg = if a.fleet.is_some() && !g.config.exists() {
-        None
-    } else {
-        Some(crate::config::load(&g.config)?)
-    };
-    if let Some(cfg) = cfg.as_ref() {
+    if let Some(cfg) = cfg {
         units.push((
             unit_name(&cfg.project),
             serve_unit(cfg, &exe, scope, user.as_deref()),
         ));
-        if a.monitor {
+        if o.monitor {
             units.push((
                 monitor_unit_name(&cfg.project),
                 monitor_unit(cfg, &exe, scope, user.as_deref()),
             ));
         }
     }
-    if let Some(f) = &a.fleet {
-        let f = std::fs::canonicalize(f)
-            .map_err(|e| CliError::usage(format!("fleet file '{}': {e}", f.display())))?;
+    if let Some(f) = &o.fleet {
+        let f = std::fs::canonicalize(f).map_err(|source| InstallError::FleetFile {
+            path: f.clone(),
+            source,
+        })?;
         units.push((
             FLEET_UNIT.to_string(),
             fleet_unit(&f, &exe, scope, user.as_deref()),
         ));
     }
-    let dir = unit_dir(scope)
-        .ok_or_else(|| CliError::failure("cannot tell where user units live: HOME is not set"))?;
-    if a.dry_run {
-        for (name, text) in &units {
-            println!("# {}\n{text}", dir.join(name).display());
-        }
-        return Ok(exit_code::OK);
-    }
-    std::fs::create_dir_all(&dir)
-        .map_err(|e| CliError::failure(format!("cannot create '{}': {e}", dir.display())))?;
-    for (name, text) in &units {
+    let dir = unit_dir(scope).ok_or(InstallError::NoUnitDir)?;
+    Ok(InstallPlan { scope, dir, units })
+}
+
+/// One step of [`install`] or [`uninstall`], for the caller to report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    Wrote(PathBuf),
+    Enabled(String),
+    Removed(PathBuf),
+}
+
+/// Write the plan's units (refusing to overwrite another project's unit
+/// unless `force`), reload systemd, enable and start them.
+pub fn install(
+    plan: &InstallPlan,
+    force: bool,
+    step: &mut dyn FnMut(Step),
+) -> Result<(), InstallError> {
+    let dir = &plan.dir;
+    std::fs::create_dir_all(dir).map_err(|source| InstallError::CreateDir {
+        path: dir.clone(),
+        source,
+    })?;
+    for (name, text) in &plan.units {
         let path = dir.join(name);
         if let Ok(old) = std::fs::read_to_string(&path) {
             let mine = unit_owner(text);
-            if unit_owner(&old) != mine && !a.force {
-                return Err(CliError::failure(format!(
-                    "'{}' belongs to another project ({}); pass --force to overwrite it",
-                    path.display(),
-                    unit_owner(&old).unwrap_or("unknown")
-                )));
+            if unit_owner(&old) != mine && !force {
+                return Err(InstallError::Foreign {
+                    owner: unit_owner(&old).unwrap_or("unknown").to_string(),
+                    path,
+                });
             }
         }
-        crate::state::atomic::write(&path, text.as_bytes())
-            .map_err(|e| CliError::failure(format!("cannot write '{}': {e}", path.display())))?;
+        crate::state::atomic::write(&path, text.as_bytes()).map_err(|source| {
+            InstallError::Write {
+                path: path.clone(),
+                source,
+            }
+        })?;
         // unit files are conventionally world-readable
         use std::os::unix::fs::PermissionsExt;
         let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644));
-        println!("wrote {}", path.display());
+        step(Step::Wrote(path));
     }
-    systemctl(scope, &["daemon-reload"]).map_err(CliError::failure)?;
-    for (name, _) in &units {
-        systemctl(scope, &["enable", "--now", name]).map_err(CliError::failure)?;
-        println!("enabled and started {name}");
+    systemctl(plan.scope, &["daemon-reload"]).map_err(InstallError::Systemctl)?;
+    for (name, _) in &plan.units {
+        systemctl(plan.scope, &["enable", "--now", name]).map_err(InstallError::Systemctl)?;
+        step(Step::Enabled(name.clone()));
     }
-    if scope == Scope::User && lingering_off() {
-        eprintln!("agent-runner: warning: user lingering is off, so these units stop when you log out (enable it: loginctl enable-linger $USER)");
-    }
-    Ok(exit_code::OK)
+    Ok(())
 }
 
-/// `agent-runner uninstall`.
-pub fn cmd_uninstall(g: &GlobalArgs, system: bool) -> CmdResult {
-    let cfg = crate::config::load(&g.config)?;
+/// Stop, disable and remove the serve and monitor units of `cfg`'s project;
+/// returns how many were removed.
+pub fn uninstall(
+    cfg: &Config,
+    system: bool,
+    step: &mut dyn FnMut(Step),
+) -> Result<usize, InstallError> {
     let scope = if system { Scope::System } else { Scope::User };
-    let dir = unit_dir(scope)
-        .ok_or_else(|| CliError::failure("cannot tell where user units live: HOME is not set"))?;
+    let dir = unit_dir(scope).ok_or(InstallError::NoUnitDir)?;
     let mut removed = 0;
     for name in [unit_name(&cfg.project), monitor_unit_name(&cfg.project)] {
         let path = dir.join(&name);
@@ -316,15 +392,15 @@ pub fn cmd_uninstall(g: &GlobalArgs, system: bool) -> CmdResult {
         }
         let _ = systemctl(scope, &["stop", &name]);
         let _ = systemctl(scope, &["disable", &name]);
-        std::fs::remove_file(&path)
-            .map_err(|e| CliError::failure(format!("cannot remove '{}': {e}", path.display())))?;
-        println!("removed {}", path.display());
+        std::fs::remove_file(&path).map_err(|source| InstallError::Remove {
+            path: path.clone(),
+            source,
+        })?;
+        step(Step::Removed(path));
         removed += 1;
     }
     if removed > 0 {
-        systemctl(scope, &["daemon-reload"]).map_err(CliError::failure)?;
-    } else {
-        println!("no units installed for project '{}'", cfg.project);
+        systemctl(scope, &["daemon-reload"]).map_err(InstallError::Systemctl)?;
     }
-    Ok(exit_code::OK)
+    Ok(removed)
 }

@@ -221,21 +221,10 @@ pub async fn check_host(alias: &str, ssh_config: Option<&Path>) -> Report {
     r
 }
 
-/// The CLI entry: print the report (text or JSON) and return the exit code.
-pub fn cmd(alias: &str, ssh_config: Option<&Path>, as_json: bool) -> Result<i32, String> {
+/// Check `alias` on a runtime of its own (for a caller that is not async).
+pub fn check(alias: &str, ssh_config: Option<&Path>) -> std::io::Result<Report> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
-        .build()
-        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
-    let report = rt.block_on(check_host(alias, ssh_config));
-    if as_json {
-        println!("{}", report.to_json());
-    } else {
-        print!("{}", report.render_text());
-    }
-    Ok(if report.ok() {
-        crate::exit_code::OK
-    } else {
-        crate::exit_code::FAILURE
-    })
+        .build()?;
+    Ok(rt.block_on(check_host(alias, ssh_config)))
 }

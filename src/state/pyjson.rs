@@ -55,10 +55,20 @@ pub fn to_pretty(v: &Value) -> String {
 /// `json.dumps(v, indent=2)` as the CLI prints it: indented, with every
 /// non-ASCII character escaped as `\uXXXX` (Python's default `ensure_ascii`).
 pub fn to_pretty_ascii(v: &Value) -> String {
-    let pretty = to_pretty(v);
-    let mut out = String::with_capacity(pretty.len());
+    escape_non_ascii(&to_pretty(v))
+}
+
+/// One-line JSON as Python's `json.dumps` default writes it: `", "`/`": "`
+/// separators and every non-ASCII character escaped as `\uXXXX`.
+pub fn to_line_ascii(v: &Value) -> String {
+    escape_non_ascii(&to_line(v))
+}
+
+/// Every non-ASCII character of JSON text as `\uXXXX` (UTF-16 units).
+fn escape_non_ascii(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
     let mut buf = [0u16; 2];
-    for c in pretty.chars() {
+    for c in text.chars() {
         if c.is_ascii() {
             out.push(c);
         } else {

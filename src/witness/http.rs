@@ -16,6 +16,24 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+/// Why the HTTP view could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum HttpError {
+    /// The bind address is not a loopback IP.
+    #[error("{0}")]
+    Bind(String),
+    #[error("port {port} in use ({source}); try --port <other>")]
+    Port { port: u16, source: std::io::Error },
+    #[error("http server failed: {0}")]
+    Serve(std::io::Error),
+}
+
+/// Listen on `bind:port`, a loopback address only.
+pub fn bind(bind: &str, port: u16) -> Result<TcpListener, HttpError> {
+    let ip = check_bind(bind).map_err(HttpError::Bind)?;
+    TcpListener::bind((ip, port)).map_err(|source| HttpError::Port { port, source })
+}
+
 /// Refuse any bind address that is not loopback.
 pub fn check_bind(bind: &str) -> Result<IpAddr, String> {
     let ip: IpAddr = bind
@@ -54,7 +72,8 @@ fn sv(v: Option<&Value>) -> String {
 
 /// The `/api/state` document: peek's document plus the active alerts.
 pub fn state_doc(cfg: &Config) -> Result<Value, String> {
-    let snap = state::gather(&Layout::new(&cfg.runtime.log_dir)).map_err(|e| e.to_string())?;
+    let snap =
+        crate::snapshot::gather(&Layout::new(&cfg.runtime.log_dir)).map_err(|e| e.to_string())?;
     let mut doc = state::project_state(
         cfg,
         &snap,
@@ -122,7 +141,7 @@ fn page(doc: &Value) -> String {
                     h,
                     "<li class=\"{}\">[{}] {} \u{2014} {}</li>",
                     esc(&sevr),
-                    esc(&super::detectors::tag_of(&sevr)),
+                    esc(&crate::detect::tag_of(&sevr)),
                     esc(&sv(a.get("detector"))),
                     esc(&sv(a.get("message")))
                 );
@@ -191,7 +210,7 @@ fn page(doc: &Value) -> String {
     h.push_str("<h2>Recent events</h2><pre>");
     if let Some(evs) = g("recent_events").and_then(Value::as_array) {
         for e in evs {
-            h.push_str(&esc(&super::narrate::narrate_line(e)));
+            h.push_str(&esc(&crate::observe::narrate::narrate_line(e)));
             h.push('\n');
         }
     }
@@ -265,7 +284,7 @@ fn prometheus(doc: &Value) -> String {
                 .collect()
         })
         .unwrap_or_default();
-    for d in super::detectors::CATALOGUE {
+    for d in crate::detect::CATALOGUE {
         let hit = active.iter().find(|(n, _)| n == d.name);
         let _ = writeln!(
             o,
@@ -352,7 +371,7 @@ pub fn handle(cfg: &Config, method: &str, path: &str) -> Response {
         "/api/state" => Response {
             status: 200,
             content_type: "application/json",
-            body: super::ascii_json_line(&doc),
+            body: crate::state::pyjson::to_line_ascii(&doc),
         },
         _ => Response {
             status: 200,
@@ -454,19 +473,9 @@ pub fn serve_with(
 
 static STOP: AtomicBool = AtomicBool::new(false);
 
-/// `monitor --mode http`.
-pub fn run(cfg: Config, bind: &str, port: u16) -> crate::cli::CmdResult {
-    use crate::cli::CliError;
-    let ip = check_bind(bind).map_err(CliError::usage)?;
-    let listener = TcpListener::bind((ip, port))
-        .map_err(|e| CliError::failure(format!("port {port} in use ({e}); try --port <other>")))?;
-    eprintln!(
-        "agent-runner: serving http://{}/ (Ctrl-C to stop)",
-        listener
-            .local_addr()
-            .map(|a| a.to_string())
-            .unwrap_or_default()
-    );
+/// `monitor --mode http`: serve the project's page on `listener` until
+/// interrupted (Ctrl-C, SIGTERM).
+pub fn run(cfg: Config, listener: TcpListener) -> Result<(), HttpError> {
     crate::signals::install_interrupt();
     let cfg = Arc::new(cfg);
     std::thread::scope(|sc| {
@@ -478,6 +487,5 @@ pub fn run(cfg: Config, bind: &str, port: u16) -> crate::cli::CmdResult {
         });
         serve(Arc::clone(&cfg), listener, &STOP)
     })
-    .map_err(|e| CliError::failure(format!("http server failed: {e}")))?;
-    Ok(crate::exit_code::OK)
+    .map_err(HttpError::Serve)
 }

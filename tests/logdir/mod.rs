@@ -24,7 +24,7 @@ impl Fixture {
     }
 
     pub fn config(&self) -> agent_runner::config::Config {
-        agent_runner::witness::default_config(&self.work, &self.logs).unwrap()
+        agent_runner::config::default_config(&self.work, &self.logs).unwrap()
     }
 
     fn append(&self, prefix: &str, ts: DateTime<Utc>, kind: &str, payload: Value) {

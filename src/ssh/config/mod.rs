@@ -1264,31 +1264,6 @@ fn parse_jump(s: &str) -> Option<Jump> {
 #[cfg(test)]
 mod tests;
 
-/// `agent-runner ssh-config HOST`: print what we resolved, spelled like `ssh -G`.
-pub fn cmd_ssh_config(a: &crate::cli::SshConfigArgs) -> crate::cli::CmdResult {
-    use std::io::Write;
-    let usage = |e: SshConfigError| crate::cli::CliError::usage(e.to_string());
-    let ro = ResolveOptions::from_env(a.ssh_config.clone()).map_err(usage)?;
-    let lines = resolve_full(&a.host, &ro)
-        .and_then(|r| r.dump())
-        .map_err(usage)?;
-    let mut out = String::new();
-    for (k, v) in lines {
-        out.push_str(k);
-        out.push(' ');
-        out.push_str(&v);
-        out.push('\n');
-    }
-    let mut so = std::io::stdout().lock();
-    match so.write_all(out.as_bytes()).and_then(|_| so.flush()) {
-        Ok(()) => Ok(crate::exit_code::OK),
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(crate::exit_code::OK),
-        Err(e) => Err(crate::cli::CliError::failure(format!(
-            "cannot write to stdout: {e}"
-        ))),
-    }
-}
-
 /// The ProxyCommand line to run (via `sh -c "exec …"`), with the tokens ssh
 /// expands there: `%h %k %n %p %r %%`. None when there is no ProxyCommand.
 pub fn proxy_command_line(h: &ResolvedHost) -> Result<Option<String>, SshConfigError> {

@@ -1,8 +1,8 @@
 //! Detector edge tests: each detector fires at its threshold and not just
 //! below it; per-episode dedup across polls.
 
-use super::detectors::{self as d, Alert, Severity};
 use super::window::{Record, Thresholds, Window};
+use super::{self as d, Alert, Severity};
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -28,7 +28,7 @@ fn ev(secs: i64, kind: &str, extra: Value) -> Record {
 }
 fn thresholds() -> Thresholds {
     let dir = std::path::Path::new("/nonexistent/proj");
-    Thresholds::from_config(&super::default_config(dir, &dir.join("logs")).unwrap())
+    Thresholds::from_config(&crate::config::default_config(dir, &dir.join("logs")).unwrap())
 }
 
 struct W {

@@ -7,7 +7,7 @@
 //! `supervisor_stale` by last event ts, every other detector by its name. So a
 //! moving number in the context (`hung`'s `elapsed_s`) never re-fires an alert.
 
-use super::detectors::Alert;
+use super::Alert;
 use std::collections::BTreeMap;
 
 /// The identity of an alert's episode.

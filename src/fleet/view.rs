@@ -1,0 +1,272 @@
+//! Views of the fleet table: the live terminal table, and the HTTP view
+//! (`/` an HTML page, `/host/<name>`, `/api/fleet`, `/api/host/<name>`,
+//! Prometheus `/metrics`).
+
+use super::link::{Row, Table};
+use crate::witness::http::{self, Response};
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// Render the fleet table (plain text, one row per host).
+pub fn render_table(rows: &BTreeMap<String, Row>) -> String {
+    let mut s = format!(
+        "{:<20} {:<16} {:>7} {:<12} {:>10} ALERTS\n",
+        "HOST", "STATE", "ROUND", "PHASE", "LAST EVT"
+    );
+    for r in rows.values() {
+        let round = match (r.round, r.round_running) {
+            (Some(n), Some(true)) => format!("{n}*"),
+            (Some(n), _) => n.to_string(),
+            _ => "-".into(),
+        };
+        let age = r
+            .last_event_age_s
+            .map(|a| format!("{:.0}s", a.max(0.0)))
+            .unwrap_or_else(|| "-".into());
+        let alerts: Vec<&str> = r
+            .alerts
+            .iter()
+            .filter_map(|a| a.get("detector").and_then(Value::as_str))
+            .collect();
+        let alerts = if alerts.is_empty() {
+            r.error.clone().unwrap_or_default()
+        } else {
+            alerts.join(",")
+        };
+        s.push_str(&format!(
+            "{:<20} {:<16} {:>7} {:<12} {:>10} {}\n",
+            r.name,
+            r.state,
+            round,
+            r.phase.as_deref().unwrap_or("-"),
+            age,
+            alerts
+        ));
+    }
+    s
+}
+
+fn prom_label(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// Prometheus text for the fleet (every series has a `host` label).
+pub fn prometheus(rows: &BTreeMap<String, Row>) -> String {
+    let mut s = String::new();
+    s.push_str("# HELP agent_runner_host_up 1 when the witness has a live probe stream from the host.\n# TYPE agent_runner_host_up gauge\n");
+    for r in rows.values() {
+        let up = matches!(r.state.as_str(), "ok" | "alert");
+        s.push_str(&format!(
+            "agent_runner_host_up{{host=\"{}\"}} {}\n",
+            prom_label(&r.name),
+            u8::from(up)
+        ));
+    }
+    s.push_str("# HELP agent_runner_alerts_active Active alerts per host.\n# TYPE agent_runner_alerts_active gauge\n");
+    for r in rows.values() {
+        s.push_str(&format!(
+            "agent_runner_alerts_active{{host=\"{}\"}} {}\n",
+            prom_label(&r.name),
+            r.alerts.len()
+        ));
+    }
+    s.push_str(
+        "# HELP agent_runner_alert Active alert by detector.\n# TYPE agent_runner_alert gauge\n",
+    );
+    for r in rows.values() {
+        for a in &r.alerts {
+            let d = a.get("detector").and_then(Value::as_str).unwrap_or("");
+            s.push_str(&format!(
+                "agent_runner_alert{{host=\"{}\",detector=\"{}\"}} 1\n",
+                prom_label(&r.name),
+                prom_label(d)
+            ));
+        }
+    }
+    s.push_str("# HELP agent_runner_events_received_total Events relayed from the host.\n# TYPE agent_runner_events_received_total counter\n");
+    for r in rows.values() {
+        s.push_str(&format!(
+            "agent_runner_events_received_total{{host=\"{}\"}} {}\n",
+            prom_label(&r.name),
+            r.events_received
+        ));
+    }
+    s.push_str("# HELP agent_runner_last_event_age_seconds Age of the newest event on the host's clock.\n# TYPE agent_runner_last_event_age_seconds gauge\n");
+    for r in rows.values() {
+        if let Some(a) = r.last_event_age_s {
+            s.push_str(&format!(
+                "agent_runner_last_event_age_seconds{{host=\"{}\"}} {a}\n",
+                prom_label(&r.name)
+            ));
+        }
+        if let Some(n) = r.round {
+            s.push_str(&format!(
+                "agent_runner_round{{host=\"{}\"}} {n}\n",
+                prom_label(&r.name)
+            ));
+        }
+    }
+    s
+}
+
+fn fleet_page(rows: &BTreeMap<String, Row>) -> String {
+    let esc = http::esc;
+    let mut body = String::from(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><meta http-equiv=\"refresh\" content=\"5\"><title>agent-runner fleet</title>\
+         <style>body{font-family:sans-serif}td,th{padding:2px 8px;text-align:left}.alert{color:#b00}</style></head><body>\
+         <h1>agent-runner fleet</h1><table><tr><th>host</th><th>state</th><th>project</th><th>round</th><th>phase</th><th>last event</th><th>alerts</th></tr>",
+    );
+    for r in rows.values() {
+        let alerts: Vec<String> = r
+            .alerts
+            .iter()
+            .map(|a| esc(a.get("message").and_then(Value::as_str).unwrap_or("")))
+            .collect();
+        body.push_str(&format!(
+            "<tr class=\"{}\"><td><a href=\"/host/{n}\">{n}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            if r.alerts.is_empty() { "" } else { "alert" },
+            esc(&r.state),
+            esc(r.project.as_deref().unwrap_or("-")),
+            r.round.map(|n| n.to_string()).unwrap_or_else(|| "-".into()),
+            esc(r.phase.as_deref().unwrap_or("-")),
+            r.last_event_age_s.map(|a| format!("{a:.0}s ago")).unwrap_or_else(|| "-".into()),
+            if alerts.is_empty() { esc(r.error.as_deref().unwrap_or("")) } else { alerts.join("<br>") },
+            n = esc(&r.name),
+        ));
+    }
+    body.push_str("</table><p><a href=\"/api/fleet\">/api/fleet</a> · <a href=\"/metrics\">/metrics</a></p></body></html>");
+    body
+}
+
+fn host_page(r: &Row) -> String {
+    let doc = serde_json::to_string_pretty(r).unwrap_or_default();
+    format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><meta http-equiv=\"refresh\" content=\"5\"><title>{n}</title></head><body>\
+         <p><a href=\"/\">fleet</a></p><h1>{n}</h1><pre>{}</pre></body></html>",
+        http::esc(&doc),
+        n = http::esc(&r.name)
+    )
+}
+
+/// The fleet HTTP handler over the shared table.
+pub fn handle(table: &Table, method: &str, path: &str) -> Response {
+    let text = |status: u16, body: String| Response {
+        status,
+        content_type: "text/plain; charset=utf-8",
+        body,
+    };
+    if method != "GET" {
+        return text(405, "only GET\n".into());
+    }
+    let rows = match table.lock() {
+        Ok(t) => t.clone(),
+        Err(_) => return text(500, "state lock poisoned\n".into()),
+    };
+    let path = path.split('?').next().unwrap_or("");
+    match path {
+        "/" => Response {
+            status: 200,
+            content_type: "text/html; charset=utf-8",
+            body: fleet_page(&rows),
+        },
+        "/api/fleet" => Response {
+            status: 200,
+            content_type: "application/json",
+            body: serde_json::to_string(&rows.values().collect::<Vec<_>>()).unwrap_or_default(),
+        },
+        "/metrics" => Response {
+            status: 200,
+            content_type: "text/plain; version=0.0.4; charset=utf-8",
+            body: prometheus(&rows),
+        },
+        p => {
+            let (api, name) = match (p.strip_prefix("/api/host/"), p.strip_prefix("/host/")) {
+                (Some(n), _) => (true, n),
+                (_, Some(n)) => (false, n),
+                _ => return text(404, format!("no such page '{p}'\n")),
+            };
+            match rows.get(name) {
+                Some(r) if api => Response {
+                    status: 200,
+                    content_type: "application/json",
+                    body: serde_json::to_string(r).unwrap_or_default(),
+                },
+                Some(r) => Response {
+                    status: 200,
+                    content_type: "text/html; charset=utf-8",
+                    body: host_page(r),
+                },
+                None => text(404, format!("no host named '{name}'\n")),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use std::sync::{Arc, Mutex};
+
+    fn table() -> Table {
+        let mut m = BTreeMap::new();
+        m.insert(
+            "pi".to_string(),
+            Row {
+                name: "pi".into(),
+                alias: "pi".into(),
+                state: "alert".into(),
+                round: Some(7),
+                round_running: Some(true),
+                phase: Some("build".into()),
+                last_event_age_s: Some(12.4),
+                alerts: vec![json!({"detector": "hung", "message": "Round 7 <stuck>"})],
+                events_received: 3,
+                ..Default::default()
+            },
+        );
+        m.insert(
+            "b\"x".to_string(),
+            Row {
+                name: "b\"x".into(),
+                state: "unreachable".into(),
+                error: Some("connection refused".into()),
+                ..Default::default()
+            },
+        );
+        Arc::new(Mutex::new(m))
+    }
+
+    #[test]
+    fn table_rows_show_state_round_phase_age_and_alerts() {
+        let t = render_table(&table().lock().unwrap());
+        let pi = t.lines().find(|l| l.starts_with("pi ")).unwrap();
+        for want in ["alert", "7*", "build", "12s", "hung"] {
+            assert!(pi.contains(want), "{pi}");
+        }
+        let other = t.lines().find(|l| l.starts_with("b\"x")).unwrap();
+        assert!(other.contains("unreachable") && other.contains("connection refused"));
+    }
+
+    #[test]
+    fn http_handler_pages_and_metrics_labels() {
+        let t = table();
+        let m = handle(&t, "GET", "/metrics").body;
+        assert!(m.contains("agent_runner_host_up{host=\"pi\"} 1"), "{m}");
+        assert!(m.contains("agent_runner_host_up{host=\"b\\\"x\"} 0"), "{m}");
+        assert!(
+            m.contains("agent_runner_alert{host=\"pi\",detector=\"hung\"} 1"),
+            "{m}"
+        );
+        let page = handle(&t, "GET", "/").body;
+        assert!(page.contains("Round 7 &lt;stuck&gt;"), "{page}");
+        let api: Value = serde_json::from_str(&handle(&t, "GET", "/api/fleet").body).unwrap();
+        assert_eq!(api.as_array().unwrap().len(), 2);
+        assert_eq!(handle(&t, "GET", "/api/host/pi").status, 200);
+        assert_eq!(handle(&t, "GET", "/host/zz").status, 404);
+        assert_eq!(handle(&t, "POST", "/").status, 405);
+        assert_eq!(handle(&t, "GET", "/etc/passwd").status, 404);
+    }
+}

@@ -1,0 +1,71 @@
+//! One human line per event (`[22:46:58.698] round_start          round=1
+//! phase=None`), as upstream's narrator writes it: peek's recent events and
+//! `monitor --mode narrate` print these.
+
+use serde_json::Value;
+
+/// Python `str()` of a value (strings bare, nested strings quoted).
+pub fn py_str(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => py_repr(other),
+    }
+}
+
+fn py_repr(v: &Value) -> String {
+    match v {
+        Value::Array(a) => format!("[{}]", a.iter().map(py_repr).collect::<Vec<_>>().join(", ")),
+        Value::Object(m) => format!(
+            "{{{}}}",
+            m.iter()
+                .map(|(k, v)| format!(
+                    "{}: {}",
+                    crate::detect::py_repr(&Value::String(k.clone())),
+                    py_repr(v)
+                ))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        other => crate::detect::py_repr(other),
+    }
+}
+
+/// `[22:46:58.698] round_start          round=1 phase=None`
+pub fn narrate_line(e: &Value) -> String {
+    let ts = e.get("ts").and_then(Value::as_str).unwrap_or("");
+    let short = if ts.len() > 23 {
+        ts.get(11..23).unwrap_or(ts)
+    } else {
+        ts
+    };
+    let kind = e.get("event").and_then(Value::as_str).unwrap_or("?");
+    let mut parts = Vec::new();
+    if let Some(m) = e.as_object() {
+        for (k, v) in m {
+            if k == "ts" || k == "event" {
+                continue;
+            }
+            let key = if k == "round_num" {
+                "round"
+            } else {
+                k.as_str()
+            };
+            parts.push(format!("{key}={}", py_str(v)));
+        }
+    }
+    format!("[{short}] {kind:<20} {}", parts.join(" "))
+        .trim_end()
+        .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn narrate_renders_like_upstream() {
+        let v: serde_json::Value = serde_json::from_str(r#"{"ts": "2026-11-23T22:46:58.944Z", "event": "dirty_detected", "round_num": 1, "files": [".gitignore", "prompts/"], "phase": null, "ok": true}"#).unwrap();
+        assert_eq!(
+            super::narrate_line(&v),
+            "[22:46:58.944] dirty_detected       round=1 files=['.gitignore', 'prompts/'] phase=None ok=True"
+        );
+    }
+}
