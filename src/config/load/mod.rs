@@ -1581,7 +1581,7 @@ mod tests {
 
     #[test]
     fn every_key_is_documented() {
-        let doc = include_str!("../../docs/configuration.md");
+        let doc = include_str!("../../../docs/configuration.md");
         let mut keys: Vec<&str> = Vec::new();
         for set in [
             TOP_KEYS,
