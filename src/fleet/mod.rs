@@ -2,15 +2,15 @@
 //! --stream` ([`probe`]), its versioned frame format ([`frame`]), the hosts
 //! file ([`hosts`]), one persistent SSH link per host with cursor resume and
 //! back-off ([`link`]), and `monitor --host/--fleet` ([`run`]) with its
-//! views ([`view`]: terminal table, HTML, JSON, Prometheus).
+//! views ([`display`]: terminal table, HTML, JSON, Prometheus).
 //!
 //! Detection is never re-implemented here: the witness rebuilds a
 //! [`crate::detect::window::Window`] from relayed frames and calls
 //! [`crate::detect::run_all`] with the host's clock.
 
+pub mod display;
 pub mod frame;
 pub mod hosts;
 pub mod link;
 pub mod probe;
 pub mod run;
-pub mod view;

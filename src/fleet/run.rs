@@ -5,9 +5,9 @@
 //! HTTP view — and record the witness's own `monitor_*` events in the local
 //! log_dir when there is one.
 
+use super::display::render_table;
 use super::hosts::{self, HostSpec};
 use super::link::{self, LinkOpts, Report, Table};
-use super::view::render_table;
 use crate::config::Config;
 use crate::detect::Alert;
 use crate::fields;
@@ -238,7 +238,8 @@ pub fn watch(
         }
         let t = Arc::clone(&table);
         std::thread::spawn(move || {
-            let h: http::Handler = Arc::new(move |m: &str, p: &str| super::view::handle(&t, m, p));
+            let h: http::Handler =
+                Arc::new(move |m: &str, p: &str| super::display::handle(&t, m, p));
             http::serve_with(h, l, &HTTP_STOP)
         })
     });

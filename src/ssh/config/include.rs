@@ -3,7 +3,7 @@
 //! file), then a glob whose matches are read in sorted order; no match is
 //! not an error.
 //!
-//! Reading the included files and the depth limit live in `mod.rs`.
+//! Reading the included files and the depth limit live in `reader.rs`.
 
 use std::path::PathBuf;
 

@@ -1,8 +1,13 @@
 //! OpenSSH's pattern matching (`match.c`): `*` and `?` globs, comma-separated
-//! pattern lists with `!` negation, and the evaluation of `Host` lines.
-//! `Match` criteria are evaluated in `mod.rs`, which knows the resolution state.
+//! pattern lists with `!` negation, the evaluation of `Host` lines, and of
+//! `Match` lines against the reader's state (host, original host, users, the
+//! `final` pass).
 //!
-//! Pure functions; no I/O.
+//! No I/O: `Match exec` is refused, never run.
+
+use super::reader::Reader;
+use super::{expand_hostname, Options, SshConfigError};
+use std::path::Path;
 
 /// `match_pattern`: glob with `*` and `?`, case-sensitive, whole string.
 pub fn match_pattern(s: &str, pattern: &str) -> bool {
@@ -83,6 +88,105 @@ pub fn host_line_matches(host: &str, patterns: &[String]) -> bool {
         }
     }
     active
+}
+
+impl Reader<'_> {
+    /// OpenSSH's `match_cfg_line`.
+    pub(super) fn eval_match(
+        &mut self,
+        o: &Options,
+        file: &Path,
+        ln: usize,
+        args: &[String],
+    ) -> Result<bool, SshConfigError> {
+        let ruser = o.user.clone().unwrap_or_else(|| self.ro.local_user.clone());
+        let host = if self.final_pass {
+            o.hostname.clone().unwrap_or_else(|| self.host.clone())
+        } else if let Some(hn) = &o.hostname {
+            expand_hostname(hn, &self.host)?
+        } else {
+            self.host.clone()
+        };
+        let mut result = true;
+        let mut attributes = 0;
+        let mut i = 0;
+        while i < args.len() {
+            let oattrib = &args[i];
+            i += 1;
+            if oattrib.starts_with('#') {
+                break;
+            }
+            let (negate, attrib) = match oattrib.strip_prefix('!') {
+                Some(a) => (true, a),
+                None => (false, oattrib.as_str()),
+            };
+            let attrib_lc = attrib.to_ascii_lowercase();
+            if attrib_lc == "all" {
+                let next_is_arg = args
+                    .get(i)
+                    .is_some_and(|a| !a.is_empty() && !a.starts_with('#'));
+                if attributes > 1 || next_is_arg {
+                    return Err(self.err(
+                        file,
+                        ln,
+                        format!("Match '{oattrib}' cannot be combined with other Match attributes"),
+                    ));
+                }
+                if result {
+                    result = !negate;
+                }
+                return Ok(result);
+            }
+            attributes += 1;
+            if attrib_lc == "canonical" || attrib_lc == "final" {
+                if attrib_lc == "final" && !self.final_pass {
+                    self.want_final = true;
+                }
+                if self.final_pass == negate {
+                    result = false;
+                }
+                continue;
+            }
+            let arg = match args.get(i) {
+                Some(a) if !a.is_empty() && !a.starts_with('#') => a,
+                _ => {
+                    return Err(self.err(
+                        file,
+                        ln,
+                        format!("missing Match criteria for '{attrib}'"),
+                    ))
+                }
+            };
+            i += 1;
+            let r = match attrib_lc.as_str() {
+                "host" => match_hostname(&host, arg) == 1,
+                "originalhost" => match_hostname(&self.original_host, arg) == 1,
+                "user" => match_pattern_list(&ruser, arg, false) == 1,
+                "localuser" => match_pattern_list(&self.ro.local_user, arg, false) == 1,
+                "exec" => {
+                    if !result {
+                        // OpenSSH skips the command when an earlier criterion failed.
+                        continue;
+                    }
+                    return Err(self.err(file, ln, format!("'Match exec' is refused: agent-runner never runs commands from ssh_config (use Match host/user instead of exec \"{arg}\")")));
+                }
+                _ => {
+                    return Err(self.err(
+                        file,
+                        ln,
+                        format!("unsupported Match attribute '{attrib}'"),
+                    ))
+                }
+            };
+            if r == negate {
+                result = false;
+            }
+        }
+        if attributes == 0 {
+            return Err(self.err(file, ln, "one or more attributes required for Match"));
+        }
+        Ok(result)
+    }
 }
 
 #[cfg(test)]

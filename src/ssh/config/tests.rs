@@ -2,6 +2,7 @@
 //! HOME is never read).
 
 use super::*;
+use std::time::Duration;
 
 struct Fx {
     dir: tempfile::TempDir,
