@@ -254,7 +254,7 @@ pub fn run(root: &Path, rounds: u64, out: &mut dyn Write) -> Result<DemoRun, Dem
         cfg.runtime.work_dir.display()
     );
     let _ = writeln!(out, "  the demo agent plays one scene per round: clean work, a dirty tree, a hang, then 'done'.");
-    let exe = crate::proc::self_exe().map_err(DemoError::SelfExe)?;
+    let exe = crate::sys::proc::self_exe().map_err(DemoError::SelfExe)?;
     let rounds = rounds.max(1).to_string();
     let mut child = Command::new(exe)
         .args(["--config"])

@@ -31,9 +31,9 @@ use schedule_gate::Selection;
 
 use crate::config::{Config, TransientErrorAction};
 use crate::fields;
-use crate::signals::{Signals, Wake};
 use crate::state::status::{Status, StatusRead};
 use crate::state::{EventLog, Kind, Layout};
+use crate::sys::signals::{Signals, Wake};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -113,7 +113,7 @@ fn read_trimmed(p: &Path, max: usize) -> String {
 /// The `serve.pid` record: pid plus start-time token against pid reuse.
 pub fn write_pid_file(layout: &Layout) -> std::io::Result<()> {
     let me = std::process::id() as i32;
-    let v = serde_json::json!({"pid": me, "create_time": crate::proc::create_time(me)});
+    let v = serde_json::json!({"pid": me, "create_time": crate::sys::proc::create_time(me)});
     crate::state::atomic::write(
         &layout.serve_pid(),
         crate::state::pyjson::to_line(&v).as_bytes(),
@@ -164,7 +164,7 @@ pub fn serve_with(
         }
     }
 
-    let exe = crate::proc::self_exe().map_err(ServeError::SelfExe)?;
+    let exe = crate::sys::proc::self_exe().map_err(ServeError::SelfExe)?;
     let mut rounds_completed: u64 = 0;
     let mut consecutive: u32 = 0;
     let mut consecutive_no_progress: u32 = 0;

@@ -166,10 +166,10 @@ fn has_alert(v: &[Value], host: &str, detector: &str) -> bool {
 /// Pids of remote probes reading `config`.
 fn probes_for(config: &Path) -> Vec<i32> {
     let c = config.display().to_string();
-    agent_runner::proc::all()
+    agent_runner::sys::proc::all()
         .into_iter()
         .filter(|s| {
-            let argv = agent_runner::proc::argv(s.pid);
+            let argv = agent_runner::sys::proc::argv(s.pid);
             argv.iter().any(|a| a == "probe") && argv.contains(&c)
         })
         .map(|s| s.pid)
@@ -638,11 +638,16 @@ fn the_probe_exits_within_5s_when_its_channel_closes() {
     drop(m);
     // 2. The sshd session processes die but not the probe itself.
     let (m, probe) = start();
-    let sshd_pids: Vec<i32> = agent_runner::proc::descendants(h.pi.pid())
+    let sshd_pids: Vec<i32> = agent_runner::sys::proc::descendants(h.pi.pid())
         .into_iter()
-        .filter(|s| s.pid != probe && !agent_runner::proc::argv(s.pid).iter().any(|a| a == "probe"))
         .filter(|s| {
-            agent_runner::proc::cmdline(s.pid)
+            s.pid != probe
+                && !agent_runner::sys::proc::argv(s.pid)
+                    .iter()
+                    .any(|a| a == "probe")
+        })
+        .filter(|s| {
+            agent_runner::sys::proc::cmdline(s.pid)
                 .unwrap_or_default()
                 .contains("sshd")
         })
@@ -1104,10 +1109,10 @@ fn a_remote_running_the_python_tool_is_watched_through_its_events_tail() {
 /// Pids of remote Python `events --tail` processes reading `config`.
 fn python_tails_for(config: &Path) -> Vec<i32> {
     let c = config.display().to_string();
-    agent_runner::proc::all()
+    agent_runner::sys::proc::all()
         .into_iter()
         .filter(|s| {
-            let argv = agent_runner::proc::argv(s.pid);
+            let argv = agent_runner::sys::proc::argv(s.pid);
             argv.iter().any(|a| a == "events")
                 && argv.iter().any(|a| a == "--tail")
                 && argv.contains(&c)

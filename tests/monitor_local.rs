@@ -170,7 +170,7 @@ fn pid_file_stop_signals_the_recorded_serve_and_refuses_a_stale_token() {
         .spawn()
         .unwrap();
     let pid = child.id() as i32;
-    let token = agent_runner::proc::create_time(pid).unwrap();
+    let token = agent_runner::sys::proc::create_time(pid).unwrap();
     // Stale token (pid reuse): refused, the process lives on.
     std::fs::write(
         f.logs.join("serve.pid"),
@@ -179,7 +179,7 @@ fn pid_file_stop_signals_the_recorded_serve_and_refuses_a_stale_token() {
     .unwrap();
     let e = PidFileStop.request_stop(&cfg).unwrap_err();
     assert!(e.contains("not running"), "{e}");
-    assert!(agent_runner::proc::alive(pid));
+    assert!(agent_runner::sys::proc::alive(pid));
     // Right token: SIGTERM.
     std::fs::write(
         f.logs.join("serve.pid"),

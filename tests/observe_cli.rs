@@ -177,7 +177,7 @@ fn monitor_loop_auto_stops_a_pid_file_serve_once_then_exits_0_on_sigint() {
     f.metric(0, json!({"disk_used_pct": 97.0}));
     let mut serve = Command::new("sleep").arg("120").spawn().unwrap();
     let pid = serve.id() as i32;
-    let token = agent_runner::proc::create_time(pid).unwrap();
+    let token = agent_runner::sys::proc::create_time(pid).unwrap();
     std::fs::write(
         f.logs.join("serve.pid"),
         format!("{{\"pid\": {pid}, \"create_time\": {token}}}"),

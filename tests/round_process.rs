@@ -8,11 +8,11 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use agent_runner::proc;
 use agent_runner::round::process::{
     exit_cause, install_stop_handlers, run, ChildInfo, Observation, Outcome, SpawnSpec, StopSignal,
     WaitPolicy,
 };
+use agent_runner::sys::proc;
 use nix::sys::signal::Signal;
 use regex::Regex;
 

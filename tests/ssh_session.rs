@@ -312,7 +312,7 @@ async fn killed_sshd_is_detected_dead() {
             .status,
         Some(0)
     );
-    let children = agent_runner::proc::descendants(h.pi.pid());
+    let children = agent_runner::sys::proc::descendants(h.pi.pid());
     assert!(!children.is_empty(), "no per-connection sshd child found");
     let t0 = Instant::now();
     h.pi.kill_all();

@@ -130,7 +130,7 @@ pub fn run(g: &GlobalArgs, a: &MonitorArgs) -> CmdResult {
         }
         Mode::Anomaly => {
             let _ = std::fs::create_dir_all(&cfg.runtime.log_dir);
-            crate::signals::install_interrupt();
+            crate::sys::signals::install_interrupt();
             let mut m = Monitor::new(cfg.clone(), Box::new(ServiceStop));
             m.announce(interval);
             loop {
@@ -143,7 +143,8 @@ pub fn run(g: &GlobalArgs, a: &MonitorArgs) -> CmdResult {
                     }
                     Err(e) => tracing::warn!("monitor poll failed: {e}"),
                 }
-                if !crate::signals::sleep_unless_interrupted(Duration::from_secs_f64(interval)) {
+                if !crate::sys::signals::sleep_unless_interrupted(Duration::from_secs_f64(interval))
+                {
                     return Ok(exit_code::OK);
                 }
             }

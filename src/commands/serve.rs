@@ -4,7 +4,7 @@
 use super::{config_broken, CliError, CmdResult, GlobalArgs};
 use crate::exit_code;
 use crate::serve::{self, ServeOptions, StopCause};
-use crate::signals::Signals;
+use crate::sys::signals::Signals;
 use clap::Args;
 
 #[derive(Debug, Clone, Args)]

@@ -20,7 +20,7 @@ pub struct WatchArgs {
 
 pub fn run(g: &GlobalArgs, a: &WatchArgs) -> CmdResult {
     let cfg = load_config(g)?;
-    crate::signals::install_interrupt();
+    crate::sys::signals::install_interrupt();
     let interval = Duration::from_secs_f64(a.interval.clamp(0.1, 86_400.0));
     loop {
         let doc = super::peek::document(&cfg, &a.peek)?;
@@ -29,7 +29,7 @@ pub fn run(g: &GlobalArgs, a: &WatchArgs) -> CmdResult {
         let _ = writeln!(out, "\x1b[2J\x1b[H{body}");
         let _ = out.flush();
         drop(out);
-        if !crate::signals::sleep_unless_interrupted(interval) {
+        if !crate::sys::signals::sleep_unless_interrupted(interval) {
             return Ok(exit_code::OK);
         }
     }

@@ -179,7 +179,7 @@ fn snapshot(
         .flatten();
     let live = rec.as_ref().filter(|r| r.is_live());
     let holder = crate::state::lock::read_holder(&layout.lock_holder())
-        .filter(|h| crate::proc::alive(h.pid))
+        .filter(|h| crate::sys::proc::alive(h.pid))
         .map(|h| json!({"pid": h.pid, "started_at": h.started_at, "cmdline": h.cmdline}));
     obj(json!({
         "now": crate::timefmt::iso_ms(now),

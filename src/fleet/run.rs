@@ -221,7 +221,7 @@ pub fn watch(
         .enable_all()
         .build()
         .map_err(FleetError::Runtime)?;
-    crate::signals::install_interrupt();
+    crate::sys::signals::install_interrupt();
     let tty = out.terminal && !a.json && a.mode == Mode::Anomaly && !a.once;
     for s in &specs {
         local.emit(
@@ -410,7 +410,7 @@ async fn drive(
                 let _ = out.flush();
             }
             _ = tick.tick() => {
-                if crate::signals::interrupted() {
+                if crate::sys::signals::interrupted() {
                     return FleetOutcome::Interrupted;
                 }
                 if trim_at.elapsed() >= TRIM_EVERY {

@@ -94,7 +94,7 @@ pub fn run(log_dir: &Path, a: &EventsQuery, out: &mut dyn Write) -> Result<(), E
         return Ok(());
     }
     out.flush()?;
-    crate::signals::install_interrupt();
+    crate::sys::signals::install_interrupt();
     let mut tail = follow.unwrap_or_else(|| EventTail::at_end(log_dir));
     // Woken by inotify when the log_dir changes (an append is printed at
     // once); without it (or to notice an interrupt) every WAKE_AT_LEAST.
@@ -108,14 +108,14 @@ pub fn run(log_dir: &Path, a: &EventsQuery, out: &mut dyn Write) -> Result<(), E
             writeln!(out, "{}", l.text)?;
         }
         out.flush()?;
-        if crate::signals::interrupted() {
+        if crate::sys::signals::interrupted() {
             return Ok(());
         }
         // True when polling, or when files appeared: list the shards again.
         if wake.wait(WAKE_AT_LEAST) {
             tail.relist();
         }
-        if crate::signals::interrupted() {
+        if crate::sys::signals::interrupted() {
             return Ok(());
         }
         // The log_dir may exist by now (serve had not started yet).

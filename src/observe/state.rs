@@ -192,11 +192,13 @@ fn service(layout: &Layout, snap: &Snapshot, cfg: &Config) -> Value {
         .ok()
         .flatten();
     let live = rec.as_ref().filter(|r| r.is_live());
-    let uptime = live.and_then(|r| crate::proc::create_time(r.pid)).map(|t| {
-        json!(((snap.now.timestamp_millis() as f64 / 1000.0) - t)
-            .max(0.0)
-            .round())
-    });
+    let uptime = live
+        .and_then(|r| crate::sys::proc::create_time(r.pid))
+        .map(|t| {
+            json!(((snap.now.timestamp_millis() as f64 / 1000.0) - t)
+                .max(0.0)
+                .round())
+        });
     json!({
         "mode": mode.as_str(),
         "active": live.is_some(),

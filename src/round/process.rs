@@ -531,6 +531,10 @@ mod tests {
             .trim()
             .parse()
             .unwrap();
-        assert!(!crate::proc::alive(pid), "{:?}", crate::proc::stat(pid));
+        assert!(
+            !crate::sys::proc::alive(pid),
+            "{:?}",
+            crate::sys::proc::stat(pid)
+        );
     }
 }

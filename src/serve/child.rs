@@ -6,8 +6,8 @@
 use crate::config::Config;
 use crate::exit_code;
 use crate::fields;
-use crate::signals::Signals;
 use crate::state::{EventLog, Kind};
+use crate::sys::signals::Signals;
 use std::os::fd::AsFd;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
@@ -69,7 +69,7 @@ pub(super) fn run_round_child(
         }
     };
     let pid = child.id() as i32;
-    let pidfd = crate::signals::pidfd_open(pid);
+    let pidfd = crate::sys::signals::pidfd_open(pid);
     let ceiling = Duration::from_secs(cfg.max_budget() + 5 + 15 + 120 + 60);
     let started = Instant::now();
     let mut sent_stop = false;
@@ -122,7 +122,7 @@ fn status_code(st: std::process::ExitStatus) -> i32 {
 pub fn kill_tree(pid: i32) {
     use nix::sys::signal::{kill, killpg, Signal};
     use nix::unistd::Pid;
-    let desc = crate::proc::descendants(pid);
+    let desc = crate::sys::proc::descendants(pid);
     let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
     let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
     for d in desc {

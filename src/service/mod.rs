@@ -101,10 +101,10 @@ fn live_serve(layout: &Layout) -> Result<Option<pidfile::PidRecord>, ServiceErro
 fn live_round(layout: &Layout) -> Option<crate::state::lock::Holder> {
     let h = crate::state::lock::read_holder(&layout.lock_holder())?;
     let ok = match h.create_time {
-        Some(t) => crate::proc::same_process(h.pid, t),
+        Some(t) => crate::sys::proc::same_process(h.pid, t),
         None => {
-            crate::proc::alive(h.pid)
-                && crate::proc::cmdline(h.pid).is_some_and(|c| c.contains("round"))
+            crate::sys::proc::alive(h.pid)
+                && crate::sys::proc::cmdline(h.pid).is_some_and(|c| c.contains("round"))
         }
     };
     ok.then_some(h)
@@ -113,7 +113,7 @@ fn live_round(layout: &Layout) -> Option<crate::state::lock::Holder> {
 fn wait_gone(pids: &[i32], timeout: Duration) -> bool {
     let end = Instant::now() + timeout;
     loop {
-        if pids.iter().all(|p| !crate::proc::alive(*p)) {
+        if pids.iter().all(|p| !crate::sys::proc::alive(*p)) {
             return true;
         }
         if Instant::now() >= end {
@@ -198,32 +198,36 @@ pub fn stop(cfg: &Config, stopping: &mut dyn FnMut(i32)) -> Result<StopResult, S
 
 /// Every process of this project: serve, the round, the agent's group, and
 /// anything that carries the project's `AGENT_RUNNER_LOG_DIR`.
-fn project_tree(layout: &Layout, serve: Option<i32>, round: Option<i32>) -> Vec<crate::proc::Stat> {
+fn project_tree(
+    layout: &Layout,
+    serve: Option<i32>,
+    round: Option<i32>,
+) -> Vec<crate::sys::proc::Stat> {
     let me = std::process::id() as i32;
-    let mut v: Vec<crate::proc::Stat> = Vec::new();
-    let mut add = |s: crate::proc::Stat| {
+    let mut v: Vec<crate::sys::proc::Stat> = Vec::new();
+    let mut add = |s: crate::sys::proc::Stat| {
         if s.pid != me && !v.iter().any(|x| x.pid == s.pid) {
             v.push(s);
         }
     };
     for root in [serve, round].into_iter().flatten() {
-        if let Some(s) = crate::proc::stat(root) {
+        if let Some(s) = crate::sys::proc::stat(root) {
             add(s);
         }
-        for d in crate::proc::descendants(root) {
+        for d in crate::sys::proc::descendants(root) {
             add(d);
         }
     }
-    for s in crate::proc::with_env("AGENT_RUNNER_LOG_DIR", &layout.log_dir.to_string_lossy()) {
+    for s in crate::sys::proc::with_env("AGENT_RUNNER_LOG_DIR", &layout.log_dir.to_string_lossy()) {
         add(s);
     }
     v
 }
 
-fn terminate_tree(tree: &[crate::proc::Stat], grace: Duration) -> Vec<i32> {
+fn terminate_tree(tree: &[crate::sys::proc::Stat], grace: Duration) -> Vec<i32> {
     let tokens: Vec<(i32, u64)> = tree.iter().map(|s| (s.pid, s.start_ticks)).collect();
     let still = |pid: i32, ticks: u64| {
-        crate::proc::stat(pid).is_some_and(|s| s.start_ticks == ticks && s.state != 'Z')
+        crate::sys::proc::stat(pid).is_some_and(|s| s.start_ticks == ticks && s.state != 'Z')
     };
     for s in tree {
         signal_pid(s.pid, Signal::SIGTERM);
@@ -356,10 +360,10 @@ pub fn status(cfg: &Config) -> Result<ServiceStatus, ServiceError> {
                 .get("MainPID")
                 .and_then(|p| p.parse::<i32>().ok())
                 .filter(|p| *p > 0);
-            (active, pid, pid.and_then(crate::proc::age_s))
+            (active, pid, pid.and_then(crate::sys::proc::age_s))
         }
         None => match rec.as_ref().filter(|r| r.is_live()) {
-            Some(r) => (true, Some(r.pid), crate::proc::age_s(r.pid)),
+            Some(r) => (true, Some(r.pid), crate::sys::proc::age_s(r.pid)),
             None => (false, None, None),
         },
     };

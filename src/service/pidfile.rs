@@ -28,10 +28,10 @@ impl PidRecord {
     /// True only if the pid is alive AND is the process that wrote the record.
     pub fn is_live(&self) -> bool {
         match self.create_time {
-            Some(t) => crate::proc::same_process(self.pid, t),
+            Some(t) => crate::sys::proc::same_process(self.pid, t),
             None => {
-                crate::proc::alive(self.pid)
-                    && crate::proc::cmdline(self.pid)
+                crate::sys::proc::alive(self.pid)
+                    && crate::sys::proc::cmdline(self.pid)
                         .is_some_and(|c| c.contains("agent-runner") && c.contains("serve"))
             }
         }
@@ -89,7 +89,8 @@ pub fn spawn_detached_serve(cfg: &Config) -> Result<i32, String> {
         .open(&out_path)
         .map_err(|e| format!("cannot open '{}': {e}", out_path.display()))?;
     let err = out.try_clone().map_err(|e| e.to_string())?;
-    let exe = crate::proc::self_exe().map_err(|e| format!("cannot find own executable: {e}"))?;
+    let exe =
+        crate::sys::proc::self_exe().map_err(|e| format!("cannot find own executable: {e}"))?;
     let mut cmd = Command::new(exe);
     cmd.arg("--config")
         .arg(&cfg.path)

@@ -61,7 +61,7 @@ pub fn acquire(path: &Path, sidecar: Option<&Path>) -> Result<LockGuard, LockErr
         Some(file) => {
             if let Some(s) = sidecar {
                 let me = std::process::id() as i32;
-                let cmd: String = crate::proc::cmdline(me)
+                let cmd: String = crate::sys::proc::cmdline(me)
                     .unwrap_or_default()
                     .chars()
                     .take(80)
@@ -70,7 +70,7 @@ pub fn acquire(path: &Path, sidecar: Option<&Path>) -> Result<LockGuard, LockErr
                     "pid": me,
                     "started_at": crate::timefmt::now_iso_ms(),
                     "cmdline": cmd.trim(),
-                    "create_time": crate::proc::create_time(me),
+                    "create_time": crate::sys::proc::create_time(me),
                 });
                 let _ = std::fs::write(s, crate::state::pyjson::to_line(&v));
             }
@@ -122,7 +122,7 @@ pub fn describe_holder(sidecar: &Path) -> String {
     let Some(h) = read_holder(sidecar) else {
         return "holder info unreadable".into();
     };
-    if !crate::proc::alive(h.pid) {
+    if !crate::sys::proc::alive(h.pid) {
         return format!("stale sidecar, holder PID {} no longer alive", h.pid);
     }
     let age = h

@@ -122,7 +122,7 @@ pub fn sample(fs_path: &Path) -> Sample {
 
 /// Count processes whose name equals `name` (upstream's `pgrep -xc`).
 pub fn process_count(name: &str) -> u64 {
-    crate::proc::all()
+    crate::sys::proc::all()
         .iter()
         .filter(|p| p.comm == name.chars().take(15).collect::<String>())
         .count() as u64

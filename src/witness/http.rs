@@ -476,11 +476,11 @@ static STOP: AtomicBool = AtomicBool::new(false);
 /// `monitor --mode http`: serve the project's page on `listener` until
 /// interrupted (Ctrl-C, SIGTERM).
 pub fn run(cfg: Config, listener: TcpListener) -> Result<(), HttpError> {
-    crate::signals::install_interrupt();
+    crate::sys::signals::install_interrupt();
     let cfg = Arc::new(cfg);
     std::thread::scope(|sc| {
         sc.spawn(|| {
-            while !crate::signals::interrupted() {
+            while !crate::sys::signals::interrupted() {
                 std::thread::sleep(Duration::from_millis(100));
             }
             STOP.store(true, Ordering::SeqCst);

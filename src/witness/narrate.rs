@@ -24,7 +24,7 @@ pub fn follow(
         EventTail::at_end(log_dir)
     };
     let pause = Duration::from_millis(if json { 100 } else { 500 });
-    crate::signals::install_interrupt();
+    crate::sys::signals::install_interrupt();
     loop {
         let mut err = None;
         tail.poll_with(|l| {
@@ -42,7 +42,7 @@ pub fn follow(
             return Err(e);
         }
         out.flush()?;
-        if !crate::signals::sleep_unless_interrupted(pause) {
+        if !crate::sys::signals::sleep_unless_interrupted(pause) {
             return Ok(());
         }
     }

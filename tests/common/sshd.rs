@@ -186,7 +186,7 @@ impl Sshd {
     /// Send `sig` to the listener and every per-connection child.
     pub fn signal_all(&self, sig: nix::sys::signal::Signal) {
         let pid = self.pid();
-        let mut pids: Vec<i32> = agent_runner::proc::descendants(pid)
+        let mut pids: Vec<i32> = agent_runner::sys::proc::descendants(pid)
             .into_iter()
             .map(|s| s.pid)
             .collect();

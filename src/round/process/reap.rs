@@ -13,7 +13,7 @@ use nix::unistd::Pid;
 use regex::Regex;
 
 use super::ChildInfo;
-use crate::proc::{self, Stat};
+use crate::sys::proc::{self, Stat};
 
 /// Longest stored child name when it comes from argv[0] (comm is ≤ 15 bytes).
 const MAX_NAME_LEN: usize = 64;
