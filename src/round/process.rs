@@ -19,11 +19,12 @@ mod stop;
 pub use cause::{exit_cause, exit_signal_name, signal_name};
 pub use stop::{install_stop_handlers, StopSignal};
 
+use crate::sys::spawn::{exited_unreaped, pidfd_open, poll_readable, OwnSession};
 use nix::sys::signal::Signal;
 use regex::Regex;
 use std::fs::File;
-use std::os::fd::AsRawFd;
-use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::os::fd::AsFd;
+use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant, SystemTime};
@@ -195,11 +196,7 @@ fn run_inner(
             let _ = pipe.write_all(&bytes);
         });
     }
-    let pidfd = if use_pidfd {
-        reap::pidfd_open(pid)
-    } else {
-        None
-    };
+    let pidfd = if use_pidfd { pidfd_open(pid) } else { None };
     let mut waiter = Waiter::new(spec, policy, start);
 
     let end = loop {
@@ -211,11 +208,12 @@ fn run_inner(
         } else {
             timeout.min(FALLBACK_TICK)
         };
-        let fds = [pidfd.as_ref().map_or(-1, |f| f.as_raw_fd()), stop.wake_fd()];
-        reap::poll_readable(&fds, timeout);
+        // Which fd woke us does not matter: every condition is re-checked.
+        let fds = [pidfd.as_ref().map(|f| f.as_fd()), Some(stop.wake_fd())];
+        let _ = poll_readable(&fds, timeout);
 
         // 1. exited (wins ties)
-        if reap::exited_unreaped(pid) {
+        if exited_unreaped(pid) {
             let status = reap_child(&mut child);
             break End::Exited(status);
         }
@@ -263,7 +261,7 @@ fn run_inner(
         End::Exited(status) => outcome.exit_code = status.map_or(-1, python_code),
         End::Kill { first, grace, why } => {
             outcome.escaped_killed = reap::kill_tree(pid, pidfd.as_ref(), first, grace);
-            let status = if reap::exited_unreaped(pid) {
+            let status = if exited_unreaped(pid) {
                 reap_child(&mut child)
             } else {
                 None // unkillable (D state): left for the OS; reported as -1
@@ -357,15 +355,7 @@ fn spawn(spec: &SpawnSpec) -> Result<Child, ProcessError> {
     for (k, v) in &spec.env {
         cmd.env(k, v);
     }
-    // SAFETY: setsid(2) is async-signal-safe and touches no Rust state.
-    unsafe {
-        cmd.pre_exec(|| {
-            if libc::setsid() == -1 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
+    cmd.own_session();
     cmd.spawn().map_err(|source| ProcessError::Spawn {
         program: program.clone(),
         source,

@@ -8,8 +8,8 @@ use crate::exit_code;
 use crate::fields;
 use crate::state::{EventLog, Kind};
 use crate::sys::signals::Signals;
+use crate::sys::spawn::{pidfd_open, OwnSession};
 use std::os::fd::AsFd;
-use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -51,16 +51,9 @@ pub(super) fn run_round_child(
         .stderr(err)
         .env("AGENT_RUNNER_LOG_DIR", &layout.log_dir)
         .env("AGENT_RUNNER_ROUND_NUM", round_num.to_string())
-        .env("AGENT_RUNNER_FRESH_EYES", if fresh { "1" } else { "0" });
-    // SAFETY: setsid is async-signal-safe; the child gets its own session so a
-    // terminal's Ctrl-C reaches serve only, and serve decides.
-    unsafe {
-        cmd.pre_exec(|| {
-            nix::unistd::setsid()
-                .map(|_| ())
-                .map_err(std::io::Error::from)
-        });
-    }
+        .env("AGENT_RUNNER_FRESH_EYES", if fresh { "1" } else { "0" })
+        // Its own session: a terminal's Ctrl-C reaches serve only, and serve decides.
+        .own_session();
     let mut child = match cmd.spawn() {
         Ok(c) => c,
         Err(e) => {
@@ -69,7 +62,7 @@ pub(super) fn run_round_child(
         }
     };
     let pid = child.id() as i32;
-    let pidfd = crate::sys::signals::pidfd_open(pid);
+    let pidfd = pidfd_open(pid);
     let ceiling = Duration::from_secs(cfg.max_budget() + 5 + 15 + 120 + 60);
     let started = Instant::now();
     let mut sent_stop = false;

@@ -3,7 +3,7 @@
 
 use crate::config::Config;
 use crate::state::Layout;
-use std::os::unix::process::CommandExt;
+use crate::sys::spawn::OwnSession;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -98,15 +98,8 @@ pub fn spawn_detached_serve(cfg: &Config) -> Result<i32, String> {
         .current_dir(&cfg.runtime.work_dir)
         .stdin(Stdio::null())
         .stdout(out)
-        .stderr(err);
-    // SAFETY: setsid is async-signal-safe.
-    unsafe {
-        cmd.pre_exec(|| {
-            nix::unistd::setsid()
-                .map(|_| ())
-                .map_err(std::io::Error::from)
-        });
-    }
+        .stderr(err)
+        .own_session();
     let mut child = cmd
         .spawn()
         .map_err(|e| format!("cannot start serve: {e}"))?;

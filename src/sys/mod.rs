@@ -1,6 +1,8 @@
 //! The operating system underneath every layer: processes read from `/proc`
-//! ([`proc`]) and signal capture ([`signals`]). Knows nothing of agent-runner's
-//! layers, config or state.
+//! ([`proc`]), signal capture and the self-pipe doorbell ([`signals`]), and
+//! children started in their own session and awaited on a pidfd ([`spawn`]).
+//! Knows nothing of agent-runner's layers, config or state.
 
 pub mod proc;
 pub mod signals;
+pub mod spawn;

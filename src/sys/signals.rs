@@ -179,14 +179,3 @@ impl RawCompat for BorrowedFd<'_> {
         std::os::fd::AsRawFd::as_raw_fd(self)
     }
 }
-
-/// A pidfd for `pid` (Linux ≥ 5.3): readable when the process exits.
-pub fn pidfd_open(pid: i32) -> Option<OwnedFd> {
-    // SAFETY: raw syscall with valid arguments; the fd is owned on success.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-    if fd < 0 {
-        return None;
-    }
-    // SAFETY: fd is a fresh descriptor we own.
-    Some(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd as RawFd) })
-}

@@ -5,7 +5,7 @@
 //! recycled pid is never hit) → wait for the leader. Reaping itself stays
 //! with the caller, who owns the `Child`.
 
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{kill, killpg, Signal};
@@ -14,6 +14,7 @@ use regex::Regex;
 
 use super::ChildInfo;
 use crate::sys::proc::{self, Stat};
+use crate::sys::spawn::{exited_unreaped, poll_readable};
 
 /// Longest stored child name when it comes from argv[0] (comm is ≤ 15 bytes).
 const MAX_NAME_LEN: usize = 64;
@@ -23,58 +24,6 @@ const FINAL_WAIT: Duration = Duration::from_secs(10);
 const DEATH_CHECK: Duration = Duration::from_secs(3);
 /// Poll period of the fallback path (no pidfd) and of the death check.
 const FALLBACK_TICK: Duration = Duration::from_millis(50);
-
-/// Open a pidfd for `pid` (Linux ≥ 5.3). `None` if unsupported.
-pub(crate) fn pidfd_open(pid: i32) -> Option<OwnedFd> {
-    // SAFETY: plain syscall with integer arguments; a non-negative result is
-    // a fresh fd we own (opened with O_CLOEXEC by the kernel).
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-    if fd < 0 {
-        return None;
-    }
-    let fd = RawFd::try_from(fd).ok()?;
-    // SAFETY: fd was just returned by the kernel and is owned by nobody else.
-    Some(unsafe { OwnedFd::from_raw_fd(fd) })
-}
-
-/// Block until one of `fds` is readable or `timeout` passes; returns which
-/// fds are readable (all false on timeout or EINTR). A negative fd is skipped.
-pub(crate) fn poll_readable(fds: &[RawFd], timeout: Duration) -> Vec<bool> {
-    let mut pfds: Vec<libc::pollfd> = fds
-        .iter()
-        .map(|&fd| libc::pollfd {
-            fd,
-            events: libc::POLLIN,
-            revents: 0,
-        })
-        .collect();
-    // Round up so a sub-millisecond remainder does not spin.
-    let ms = timeout.as_micros().div_ceil(1000).min(i32::MAX as u128) as libc::c_int;
-    // SAFETY: pfds is a valid, exclusively borrowed array of pfds.len() entries.
-    let rc = unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, ms) };
-    if rc <= 0 {
-        return vec![false; fds.len()];
-    }
-    pfds.iter()
-        .map(|p| p.fd >= 0 && (p.revents & (libc::POLLIN | libc::POLLHUP | libc::POLLERR)) != 0)
-        .collect()
-}
-
-/// True if `pid` (our child) has exited, without reaping it.
-pub(crate) fn exited_unreaped(pid: i32) -> bool {
-    // SAFETY: siginfo_t is plain data; waitid writes it. WNOWAIT leaves the
-    // zombie in place so the pid cannot be recycled before we reap it.
-    unsafe {
-        let mut info: libc::siginfo_t = std::mem::zeroed();
-        let rc = libc::waitid(
-            libc::P_PID,
-            pid as libc::id_t,
-            &mut info,
-            libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
-        );
-        rc == 0 && info.si_pid() == pid
-    }
-}
 
 /// Wait until the leader exits (not reaped) or `deadline`; true if it exited.
 pub(crate) fn wait_leader(pid: i32, pidfd: Option<&OwnedFd>, deadline: Instant) -> bool {
@@ -89,7 +38,7 @@ pub(crate) fn wait_leader(pid: i32, pidfd: Option<&OwnedFd>, deadline: Instant) 
         let left = deadline - now;
         match pidfd {
             Some(fd) => {
-                poll_readable(&[fd.as_raw_fd()], left);
+                let _ = poll_readable(&[Some(fd.as_fd())], left);
             }
             None => std::thread::sleep(left.min(FALLBACK_TICK)),
         }
@@ -307,13 +256,16 @@ mod tests {
     }
 
     #[test]
-    fn pidfd_wait_sees_exit_without_reaping() {
+    fn pidfd_wait_sees_exit_without_reaping() -> Result<(), String> {
         let mut child = std::process::Command::new("sleep")
             .arg("0.3")
             .spawn()
             .unwrap();
         let pid = child.id() as i32;
-        let fd = pidfd_open(pid).expect("pidfd_open (Linux >= 5.3) is required here");
+        let Some(fd) = crate::sys::spawn::pidfd_open(pid) else {
+            let _ = child.wait();
+            return Err("pidfd_open (Linux >= 5.3) is required here".into());
+        };
         assert!(wait_leader(
             pid,
             Some(&fd),
@@ -321,6 +273,7 @@ mod tests {
         ));
         assert_eq!(proc::stat(pid).map(|s| s.state), Some('Z'));
         assert!(child.wait().unwrap().success());
+        Ok(())
     }
 
     #[test]

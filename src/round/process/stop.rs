@@ -5,7 +5,7 @@
 //! so Ctrl-C or `systemctl stop` ends the agent's group instead of orphaning
 //! it. It never signals anything itself.
 
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::{Arc, OnceLock};
 
@@ -98,8 +98,8 @@ impl StopSignal {
     }
 
     /// Fd that becomes (and stays) readable once a stop is requested.
-    pub(crate) fn wake_fd(&self) -> RawFd {
-        self.inner.read.as_raw_fd()
+    pub(crate) fn wake_fd(&self) -> BorrowedFd<'_> {
+        self.inner.read.as_fd()
     }
 }
 
