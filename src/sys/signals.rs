@@ -1,37 +1,141 @@
-//! Process-wide signal capture: handlers that only count and write one byte
-//! to a self-pipe. Two ways to use them: [`Signals`] for the supervisor (any
-//! wait — `poll` on the pipe, optionally with a child's pidfd — wakes at once
-//! on SIGTERM, SIGINT or SIGHUP), and [`install_interrupt`] for follow loops
-//! (`watch`, `events --follow`, `monitor`): SIGINT/SIGTERM end them cleanly.
+//! The one place that catches signals. One handler for SIGTERM, SIGINT and
+//! SIGHUP counts what arrived, remembers the last one and rings the process's
+//! [`Doorbell`] — a sticky flag plus a non-blocking self-pipe — so that any
+//! wait which polls the pipe (next to a child's pidfd, say) wakes at once.
+//! Three ways to use it:
+//!
+//! - [`Signals`] for `serve`: counts, and [`Signals::wait`], which drains the
+//!   pipe on waking so the next wait sleeps until the next signal;
+//! - the round's sticky "stop now" (`round::process::StopSignal`), a view on
+//!   the same doorbell that never drains it: once rung, it stays rung;
+//! - [`install_interrupt`] for follow loops (`watch`, `events --follow`,
+//!   `monitor`): SIGINT/SIGTERM end them cleanly, see [`interrupted`].
+//!
+//! Why `nix` and not `signal-hook`: `nix` is already how we `kill`, `poll` and
+//! `pipe`, and the handler is a dozen lines. `signal-hook` would add a crate
+//! for the same self-pipe, and its registry installs every handler with
+//! `SA_RESTART`, while the follow loops rely on the opposite: their
+//! interrupt handlers are installed without it, so a blocking read returns
+//! `EINTR` at once.
 
-use nix::poll::{PollFd, PollFlags, PollTimeout};
-use nix::sys::signal::{self, SigHandler, Signal};
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd, RawFd};
-use std::sync::atomic::{AtomicI32, AtomicU32, Ordering};
+use nix::errno::Errno;
+use nix::fcntl::OFlag;
+use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-static PIPE_W: AtomicI32 = AtomicI32::new(-1);
+/// Signals received since the process started, by kind.
 static TERM: AtomicU32 = AtomicU32::new(0);
 static INT: AtomicU32 = AtomicU32::new(0);
 static HUP: AtomicU32 = AtomicU32::new(0);
+/// The last signal the handler received (0: none).
+static LAST: AtomicI32 = AtomicI32::new(0);
+/// The doorbell the handler rings; created once, open for the process's life.
+static PROCESS: OnceLock<Doorbell> = OnceLock::new();
 
+/// The only signal handler. Async-signal-safe: atomics, a `OnceLock::get`
+/// (an atomic load; it never blocks) and one `write(2)`; errno is restored
+/// so the interrupted code never sees the handler's.
 extern "C" fn on_signal(sig: libc::c_int) {
+    let saved = Errno::last_raw();
     match sig {
         libc::SIGTERM => TERM.fetch_add(1, Ordering::SeqCst),
         libc::SIGINT => INT.fetch_add(1, Ordering::SeqCst),
         _ => HUP.fetch_add(1, Ordering::SeqCst),
     };
-    let fd = PIPE_W.load(Ordering::SeqCst);
-    if fd >= 0 {
-        let b = [1u8];
-        // SAFETY: write(2) is async-signal-safe; fd is our non-blocking pipe.
-        unsafe {
-            libc::write(fd, b.as_ptr().cast(), 1);
-        }
+    LAST.store(sig, Ordering::SeqCst);
+    if let Some(bell) = PROCESS.get() {
+        bell.ring();
+    }
+    Errno::set_raw(saved);
+}
+
+/// Why the handlers could not be installed.
+#[derive(Debug, thiserror::Error)]
+pub enum InstallError {
+    #[error("could not create the signal pipe: {0}")]
+    Pipe(std::io::Error),
+    #[error("could not install the {0} handler: {1}")]
+    Handler(Signal, Errno),
+}
+
+/// A sticky flag plus a non-blocking self-pipe: once rung
+/// ([`Doorbell::ring`]) its flag stays set, and its [`fd`](Doorbell::fd)
+/// stays readable until drained. Clones share one bell.
+#[derive(Debug, Clone)]
+pub struct Doorbell {
+    inner: Arc<Bell>,
+}
+
+#[derive(Debug)]
+struct Bell {
+    rung: AtomicBool,
+    read: OwnedFd,
+    write: OwnedFd,
+}
+
+impl Doorbell {
+    /// A bell of its own, rung only by [`Doorbell::ring`] (no signal rings it).
+    pub fn new() -> std::io::Result<Doorbell> {
+        let (read, write) = nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK)?;
+        Ok(Doorbell {
+            inner: Arc::new(Bell {
+                rung: AtomicBool::new(false),
+                read,
+                write,
+            }),
+        })
+    }
+
+    /// Set the flag and make the fd readable. Idempotent; async-signal-safe
+    /// (an atomic store and one `write(2)`), so the handler calls it too.
+    pub fn ring(&self) {
+        self.inner.rung.store(true, Ordering::SeqCst);
+        // A full pipe (EAGAIN) is already readable; any other error leaves
+        // the flag, which every waiter checks after it wakes.
+        let _ = nix::unistd::write(&self.inner.write, &[1u8]);
+    }
+
+    /// True once rung (by [`Doorbell::ring`] or, for the process's bell, a signal).
+    pub fn is_rung(&self) -> bool {
+        self.inner.rung.load(Ordering::SeqCst)
+    }
+
+    /// Readable once rung; poll it next to other fds.
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.inner.read.as_fd()
+    }
+
+    /// Empty the pipe (the flag stays set).
+    fn drain(&self) {
+        let mut buf = [0u8; 64];
+        while nix::unistd::read(self.inner.read.as_raw_fd(), &mut buf).is_ok_and(|n| n > 0) {}
     }
 }
 
-/// Counts of signals received since [`Signals::install`].
+/// The doorbell the handler rings, created on first use.
+fn process_doorbell() -> Result<&'static Doorbell, InstallError> {
+    if let Some(bell) = PROCESS.get() {
+        return Ok(bell);
+    }
+    let bell = Doorbell::new().map_err(InstallError::Pipe)?;
+    // If another thread won the race, ours is dropped (closed) here.
+    Ok(PROCESS.get_or_init(|| bell))
+}
+
+/// Route `sig` to [`on_signal`].
+fn route(sig: Signal, flags: SaFlags) -> Result<(), InstallError> {
+    let act = SigAction::new(SigHandler::Handler(on_signal), flags, SigSet::empty());
+    // SAFETY: on_signal is async-signal-safe (see its doc): it touches only
+    // atomics, an initialised OnceLock and write(2), and restores errno.
+    unsafe { sigaction(sig, &act) }
+        .map(|_| ())
+        .map_err(|e| InstallError::Handler(sig, e))
+}
+
+/// Counts of signals received since the process started.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Counts {
     pub term: u32,
@@ -54,31 +158,24 @@ pub enum Wake {
     Ready,
 }
 
-/// The installed handlers and the read end of the self-pipe.
-#[derive(Debug)]
+/// SIGTERM, SIGINT and SIGHUP routed to the handler (with `SA_RESTART`), and
+/// the process's doorbell they ring. Every copy is the same process-wide state.
+#[derive(Debug, Clone, Copy)]
 pub struct Signals {
-    read: OwnedFd,
+    bell: &'static Doorbell,
 }
 
 impl Signals {
-    /// Install handlers for SIGTERM, SIGINT and SIGHUP (idempotent per process).
-    pub fn install() -> std::io::Result<Signals> {
-        let (r, w) =
-            nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC | nix::fcntl::OFlag::O_NONBLOCK)
-                .map_err(std::io::Error::from)?;
-        let old = PIPE_W.swap(std::os::fd::IntoRawFd::into_raw_fd(w), Ordering::SeqCst);
-        if old >= 0 {
-            // SAFETY: closing the previous write end we own.
-            unsafe {
-                libc::close(old);
-            }
+    /// Install the handlers for SIGTERM, SIGINT and SIGHUP (idempotent per
+    /// process). After this those signals no longer end the process: the
+    /// caller watches [`Signals::counts`] or the doorbell and winds down itself.
+    pub fn install() -> Result<Signals, InstallError> {
+        // The bell first, so no signal after the handler is lost.
+        let bell = process_doorbell()?;
+        for sig in [Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP] {
+            route(sig, SaFlags::SA_RESTART)?;
         }
-        for s in [Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP] {
-            // SAFETY: the handler only touches atomics and calls write(2).
-            unsafe { signal::signal(s, SigHandler::Handler(on_signal)) }
-                .map_err(std::io::Error::from)?;
-        }
-        Ok(Signals { read: r })
+        Ok(Signals { bell })
     }
 
     pub fn counts(&self) -> Counts {
@@ -89,47 +186,33 @@ impl Signals {
         }
     }
 
-    fn drain(&self) {
-        let mut buf = [0u8; 64];
-        while nix::unistd::read(self.read.as_fd().as_raw_fd_compat(), &mut buf).is_ok_and(|n| n > 0)
-        {
-        }
+    /// The last signal received (e.g. `libc::SIGINT`), if any.
+    pub fn last(&self) -> Option<i32> {
+        let sig = LAST.load(Ordering::SeqCst);
+        (sig != 0).then_some(sig)
+    }
+
+    /// The doorbell every caught signal rings (sticky; never drained by
+    /// anyone but [`Signals::wait`]).
+    pub fn doorbell(&self) -> &'static Doorbell {
+        self.bell
     }
 
     /// Wait up to `timeout` for a signal or for `extra` to become readable.
-    /// A signal that arrived before the call is not lost (the pipe holds it).
+    /// A signal that arrived before the call is not lost (the pipe holds
+    /// it); waking on one drains the pipe, so the next wait sleeps again.
     pub fn wait(&self, timeout: Duration, extra: Option<BorrowedFd<'_>>) -> Wake {
         let deadline = Instant::now() + timeout;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
-            let ms = left.as_millis().min(i32::MAX as u128) as i32;
-            let mut fds = vec![PollFd::new(self.read.as_fd(), PollFlags::POLLIN)];
-            if let Some(e) = extra {
-                fds.push(PollFd::new(e, PollFlags::POLLIN));
-            }
-            match nix::poll::poll(
-                &mut fds,
-                PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX),
-            ) {
-                Ok(0) => return Wake::Timeout,
-                Ok(_) => {
-                    let ready = |i: usize| {
-                        fds.get(i)
-                            .and_then(|f| f.revents())
-                            .is_some_and(|r| !r.is_empty())
-                    };
-                    if ready(0) {
-                        self.drain();
-                        return Wake::Signal;
-                    }
-                    if ready(1) {
-                        return Wake::Ready;
-                    }
+            match super::spawn::poll_readable(&[Some(self.bell.fd()), extra], left) {
+                Ok(ready) if ready.first() == Some(&true) => {
+                    self.bell.drain();
+                    return Wake::Signal;
                 }
-                Err(nix::errno::Errno::EINTR) => {}
-                Err(_) => {
-                    std::thread::sleep(left.min(Duration::from_millis(50)));
-                }
+                Ok(ready) if ready.get(1) == Some(&true) => return Wake::Ready,
+                Ok(_) => {}
+                Err(_) => std::thread::sleep(left.min(Duration::from_millis(50))),
             }
             if Instant::now() >= deadline {
                 return Wake::Timeout;
@@ -142,15 +225,8 @@ impl Signals {
 /// (exit 0). Installed without `SA_RESTART`: a blocking read or sleep returns
 /// `EINTR` and the loop sees [`interrupted`] at once. SIGHUP keeps its default.
 pub fn install_interrupt() {
-    use nix::sys::signal::{sigaction, SaFlags, SigAction, SigSet};
-    let act = SigAction::new(
-        SigHandler::Handler(on_signal),
-        SaFlags::empty(),
-        SigSet::empty(),
-    );
-    for s in [Signal::SIGINT, Signal::SIGTERM] {
-        // SAFETY: the handler only touches atomics and calls write(2).
-        let _ = unsafe { sigaction(s, &act) };
+    for sig in [Signal::SIGINT, Signal::SIGTERM] {
+        let _ = route(sig, SaFlags::empty());
     }
 }
 
@@ -171,11 +247,26 @@ pub fn sleep_unless_interrupted(d: Duration) -> bool {
     !interrupted()
 }
 
-trait RawCompat {
-    fn as_raw_fd_compat(&self) -> RawFd;
-}
-impl RawCompat for BorrowedFd<'_> {
-    fn as_raw_fd_compat(&self) -> RawFd {
-        std::os::fd::AsRawFd::as_raw_fd(self)
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_doorbell_stays_rung_and_readable_until_drained() {
+        let bell = Doorbell::new().unwrap_or_else(|e| panic!("{e}"));
+        let other = bell.clone();
+        let ready = |b: &Doorbell| {
+            crate::sys::spawn::poll_readable(&[Some(b.fd())], Duration::ZERO)
+                .is_ok_and(|r| r == [true])
+        };
+        assert!(!bell.is_rung() && !ready(&bell));
+        std::thread::spawn(move || other.ring())
+            .join()
+            .unwrap_or_else(|_| panic!("ring panicked"));
+        bell.ring();
+        assert!(bell.is_rung() && ready(&bell));
+        assert!(ready(&bell), "polling does not consume the ring");
+        bell.drain();
+        assert!(bell.is_rung() && !ready(&bell));
     }
 }
