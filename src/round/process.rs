@@ -19,7 +19,7 @@ mod stop;
 pub use cause::{exit_cause, exit_signal_name, signal_name};
 pub use stop::{install_stop_handlers, StopSignal};
 
-use crate::sys::spawn::{exited_unreaped, pidfd_open, poll_readable, OwnSession};
+use crate::sys::spawn::{exited_unreaped, pidfd_open, poll_readable, SpawnExt};
 use nix::sys::signal::Signal;
 use regex::Regex;
 use std::fs::File;
@@ -333,20 +333,16 @@ fn spawn(spec: &SpawnSpec) -> Result<Child, ProcessError> {
             })?;
         }
     }
-    let log = File::create(&spec.log_path).map_err(|source| ProcessError::Log {
+    let log_err = |source| ProcessError::Log {
         path: spec.log_path.display().to_string(),
         source,
-    })?;
-    let log2 = log.try_clone().map_err(|source| ProcessError::Log {
-        path: spec.log_path.display().to_string(),
-        source,
-    })?;
+    };
+    let log = File::create(&spec.log_path).map_err(log_err)?;
     let mut cmd = Command::new(program);
+    cmd.output_to(log).map_err(log_err)?;
     cmd.args(&spec.argv[1..])
         .current_dir(&spec.cwd)
         .env("PWD", &spec.cwd)
-        .stdout(Stdio::from(log))
-        .stderr(Stdio::from(log2))
         .stdin(if spec.stdin.is_some() {
             Stdio::piped()
         } else {

@@ -8,7 +8,7 @@ use crate::exit_code;
 use crate::fields;
 use crate::state::{EventLog, Kind};
 use crate::sys::signals::Signals;
-use crate::sys::spawn::{pidfd_open, OwnSession};
+use crate::sys::spawn::{pidfd_open, SpawnExt};
 use std::os::fd::AsFd;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -36,19 +36,16 @@ pub(super) fn run_round_child(
             return exit_code::ENVIRONMENTAL;
         }
     };
-    let err = match out.try_clone() {
-        Ok(f) => f,
-        Err(_) => return exit_code::ENVIRONMENTAL,
-    };
     let mut cmd = Command::new(exe);
+    if cmd.output_to(out).is_err() {
+        return exit_code::ENVIRONMENTAL;
+    }
     cmd.arg("--config")
         .arg(&cfg.path)
         .arg("round")
         .args(phase.map(|p| ["--phase", p]).into_iter().flatten())
         .current_dir(&cfg.runtime.work_dir)
         .stdin(Stdio::null())
-        .stdout(out)
-        .stderr(err)
         .env("AGENT_RUNNER_LOG_DIR", &layout.log_dir)
         .env("AGENT_RUNNER_ROUND_NUM", round_num.to_string())
         .env("AGENT_RUNNER_FRESH_EYES", if fresh { "1" } else { "0" })

@@ -3,7 +3,7 @@
 
 use crate::config::Config;
 use crate::state::Layout;
-use crate::sys::spawn::OwnSession;
+use crate::sys::spawn::SpawnExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -88,17 +88,16 @@ pub fn spawn_detached_serve(cfg: &Config) -> Result<i32, String> {
         .append(true)
         .open(&out_path)
         .map_err(|e| format!("cannot open '{}': {e}", out_path.display()))?;
-    let err = out.try_clone().map_err(|e| e.to_string())?;
     let exe =
         crate::sys::proc::self_exe().map_err(|e| format!("cannot find own executable: {e}"))?;
     let mut cmd = Command::new(exe);
-    cmd.arg("--config")
+    cmd.output_to(out)
+        .map_err(|e| e.to_string())?
+        .arg("--config")
         .arg(&cfg.path)
         .arg("serve")
         .current_dir(&cfg.runtime.work_dir)
         .stdin(Stdio::null())
-        .stdout(out)
-        .stderr(err)
         .own_session();
     let mut child = cmd
         .spawn()

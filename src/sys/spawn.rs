@@ -1,6 +1,7 @@
 //! Children in their own session, and waiting for them without a polling
-//! loop: [`OwnSession`] makes a spawned child a session leader (`setsid`, so
-//! its pid is its pgid and sid, and a terminal's Ctrl-C reaches only us),
+//! loop: [`SpawnExt`] makes a spawned child a session leader (`setsid`, so
+//! its pid is its pgid and sid, and a terminal's Ctrl-C reaches only us) and
+//! sends its stdout and stderr to one file,
 //! [`pidfd_open`] gives an fd that becomes readable when a process exits, and
 //! [`poll_readable`] waits on such fds and doorbells together;
 //! [`exited_unreaped`] asks whether a child has exited without reaping it.
@@ -8,20 +9,31 @@
 //! Every `unsafe` block for starting and awaiting processes lives here.
 
 use nix::poll::{PollFd, PollFlags, PollTimeout};
+use std::fs::File;
 use std::os::fd::{BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::process::CommandExt;
 use std::process::Command;
 use std::time::Duration;
 
-/// Spawn a [`Command`] as the leader of a new session.
-pub trait OwnSession {
+/// How our children are spawned.
+pub trait SpawnExt {
     /// Make the child call `setsid(2)` before `exec`: a new session and
     /// process group whose ids are the child's pid. If that fails the spawn
     /// fails with the OS error.
     fn own_session(&mut self) -> &mut Self;
+
+    /// Send the child's stdout and stderr to `file` (one open file
+    /// description, so their writes interleave in order). Fails only if the
+    /// descriptor cannot be duplicated.
+    fn output_to(&mut self, file: File) -> std::io::Result<&mut Self>;
 }
 
-impl OwnSession for Command {
+impl SpawnExt for Command {
+    fn output_to(&mut self, file: File) -> std::io::Result<&mut Self> {
+        let err = file.try_clone()?;
+        Ok(self.stdout(file).stderr(err))
+    }
+
     fn own_session(&mut self) -> &mut Self {
         // SAFETY: the closure runs in the forked child before exec, where
         // only async-signal-safe calls are allowed: setsid(2) is one, and
@@ -119,6 +131,21 @@ mod tests {
         let _ = child.wait();
         let st = st.unwrap_or_else(|| panic!("no /proc/{pid}/stat"));
         assert_eq!((st.sid, st.pgid), (pid, pid));
+    }
+
+    #[test]
+    fn output_to_sends_stdout_and_stderr_to_one_file() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join("out.log");
+        let file = File::create(&path).unwrap_or_else(|e| panic!("{e}"));
+        let st = Command::new("sh")
+            .args(["-c", "echo out; echo err >&2; echo out2"])
+            .output_to(file)
+            .and_then(|c| c.status())
+            .unwrap_or_else(|e| panic!("run sh: {e}"));
+        assert!(st.success());
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        assert_eq!(text, "out\nerr\nout2\n");
     }
 
     #[test]
