@@ -7,8 +7,8 @@
 //! It knows nothing of events or config files: the caller maps observations
 //! and the outcome to events.
 //!
-//! Submodules: `stop` (the stop doorbell and signal handlers), `reap`
-//! (pidfd waits, descendants, the kill ladder), `logscan` (incremental
+//! Submodules: `stop` (the sticky stop, a view on `sys::signals`), `reap`
+//! (waits for the leader, descendants, the kill ladder), `logscan` (incremental
 //! marker search), `cause` (exit classification).
 
 mod cause;

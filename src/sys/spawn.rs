@@ -1,10 +1,10 @@
 //! Children in their own session, and waiting for them without a polling
-//! loop: [`SpawnExt`] makes a spawned child a session leader (`setsid`, so
+//! loop. [`SpawnExt`] makes a spawned child a session leader (`setsid`, so
 //! its pid is its pgid and sid, and a terminal's Ctrl-C reaches only us) and
-//! sends its stdout and stderr to one file,
-//! [`pidfd_open`] gives an fd that becomes readable when a process exits, and
-//! [`poll_readable`] waits on such fds and doorbells together;
-//! [`exited_unreaped`] asks whether a child has exited without reaping it.
+//! sends its stdout and stderr to one file; [`pidfd_open`] gives an fd that
+//! becomes readable when a process exits; [`poll_readable`] waits on such
+//! fds and doorbells together; [`exited_unreaped`] asks whether a child has
+//! exited without reaping it.
 //!
 //! Every `unsafe` block for starting and awaiting processes lives here.
 
