@@ -2,33 +2,8 @@
 //! phase=None`), as upstream's narrator writes it: peek's recent events and
 //! `monitor --mode narrate` print these.
 
+use crate::state::pyrepr::py_str;
 use serde_json::Value;
-
-/// Python `str()` of a value (strings bare, nested strings quoted).
-pub fn py_str(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        other => py_repr(other),
-    }
-}
-
-fn py_repr(v: &Value) -> String {
-    match v {
-        Value::Array(a) => format!("[{}]", a.iter().map(py_repr).collect::<Vec<_>>().join(", ")),
-        Value::Object(m) => format!(
-            "{{{}}}",
-            m.iter()
-                .map(|(k, v)| format!(
-                    "{}: {}",
-                    crate::detect::py_repr(&Value::String(k.clone())),
-                    py_repr(v)
-                ))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-        other => crate::detect::py_repr(other),
-    }
-}
 
 /// `[22:46:58.698] round_start          round=1 phase=None`
 pub fn narrate_line(e: &Value) -> String {
