@@ -43,4 +43,15 @@ mod tests {
             "[22:46:58.944] dirty_detected       round=1 files=['.gitignore', 'prompts/'] phase=None ok=True"
         );
     }
+
+    /// Floats and nested strings as Python's `str()` prints them (the
+    /// narrator used to print `0.00001` and `10000000000000000` here).
+    #[test]
+    fn narrate_floats_and_nested_strings_like_python() {
+        let v: serde_json::Value = serde_json::from_str(r#"{"ts": "2026-11-23T22:46:58.944Z", "event": "x", "a": 1e-05, "b": 1e16, "c": 96.0, "d": ["l1\nl2", "it's"]}"#).unwrap();
+        assert_eq!(
+            super::narrate_line(&v),
+            r#"[22:46:58.944] x                    a=1e-05 b=1e+16 c=96.0 d=['l1\nl2', "it's"]"#
+        );
+    }
 }
