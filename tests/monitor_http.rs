@@ -85,7 +85,10 @@ fn http_serves_page_state_and_metrics_on_loopback() {
     );
     assert!(metrics.contains("agent_runner_alert{detector=\"hung\",severity=\"none\"} 0"));
     assert!(metrics.contains("agent_runner_disk_used_percent 96.5"));
-    assert!(metrics.contains("agent_runner_mem_available_megabytes 4321"));
+    assert!(
+        metrics.contains("agent_runner_mem_available_bytes 4530896896"),
+        "4321 MiB"
+    );
 
     let (head, _) = get(addr, "/api/state?x=1");
     assert!(head.starts_with("HTTP/1.0 404"), "{head}");

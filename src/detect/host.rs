@@ -2,7 +2,8 @@
 //! and the memory signal ladder (0.3 delta §4.2).
 
 use super::window::{Record, Window};
-use super::{alert, py_float, py_num, ts_of, Alert, AutoAction, Severity};
+use super::{alert, ts_of, Alert, AutoAction, Severity};
+use crate::state::pyrepr::{py_float, py_str};
 use serde_json::{json, Value};
 
 fn latest<'a>(metrics: &'a [Record], key: &str) -> Option<&'a Value> {
@@ -21,7 +22,7 @@ pub fn disk_warning(w: &Window) -> Option<Alert> {
         w,
         "disk_warning",
         Severity::Warning,
-        format!("disk_used_pct {} >= {}", py_num(v), py_float(d.warning_pct)),
+        format!("disk_used_pct {} >= {}", py_str(v), py_float(d.warning_pct)),
         json!({"value": v, "threshold": d.warning_pct, "hint": "Free space soon \u{2014} clean ~/.agent-runner/<project>/logs/"}),
         AutoAction::None,
     ))
@@ -40,7 +41,7 @@ pub fn disk_critical(w: &Window) -> Option<Alert> {
         Severity::Critical,
         format!(
             "disk_used_pct {} >= {} \u{2014} auto-stopping service",
-            py_num(v),
+            py_str(v),
             py_float(d.critical_pct)
         ),
         json!({"value": v, "threshold": d.critical_pct, "hint": "Stop and clean disk before resuming"}),

@@ -233,40 +233,6 @@ fn last_exits(events: &[Record], n: usize) -> Vec<&Record> {
     v
 }
 
-/// Python `str()` of a JSON number: `96.0` for a float-typed integer value.
-pub fn py_num(v: &Value) -> String {
-    match v {
-        Value::Number(n) if n.is_f64() => py_float(n.as_f64().unwrap_or(0.0)),
-        other => other.to_string(),
-    }
-}
-
-/// Python `repr(float)`.
-pub fn py_float(x: f64) -> String {
-    if x.is_finite() && x.fract() == 0.0 && x.abs() < 1e16 {
-        format!("{x:.1}")
-    } else {
-        format!("{x}")
-    }
-}
-
-/// Python `repr()` of a JSON scalar (`'a.py'`, `None`, `True`).
-pub fn py_repr(v: &Value) -> String {
-    match v {
-        Value::Null => "None".into(),
-        Value::Bool(true) => "True".into(),
-        Value::Bool(false) => "False".into(),
-        Value::String(s) => {
-            if s.contains('\'') && !s.contains('"') {
-                format!("\"{s}\"")
-            } else {
-                format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'"))
-            }
-        }
-        other => py_num(other),
-    }
-}
-
 /// Run every detector in catalogue order; an empty result means healthy.
 pub fn run_all(w: &Window) -> Vec<Alert> {
     let fns: [fn(&Window) -> Option<Alert>; 13] = [

@@ -4,9 +4,10 @@
 
 use super::window::{Record, Window};
 use super::{
-    alert, field, kind, last_exits, network_pattern, py_num, py_repr, truthy, ts_of, Alert,
-    AutoAction, Severity, MONITOR_SELF_KINDS, SHORT_EXIT_THRESHOLD_S,
+    alert, field, kind, last_exits, network_pattern, truthy, ts_of, Alert, AutoAction, Severity,
+    MONITOR_SELF_KINDS, SHORT_EXIT_THRESHOLD_S,
 };
+use crate::state::pyrepr::{py_repr, py_str};
 use chrono::{DateTime, TimeZone, Utc};
 use regex::Regex;
 use serde_json::{json, Value};
@@ -271,11 +272,6 @@ pub fn anomaly_repetitive_active(w: &Window) -> Option<Alert> {
         .collect();
     let latest = *hits.last()?;
     let get = |k: &str| latest.get(k).cloned().unwrap_or(Value::Null);
-    let plain = |v: Value| match v {
-        Value::String(s) => s,
-        Value::Null => "None".into(),
-        other => py_num(&other),
-    };
     Some(alert(
         w,
         "anomaly_repetitive_active",
@@ -283,10 +279,10 @@ pub fn anomaly_repetitive_active(w: &Window) -> Option<Alert> {
         format!(
             "{} anomaly_repetitive_tool event(s) in last {REPETITIVE_WINDOW_ROUNDS} rounds; latest: {} on {} ({}x in window {})",
             hits.len(),
-            plain(get("tool_name")),
+            py_str(&get("tool_name")),
             py_repr(&get("target")),
-            plain(get("count")),
-            plain(get("window")),
+            py_str(&get("count")),
+            py_str(&get("window")),
         ),
         json!({"count": hits.len(), "window_rounds": REPETITIVE_WINDOW_ROUNDS, "latest_tool": get("tool_name"), "latest_target": get("target")}),
         AutoAction::None,

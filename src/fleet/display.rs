@@ -4,6 +4,7 @@
 
 use super::link::{Row, Table};
 use crate::witness::http::{self, Response};
+use crate::witness::prom;
 use serde_json::Value;
 use std::collections::BTreeMap;
 
@@ -46,69 +47,55 @@ pub fn render_table(rows: &BTreeMap<String, Row>) -> String {
     s
 }
 
-fn prom_label(s: &str) -> String {
-    s.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
-}
-
-/// Prometheus text for the fleet (every series has a `host` label).
+/// Prometheus text for the fleet (every series has a `host` label;
+/// docs/fleet.md lists them).
 pub fn prometheus(rows: &BTreeMap<String, Row>) -> String {
-    let mut s = String::new();
-    s.push_str("# HELP agent_runner_host_up 1 when the witness has a live probe stream from the host.\n# TYPE agent_runner_host_up gauge\n");
+    let mut e = prom::Exposition::new();
+    let mut f = e.gauge(
+        "agent_runner_host_up",
+        "1 when the witness has a live probe stream from the host.",
+    );
     for r in rows.values() {
         let up = matches!(r.state.as_str(), "ok" | "alert");
-        s.push_str(&format!(
-            "agent_runner_host_up{{host=\"{}\"}} {}\n",
-            prom_label(&r.name),
-            u8::from(up)
-        ));
+        f.sample(&[("host", &r.name)], f64::from(u8::from(up)));
     }
-    s.push_str("# HELP agent_runner_alerts_active Active alerts per host.\n# TYPE agent_runner_alerts_active gauge\n");
+    let mut f = e.gauge("agent_runner_alerts_active", "Active alerts per host.");
     for r in rows.values() {
-        s.push_str(&format!(
-            "agent_runner_alerts_active{{host=\"{}\"}} {}\n",
-            prom_label(&r.name),
-            r.alerts.len()
-        ));
+        f.sample(&[("host", &r.name)], r.alerts.len() as f64);
     }
-    s.push_str(
-        "# HELP agent_runner_alert Active alert by detector.\n# TYPE agent_runner_alert gauge\n",
-    );
+    let mut f = e.gauge("agent_runner_alert", "Active alert by detector.");
     for r in rows.values() {
         for a in &r.alerts {
             let d = a.get("detector").and_then(Value::as_str).unwrap_or("");
-            s.push_str(&format!(
-                "agent_runner_alert{{host=\"{}\",detector=\"{}\"}} 1\n",
-                prom_label(&r.name),
-                prom_label(d)
-            ));
+            f.sample(&[("host", &r.name), ("detector", d)], 1.0);
         }
     }
-    s.push_str("# HELP agent_runner_events_received_total Events relayed from the host.\n# TYPE agent_runner_events_received_total counter\n");
+    let mut f = e.counter(
+        "agent_runner_events_received_total",
+        "Events relayed from the host.",
+    );
     for r in rows.values() {
-        s.push_str(&format!(
-            "agent_runner_events_received_total{{host=\"{}\"}} {}\n",
-            prom_label(&r.name),
-            r.events_received
-        ));
+        f.sample(&[("host", &r.name)], r.events_received as f64);
     }
-    s.push_str("# HELP agent_runner_last_event_age_seconds Age of the newest event on the host's clock.\n# TYPE agent_runner_last_event_age_seconds gauge\n");
+    let mut f = e.gauge(
+        "agent_runner_last_event_age_seconds",
+        "Age of the newest event on the host's clock.",
+    );
     for r in rows.values() {
         if let Some(a) = r.last_event_age_s {
-            s.push_str(&format!(
-                "agent_runner_last_event_age_seconds{{host=\"{}\"}} {a}\n",
-                prom_label(&r.name)
-            ));
-        }
-        if let Some(n) = r.round {
-            s.push_str(&format!(
-                "agent_runner_round{{host=\"{}\"}} {n}\n",
-                prom_label(&r.name)
-            ));
+            f.sample(&[("host", &r.name)], a);
         }
     }
-    s
+    let mut f = e.gauge(
+        "agent_runner_round",
+        "Number of the latest round on the host.",
+    );
+    for r in rows.values() {
+        if let Some(n) = r.round {
+            f.sample(&[("host", &r.name)], n as f64);
+        }
+    }
+    e.finish()
 }
 
 fn fleet_page(rows: &BTreeMap<String, Row>) -> String {
@@ -178,7 +165,7 @@ pub fn handle(table: &Table, method: &str, path: &str) -> Response {
         },
         "/metrics" => Response {
             status: 200,
-            content_type: "text/plain; version=0.0.4; charset=utf-8",
+            content_type: prom::CONTENT_TYPE,
             body: prometheus(&rows),
         },
         p => {

@@ -2,33 +2,8 @@
 //! phase=None`), as upstream's narrator writes it: peek's recent events and
 //! `monitor --mode narrate` print these.
 
+use crate::state::pyrepr::py_str;
 use serde_json::Value;
-
-/// Python `str()` of a value (strings bare, nested strings quoted).
-pub fn py_str(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        other => py_repr(other),
-    }
-}
-
-fn py_repr(v: &Value) -> String {
-    match v {
-        Value::Array(a) => format!("[{}]", a.iter().map(py_repr).collect::<Vec<_>>().join(", ")),
-        Value::Object(m) => format!(
-            "{{{}}}",
-            m.iter()
-                .map(|(k, v)| format!(
-                    "{}: {}",
-                    crate::detect::py_repr(&Value::String(k.clone())),
-                    py_repr(v)
-                ))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-        other => crate::detect::py_repr(other),
-    }
-}
 
 /// `[22:46:58.698] round_start          round=1 phase=None`
 pub fn narrate_line(e: &Value) -> String {
@@ -66,6 +41,17 @@ mod tests {
         assert_eq!(
             super::narrate_line(&v),
             "[22:46:58.944] dirty_detected       round=1 files=['.gitignore', 'prompts/'] phase=None ok=True"
+        );
+    }
+
+    /// Floats and nested strings as Python's `str()` prints them (the
+    /// narrator used to print `0.00001` and `10000000000000000` here).
+    #[test]
+    fn narrate_floats_and_nested_strings_like_python() {
+        let v: serde_json::Value = serde_json::from_str(r#"{"ts": "2026-11-23T22:46:58.944Z", "event": "x", "a": 1e-05, "b": 1e16, "c": 96.0, "d": ["l1\nl2", "it's"]}"#).unwrap();
+        assert_eq!(
+            super::narrate_line(&v),
+            r#"[22:46:58.944] x                    a=1e-05 b=1e+16 c=96.0 d=['l1\nl2', "it's"]"#
         );
     }
 }

@@ -26,10 +26,7 @@ pub const FLEET_UNIT: &str = "agent-runner-fleet.service";
 fn unit_dir(scope: Scope) -> Option<PathBuf> {
     match scope {
         Scope::System => Some(PathBuf::from("/etc/systemd/system")),
-        Scope::User => std::env::var_os("XDG_CONFIG_HOME")
-            .map(PathBuf::from)
-            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))
-            .map(|c| c.join("systemd/user")),
+        Scope::User => crate::sys::dirs::config_dir().map(|c| c.join("systemd/user")),
     }
 }
 

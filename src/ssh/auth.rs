@@ -27,12 +27,10 @@ pub enum AuthError {
     Transport(String),
 }
 
-/// `$HOME/.ssh`, from `$HOME` (not the passwd entry; see the module docs of
-/// `ssh`): tests and users can point it elsewhere.
+/// `~/.ssh`, the home being `$HOME` first ([`crate::sys::dirs::home`]; see
+/// the module docs of `ssh`): tests and users can point it elsewhere.
 pub fn user_ssh_dir() -> Option<PathBuf> {
-    std::env::var_os("HOME")
-        .filter(|h| !h.is_empty())
-        .map(|h| PathBuf::from(h).join(".ssh"))
+    crate::sys::dirs::home().map(|h| h.join(".ssh"))
 }
 
 /// OpenSSH's default identity files, in its order.
@@ -72,8 +70,8 @@ pub fn agent_socket(host: &ResolvedHost) -> Option<PathBuf> {
 
 fn expand_tilde(p: &str) -> PathBuf {
     if let Some(rest) = p.strip_prefix("~/") {
-        if let Some(h) = std::env::var_os("HOME") {
-            return PathBuf::from(h).join(rest);
+        if let Some(h) = crate::sys::dirs::home() {
+            return h.join(rest);
         }
     }
     PathBuf::from(p)

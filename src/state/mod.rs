@@ -12,6 +12,7 @@ pub mod layout;
 pub mod lock;
 pub mod metrics;
 pub mod pyjson;
+pub mod pyrepr;
 pub mod reader;
 pub mod status;
 pub mod wake;

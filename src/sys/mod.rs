@@ -1,8 +1,10 @@
 //! The operating system underneath every layer: processes read from `/proc`
-//! ([`proc`]), signal capture and the self-pipe doorbell ([`signals`]), and
-//! children started in their own session and awaited on a pidfd ([`spawn`]).
-//! Knows nothing of agent-runner's layers, config or state.
+//! ([`proc`]), signal capture and the self-pipe doorbell ([`signals`]),
+//! children started in their own session and awaited on a pidfd ([`spawn`]),
+//! and the user's home and config directories ([`dirs`]). Knows nothing of
+//! agent-runner's layers, config or state.
 
+pub mod dirs;
 pub mod proc;
 pub mod signals;
 pub mod spawn;

@@ -5,6 +5,7 @@
 //! request re-reads the tail of the log_dir and runs the detectors without side
 //! effects. std `TcpListener`, one short-lived thread per connection.
 
+use super::prom;
 use crate::config::Config;
 use crate::observe::state::{self, PeekOptions};
 use crate::state::Layout;
@@ -218,14 +219,17 @@ fn page(doc: &Value) -> String {
     h
 }
 
-fn label(s: &str) -> String {
-    s.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
+/// A size in the latest metrics sample, in bytes: the samples keep MiB
+/// (`*_mb`, `/proc/meminfo` kB / 1024) and GiB (`*_gb`, to 0.1).
+fn sample_bytes(v: Option<&Value>, unit: f64) -> f64 {
+    (v.and_then(Value::as_f64).unwrap_or(0.0) * unit).round()
 }
 
+const MIB: f64 = 1024.0 * 1024.0;
+const GIB: f64 = 1024.0 * MIB;
+
+/// The local `/metrics` (docs/commands.md lists the series).
 fn prometheus(doc: &Value) -> String {
-    let mut o = String::new();
     let num = |v: Option<&Value>| v.and_then(Value::as_f64).unwrap_or(0.0);
     let mut causes: std::collections::BTreeMap<String, u64> = Default::default();
     if let Some(rs) = doc.get("recent_rounds").and_then(Value::as_array) {
@@ -237,13 +241,13 @@ fn prometheus(doc: &Value) -> String {
             *causes.entry(c).or_default() += 1;
         }
     }
-    o.push_str("# HELP agent_runner_recent_rounds Rounds among the most recent ones, by exit cause.\n# TYPE agent_runner_recent_rounds gauge\n");
+    let mut e = prom::Exposition::new();
+    let mut f = e.gauge(
+        "agent_runner_recent_rounds",
+        "Rounds among the most recent ones, by exit cause.",
+    );
     for (c, n) in &causes {
-        let _ = writeln!(
-            o,
-            "agent_runner_recent_rounds{{exit_cause=\"{}\"}} {n}",
-            label(c)
-        );
+        f.sample(&[("exit_cause", c)], *n as f64);
     }
     let cur = doc.get("current_round").filter(|v| !v.is_null());
     let now = doc
@@ -254,27 +258,24 @@ fn prometheus(doc: &Value) -> String {
         .and_then(|r| r.get("started_at"))
         .and_then(Value::as_str)
         .and_then(crate::timefmt::parse_ts);
-    o.push_str("# HELP agent_runner_current_round Number of the latest round.\n# TYPE agent_runner_current_round gauge\n");
-    let _ = writeln!(
-        o,
-        "agent_runner_current_round {}",
-        num(cur.and_then(|r| r.get("round_num")))
-    );
-    o.push_str("# HELP agent_runner_round_running 1 while the latest round is running.\n# TYPE agent_runner_round_running gauge\n");
+    e.gauge("agent_runner_current_round", "Number of the latest round.")
+        .sample(&[], num(cur.and_then(|r| r.get("round_num"))));
     let running = cur
         .and_then(|r| r.get("running"))
         .and_then(Value::as_bool)
         .unwrap_or(false);
-    let _ = writeln!(o, "agent_runner_round_running {}", u8::from(running));
+    e.gauge(
+        "agent_runner_round_running",
+        "1 while the latest round is running.",
+    )
+    .sample(&[], f64::from(u8::from(running)));
     if let (Some(n), Some(s)) = (now, last_start) {
-        o.push_str("# HELP agent_runner_last_round_age_seconds Seconds since the latest round started.\n# TYPE agent_runner_last_round_age_seconds gauge\n");
-        let _ = writeln!(
-            o,
-            "agent_runner_last_round_age_seconds {}",
-            (n - s).num_milliseconds() as f64 / 1000.0
-        );
+        e.gauge(
+            "agent_runner_last_round_age_seconds",
+            "Seconds since the latest round started.",
+        )
+        .sample(&[], (n - s).num_milliseconds() as f64 / 1000.0);
     }
-    o.push_str("# HELP agent_runner_alert 1 when the detector's alert is active.\n# TYPE agent_runner_alert gauge\n");
     let active: Vec<(String, String)> = doc
         .get("alerts")
         .and_then(Value::as_array)
@@ -284,55 +285,53 @@ fn prometheus(doc: &Value) -> String {
                 .collect()
         })
         .unwrap_or_default();
+    let mut f = e.gauge(
+        "agent_runner_alert",
+        "1 when the detector's alert is active (severity none when it is not).",
+    );
     for d in crate::detect::CATALOGUE {
         let hit = active.iter().find(|(n, _)| n == d.name);
-        let _ = writeln!(
-            o,
-            "agent_runner_alert{{detector=\"{}\",severity=\"{}\"}} {}",
-            d.name,
-            hit.map(|(_, s)| s.as_str()).unwrap_or("none"),
-            u8::from(hit.is_some())
+        f.sample(
+            &[
+                ("detector", d.name),
+                ("severity", hit.map(|(_, s)| s.as_str()).unwrap_or("none")),
+            ],
+            f64::from(u8::from(hit.is_some())),
         );
     }
     let sy = doc.get("system");
-    // (metric, help, key in the latest system sample)
-    const SYSTEM_GAUGES: [(&str, &str, &str); 4] = [
-        (
-            "agent_runner_disk_used_percent",
-            "Disk used on the log_dir filesystem (latest sample).",
-            "disk_used_pct",
-        ),
-        (
-            "agent_runner_disk_free_gigabytes",
-            "Disk free (latest sample).",
-            "disk_free_gb",
-        ),
-        (
-            "agent_runner_mem_available_megabytes",
-            "MemAvailable (latest sample).",
-            "mem_available_mb",
-        ),
-        (
-            "agent_runner_mem_total_megabytes",
-            "MemTotal (latest sample).",
-            "mem_total_mb",
-        ),
-    ];
-    for (metric, help, key) in SYSTEM_GAUGES {
-        let _ = writeln!(
-            o,
-            "# HELP {metric} {help}\n# TYPE {metric} gauge\n{metric} {}",
-            num(sy.and_then(|s| s.get(key)))
-        );
-    }
-    o.push_str("# HELP agent_runner_service_up 1 when the supervised serve process is alive.\n# TYPE agent_runner_service_up gauge\n");
+    let key = |k: &str| sy.and_then(|s| s.get(k));
+    e.gauge(
+        "agent_runner_disk_used_percent",
+        "Disk used on the log_dir filesystem, in percent (latest metrics sample).",
+    )
+    .sample(&[], num(key("disk_used_pct")));
+    e.gauge(
+        "agent_runner_disk_free_bytes",
+        "Disk space available on the log_dir filesystem, in bytes (latest metrics sample, to 0.1 GiB).",
+    )
+    .sample(&[], sample_bytes(key("disk_free_gb"), GIB));
+    e.gauge(
+        "agent_runner_mem_available_bytes",
+        "MemAvailable in bytes (latest metrics sample, to 1 MiB).",
+    )
+    .sample(&[], sample_bytes(key("mem_available_mb"), MIB));
+    e.gauge(
+        "agent_runner_mem_total_bytes",
+        "MemTotal in bytes (latest metrics sample, to 1 MiB).",
+    )
+    .sample(&[], sample_bytes(key("mem_total_mb"), MIB));
     let up = doc
         .get("service")
         .and_then(|s| s.get("active"))
         .and_then(Value::as_bool)
         .unwrap_or(false);
-    let _ = writeln!(o, "agent_runner_service_up {}", u8::from(up));
-    o
+    e.gauge(
+        "agent_runner_service_up",
+        "1 when the supervised serve process is alive.",
+    )
+    .sample(&[], f64::from(u8::from(up)));
+    e.finish()
 }
 
 /// Answer one request path.
@@ -375,7 +374,7 @@ pub fn handle(cfg: &Config, method: &str, path: &str) -> Response {
         },
         _ => Response {
             status: 200,
-            content_type: "text/plain; version=0.0.4; charset=utf-8",
+            content_type: prom::CONTENT_TYPE,
             body: prometheus(&doc),
         },
     }

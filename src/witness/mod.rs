@@ -3,13 +3,14 @@
 //! the pure [`crate::detect`] functions, de-duplicated per episode, recorded
 //! as `monitor_*` events, auto-stop through a replaceable
 //! [`monitor::StopAction`]), and its sinks: narration and event streams
-//! ([`narrate`]) and the HTTP page ([`http`]), whose server the fleet view
-//! reuses. The remote witness (`crate::fleet`) builds on this module, never
-//! the reverse.
+//! ([`narrate`]) and the HTTP page ([`http`]), whose server and Prometheus
+//! writer ([`prom`]) the fleet view reuses. The remote witness
+//! (`crate::fleet`) builds on this module, never the reverse.
 
 pub mod http;
 pub mod monitor;
 pub mod narrate;
+pub mod prom;
 
 /// What `monitor` does with what it watches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

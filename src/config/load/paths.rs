@@ -20,16 +20,6 @@ pub(super) fn has_bad_char(s: &str) -> bool {
     })
 }
 
-fn home_dir() -> Option<PathBuf> {
-    match std::env::var_os("HOME") {
-        Some(h) if !h.is_empty() => Some(PathBuf::from(h)),
-        _ => nix::unistd::User::from_uid(nix::unistd::getuid())
-            .ok()
-            .flatten()
-            .map(|u| u.dir),
-    }
-}
-
 /// `~` and `~/x` use `$HOME`; `~user/x` uses that user's home. An unknown
 /// user or no home leaves the text as is (like Python's `expanduser`).
 pub(super) fn expand_tilde(s: &str) -> PathBuf {
@@ -41,12 +31,9 @@ pub(super) fn expand_tilde(s: &str) -> PathBuf {
         None => (rest, ""),
     };
     let home = if user.is_empty() {
-        home_dir()
+        crate::sys::dirs::home()
     } else {
-        nix::unistd::User::from_name(user)
-            .ok()
-            .flatten()
-            .map(|u| u.dir)
+        crate::sys::dirs::home_of(user)
     };
     match home {
         Some(h) if tail.is_empty() => h,

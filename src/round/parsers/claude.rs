@@ -5,11 +5,12 @@
 //! an error that names an auth failure (not upstream: the monitor's
 //! structured auth signal for claude).
 
-use super::pyval::{as_int, py_str, take_chars, truthy};
+use super::pyval::{as_int, take_chars, truthy};
 use super::{
     auth_text, classify_code, classify_status, Anomaly, AuthError, Classification, Found,
     ParseInput, Transient, Usage, RAW_CAP,
 };
+use crate::state::pyrepr::py_str;
 use serde_json::{Map, Value};
 
 const AGENT: &str = "claude";

@@ -5,8 +5,9 @@
 //! (not upstream): an `error` record naming an auth failure, the one error
 //! codewhale has been seen to print.
 
-use super::pyval::{as_int, json_int, py_str, take_chars, truthy};
+use super::pyval::{as_int, json_int, take_chars, truthy};
 use super::{auth_text, classify_status, AuthError, Found, ParseInput, Transient, Usage, RAW_CAP};
+use crate::state::pyrepr::py_str;
 use serde_json::{Map, Value};
 
 const AGENT: &str = "codewhale";

@@ -4,8 +4,9 @@
 //! per-model breakdown when more than one model ran. Auth errors (not
 //! upstream): an error result with code 401/403 or auth wording.
 
-use super::pyval::{as_int, py_str, take_chars, truthy_opt};
+use super::pyval::{as_int, take_chars, truthy_opt};
 use super::{auth_text, classify_status, AuthError, Found, ParseInput, Transient, Usage, RAW_CAP};
+use crate::state::pyrepr::py_str;
 use serde_json::{Map, Value};
 
 const AGENT: &str = "gemini";

@@ -4,8 +4,9 @@
 //! no token counters, so no usage; its fatal errors are plain stderr text,
 //! so no structured auth signal either.
 
-use super::pyval::{py_str, take_chars};
+use super::pyval::take_chars;
 use super::{classify_status, Found, ParseInput, Transient, RAW_CAP};
+use crate::state::pyrepr::py_str;
 use serde_json::{Map, Value};
 
 const AGENT: &str = "kimi";

@@ -6,10 +6,11 @@
 //! message whose `errorMessage` leads with 401 is an auth error, never a
 //! transient bucket.
 
-use super::pyval::{as_float, as_int, json_int, py_str, take_chars, truthy, truthy_opt};
+use super::pyval::{as_float, as_int, json_int, take_chars, truthy, truthy_opt};
 use super::{
     classify_code, AuthError, Classification, Found, ParseInput, Transient, Usage, RAW_CAP,
 };
+use crate::state::pyrepr::py_str;
 use serde_json::{Map, Value};
 
 const AGENT: &str = "pi";

@@ -1,7 +1,7 @@
 //! Python's view of foreign JSON values, so the parsers read untrusted CLI
-//! output the way upstream's plugins do: truthiness, `str()`, the tolerant
-//! `_as_int` (bad values fall back instead of failing the round), and
-//! code-point slicing. Pure.
+//! output the way upstream's plugins do: truthiness, the tolerant `_as_int`
+//! (bad values fall back instead of failing the round), and code-point
+//! slicing. Pure. (`str()` and `repr()` are `crate::state::pyrepr`.)
 
 use serde_json::Value;
 
@@ -69,91 +69,6 @@ fn parse_py_int(s: &str) -> Option<i64> {
     t.replace('_', "").parse::<i64>().ok()
 }
 
-/// Python `str(v)` of a JSON value.
-pub fn py_str(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        other => py_repr(other),
-    }
-}
-
-/// Python `repr()` of a JSON value as `json.loads` would have built it.
-fn py_repr(v: &Value) -> String {
-    match v {
-        Value::Null => "None".into(),
-        Value::Bool(true) => "True".into(),
-        Value::Bool(false) => "False".into(),
-        Value::Number(n) => match (json_int(v), n.as_f64()) {
-            (Some(i), _) => i.to_string(),
-            (None, Some(f)) => py_float(f),
-            _ => n.to_string(),
-        },
-        Value::String(s) => py_str_repr(s),
-        Value::Array(a) => format!("[{}]", a.iter().map(py_repr).collect::<Vec<_>>().join(", ")),
-        Value::Object(o) => format!(
-            "{{{}}}",
-            o.iter()
-                .map(|(k, v)| format!("{}: {}", py_str_repr(k), py_repr(v)))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-    }
-}
-
-/// Python float repr: shortest round-trip digits, exponent form outside
-/// 1e-4 ≤ |x| < 1e16.
-fn py_float(f: f64) -> String {
-    let a = f.abs();
-    if f == 0.0 || (1e-4..1e16).contains(&a) {
-        let s = format!("{f}");
-        if s.contains('.') || s.contains("inf") || s.contains("NaN") {
-            s
-        } else {
-            format!("{s}.0")
-        }
-    } else {
-        let s = format!("{f:e}"); // e.g. "1.5e16", "1e-5"
-        match s.split_once('e') {
-            Some((mant, exp)) => {
-                let (sign, digits) = match exp.strip_prefix('-') {
-                    Some(d) => ('-', d),
-                    None => ('+', exp),
-                };
-                format!("{mant}e{sign}{digits:0>2}")
-            }
-            None => s,
-        }
-    }
-}
-
-fn py_str_repr(s: &str) -> String {
-    let quote = if s.contains('\'') && !s.contains('"') {
-        '"'
-    } else {
-        '\''
-    };
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push(quote);
-    for c in s.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if c == quote => {
-                out.push('\\');
-                out.push(c);
-            }
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
-                out.push_str(&format!("\\x{:02x}", c as u32));
-            }
-            c => out.push(c),
-        }
-    }
-    out.push(quote);
-    out
-}
-
 /// The first `n` code points of `s` (Python `s[:n]`).
 pub fn take_chars(s: &str, n: usize) -> String {
     match s.char_indices().nth(n) {
@@ -166,22 +81,6 @@ pub fn take_chars(s: &str, n: usize) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
-
-    #[test]
-    fn str_like_python() {
-        assert_eq!(py_str(&json!("x")), "x");
-        assert_eq!(py_str(&json!(null)), "None");
-        assert_eq!(py_str(&json!(true)), "True");
-        assert_eq!(py_str(&json!(12)), "12");
-        assert_eq!(py_str(&json!(1.0)), "1.0");
-        assert_eq!(py_str(&json!(1e16)), "1e+16");
-        assert_eq!(py_str(&json!(0.00001)), "1e-05");
-        assert_eq!(py_str(&json!(0.0855405)), "0.0855405");
-        assert_eq!(
-            py_str(&json!({"a": [1, "it's"], "b": null})),
-            r#"{'a': [1, "it's"], 'b': None}"#
-        );
-    }
 
     #[test]
     fn as_int_like_upstream() {

@@ -81,11 +81,7 @@ impl ResolveOptions {
         let pw = nix::unistd::User::from_uid(nix::unistd::getuid())
             .ok()
             .flatten();
-        let home = std::env::var_os("HOME")
-            .filter(|h| !h.is_empty())
-            .map(PathBuf::from)
-            .or_else(|| pw.as_ref().map(|p| p.dir.clone()))
-            .ok_or(SshConfigError::NoHome)?;
+        let home = crate::sys::dirs::home().ok_or(SshConfigError::NoHome)?;
         let local_user = pw
             .map(|p| p.name)
             .or_else(|| std::env::var("USER").ok())

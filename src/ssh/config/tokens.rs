@@ -77,9 +77,9 @@ pub fn tilde(path: &str, home: &str) -> Result<String, TokenError> {
     let base = if user.is_empty() {
         home.to_string()
     } else {
-        match nix::unistd::User::from_name(user) {
-            Ok(Some(u)) => u.dir.to_string_lossy().into_owned(),
-            _ => return Err(TokenError::UnknownUser(user.to_string())),
+        match crate::sys::dirs::home_of(user) {
+            Some(dir) => dir.to_string_lossy().into_owned(),
+            None => return Err(TokenError::UnknownUser(user.to_string())),
         }
     };
     // Like OpenSSH: home, one '/', then the rest without leading slashes
