@@ -1,6 +1,5 @@
 //! Shared fixtures: a temp project whose log_dir is written by hand in the
 //! upstream format (`events-YYYY-MM.jsonl`, `metrics-…`, `rounds/R<N>-….log`).
-#![allow(dead_code)]
 
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{json, Value};

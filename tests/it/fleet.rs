@@ -4,9 +4,7 @@
 //! lossless resume across an sshd kill, `host_unreachable` beside a healthy
 //! host, and no probe left behind when the channel closes.
 
-#[path = "common/sshd.rs"]
-mod sshd;
-mod support;
+use crate::support::{self, sshd};
 
 use serde_json::{json, Value};
 use sshd::Harness;

@@ -1,7 +1,7 @@
 //! `peek` (document, `--round`, `--select`, text form) and `events` (window,
 //! `--since` cursor/time, argument errors with exit 2).
 
-mod logdir;
+use crate::support::logdir;
 
 use agent_runner::observe::events::{run as events_run, EventsArgs};
 use agent_runner::observe::peek::{self, PeekArgs, RoundSel};

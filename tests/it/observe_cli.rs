@@ -2,7 +2,7 @@
 //! `peek`, `events`, `monitor --once` (text and JSON, exit codes), and the
 //! follow loops `watch`, `monitor --mode events|narrate` ending on SIGINT with 0.
 
-mod logdir;
+use crate::support::logdir;
 
 use logdir::Fixture;
 use serde_json::{json, Value};

@@ -4,8 +4,7 @@
 //! Needs `/opt/pyar/bin/agent-runner` (override: `AGENT_RUNNER_PY`). Install:
 //! `python3 -m venv /opt/pyar && /opt/pyar/bin/pip install cli-agent-runner==0.3.14`.
 
-mod support;
-use support::python_tool;
+use crate::support::python_tool;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};

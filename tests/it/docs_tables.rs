@@ -1,5 +1,5 @@
 //! docs/commands.md's detector and defense tables are generated from the code
-//! (`AGENT_RUNNER_BLESS=1 cargo test --test docs_tables` rewrites them).
+//! (`AGENT_RUNNER_BLESS=1 cargo test --test it docs_tables` rewrites them).
 
 fn check(begin: &str, end: &str, table: &str) {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/commands.md");
@@ -18,7 +18,7 @@ fn check(begin: &str, end: &str, table: &str) {
             std::fs::write(&path, new).unwrap();
             return;
         }
-        panic!("docs/commands.md table between {begin} and {end} is out of date; run AGENT_RUNNER_BLESS=1 cargo test --test docs_tables\n--- want ---\n{want}--- have ---\n{current}");
+        panic!("docs/commands.md table between {begin} and {end} is out of date; run AGENT_RUNNER_BLESS=1 cargo test --test it docs_tables\n--- want ---\n{want}--- have ---\n{current}");
     }
 }
 

@@ -2,8 +2,7 @@
 //! freshly built binary on the remote PATH; a wrong key names the
 //! authenticate step; a missing remote binary points at `deploy`.
 
-#[path = "common/sshd.rs"]
-mod sshd;
+use crate::support::sshd;
 
 use std::process::{Command, Output};
 

@@ -2,8 +2,7 @@
 //! hosts, ProxyCommand, many channels per session, deadlines, liveness,
 //! remote quoting.
 
-#[path = "common/sshd.rs"]
-mod sshd;
+use crate::support::sshd;
 
 use std::time::{Duration, Instant};
 

@@ -2,8 +2,7 @@
 //! presets), one-line errors naming file and key, path rules, presets and
 //! `init` through the real binary with real git.
 
-mod support;
-use support::python_tool;
+use crate::support::python_tool;
 
 use agent_runner::config::presets::{self, ScaffoldOptions};
 use agent_runner::config::{

@@ -4,8 +4,7 @@
 //! accepted without writing under no; hashed entries interoperate with
 //! OpenSSH's `ssh-keygen -F`.
 
-#[path = "common/sshd.rs"]
-mod sshd;
+use crate::support::sshd;
 
 use std::os::unix::fs::PermissionsExt;
 use std::process::Command;

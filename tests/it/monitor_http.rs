@@ -1,7 +1,7 @@
 //! `monitor --mode http`: `/`, `/api/state` and `/metrics` over loopback, and a
 //! non-loopback bind refused.
 
-mod logdir;
+use crate::support::logdir;
 
 use logdir::Fixture;
 use serde_json::{json, Value};

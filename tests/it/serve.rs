@@ -1,11 +1,9 @@
 //! Layer 2 through the real binary: stop conditions, breakers, signals.
 
-mod support;
-
+use crate::support::*;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use std::time::{Duration, Instant};
-use support::*;
 
 fn sig(child: &std::process::Child, s: Signal) {
     kill(Pid::from_raw(child.id() as i32), s).unwrap_or_else(|e| panic!("kill: {e}"));

@@ -2,6 +2,9 @@
 //! HOME, a config written from parts, fake agents, and the built binary.
 #![allow(dead_code)]
 
+pub mod logdir;
+pub mod sshd;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};

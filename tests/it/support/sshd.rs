@@ -3,7 +3,6 @@
 //! aliases, and a known_hosts file, all in one temp dir. The client HOME is a
 //! temp dir too; the real `~/.ssh` is never read or written. Every sshd (and
 //! its per-connection children) is killed on Drop.
-#![allow(dead_code)]
 
 use std::io::Read;
 use std::net::TcpStream;
