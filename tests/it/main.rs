@@ -1,7 +1,8 @@
 //! The integration tests, one binary: one module per topic, sharing the
 //! helpers in `support` (a scratch project, hand-written log_dirs, real sshd
 //! instances). One binary links once; `cargo test --test it TOPIC::` runs one
-//! topic.
+//! topic. The one test that signals its own process lives in
+//! `tests/signal_self.rs`.
 
 mod support;
 

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod logdir;
+pub mod process_agent;
 pub mod sshd;
 
 use std::path::{Path, PathBuf};
