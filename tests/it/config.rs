@@ -12,7 +12,7 @@ use agent_runner::config::{
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-const BIN: &str = env!("CARGO_BIN_EXE_agent-runner");
+use crate::support::BIN;
 
 // ---------------------------------------------------------------- helpers
 

@@ -12,7 +12,7 @@ use std::process::{Command, Output};
 
 use sha2::{Digest, Sha256};
 
-const BIN: &str = env!("CARGO_BIN_EXE_agent-runner");
+use crate::support::BIN;
 
 fn deploy(h: &sshd::Harness, bin: &str, extra: &[&str]) -> Output {
     Command::new(bin)

@@ -229,7 +229,7 @@ fn events_argument_errors_exit_2() {
         (&["--window", "3"], "--kind"),
     ];
     for (args, msg) in cases {
-        let out = std::process::Command::new(logdir::bin())
+        let out = std::process::Command::new(crate::support::BIN)
             .arg("events")
             .args(*args)
             .output()
@@ -238,7 +238,7 @@ fn events_argument_errors_exit_2() {
         assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
         assert!(err.contains(msg), "{args:?}: {err}");
     }
-    let out = std::process::Command::new(logdir::bin())
+    let out = std::process::Command::new(crate::support::BIN)
         .args(["peek", "--round", "abc"])
         .output()
         .unwrap();
@@ -261,7 +261,7 @@ fn events_argument_errors_exit_2() {
             "local only",
         ),
     ] {
-        let out = std::process::Command::new(logdir::bin())
+        let out = std::process::Command::new(crate::support::BIN)
             .args(&args)
             .env("HOME", home.path())
             .env("AGENT_RUNNER_SSH_CONFIG", &empty)

@@ -9,18 +9,6 @@ fn sig(child: &std::process::Child, s: Signal) {
     kill(Pid::from_raw(child.id() as i32), s).unwrap_or_else(|e| panic!("kill: {e}"));
 }
 
-fn wait_exit(child: &mut std::process::Child, timeout: Duration) -> Option<i32> {
-    let end = Instant::now() + timeout;
-    while Instant::now() < end {
-        if let Ok(Some(st)) = child.try_wait() {
-            return st.code();
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let _ = child.kill();
-    None
-}
-
 #[test]
 fn max_rounds_runs_exactly_that_many() {
     let p = Project::new();
