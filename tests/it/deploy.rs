@@ -1,11 +1,10 @@
 //! `agent-runner deploy --host pi` against a real OpenSSH sshd on loopback
-//! (the harness in `tests/common/sshd.rs`): the binary lands at the remote
+//! (the harness in `tests/it/support/sshd.rs`): the binary lands at the remote
 //! path with the same SHA-256, runs there, and failures (a lying
 //! `sha256sum`, an unwritable directory, no binary for the remote arch) are
 //! reported in one line with nothing half-installed.
 
-#[path = "common/sshd.rs"]
-mod sshd;
+use crate::support::sshd;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -13,7 +12,7 @@ use std::process::{Command, Output};
 
 use sha2::{Digest, Sha256};
 
-const BIN: &str = env!("CARGO_BIN_EXE_agent-runner");
+use crate::support::BIN;
 
 fn deploy(h: &sshd::Harness, bin: &str, extra: &[&str]) -> Output {
     Command::new(bin)

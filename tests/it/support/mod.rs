@@ -2,6 +2,10 @@
 //! HOME, a config written from parts, fake agents, and the built binary.
 #![allow(dead_code)]
 
+pub mod logdir;
+pub mod process_agent;
+pub mod sshd;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
@@ -188,12 +192,18 @@ pub fn read_pids(p: &Path) -> Vec<i32> {
 }
 
 /// True if the process exists and is not a zombie.
-pub fn alive(pid: i32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(s) => s
-            .rfind(')')
-            .and_then(|i| s[i + 1..].split_whitespace().next())
-            .is_some_and(|st| st != "Z" && st != "X"),
-        Err(_) => false,
+pub use agent_runner::proc::alive;
+
+/// Wait up to `timeout` for `child` to exit; its exit code (None on a signal
+/// death, or on timeout, after which the child is killed).
+pub fn wait_exit(child: &mut std::process::Child, timeout: Duration) -> Option<i32> {
+    let end = Instant::now() + timeout;
+    while Instant::now() < end {
+        if let Ok(Some(st)) = child.try_wait() {
+            return st.code();
+        }
+        std::thread::sleep(Duration::from_millis(20));
     }
+    let _ = child.kill();
+    None
 }

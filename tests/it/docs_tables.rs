@@ -1,7 +1,12 @@
 //! docs/commands.md's detector and defense tables are generated from the code
-//! (`AGENT_RUNNER_BLESS=1 cargo test --test docs_tables` rewrites them).
+//! (`AGENT_RUNNER_BLESS=1 cargo test --test it docs_tables` rewrites them).
+
+/// Both tests read and rewrite the same file: one at a time, so a bless run
+/// cannot lose one table's update to the other.
+static DOC: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn check(begin: &str, end: &str, table: &str) {
+    let _doc = DOC.lock().unwrap_or_else(|e| e.into_inner());
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/commands.md");
     let doc = std::fs::read_to_string(&path).unwrap();
     let b = doc
@@ -18,7 +23,7 @@ fn check(begin: &str, end: &str, table: &str) {
             std::fs::write(&path, new).unwrap();
             return;
         }
-        panic!("docs/commands.md table between {begin} and {end} is out of date; run AGENT_RUNNER_BLESS=1 cargo test --test docs_tables\n--- want ---\n{want}--- have ---\n{current}");
+        panic!("docs/commands.md table between {begin} and {end} is out of date; run AGENT_RUNNER_BLESS=1 cargo test --test it docs_tables\n--- want ---\n{want}--- have ---\n{current}");
     }
 }
 

@@ -1,9 +1,7 @@
 //! `agent-runner demo`, the README's first command: exits 0 and its log_dir
 //! holds the rounds it narrated.
 
-mod support;
-
-use support::*;
+use crate::support::*;
 
 #[test]
 fn demo_runs_the_scenes_it_describes() {

@@ -4,8 +4,7 @@
 //! Needs `/opt/pyar/bin/agent-runner` (override: `AGENT_RUNNER_PY`). Install:
 //! `python3 -m venv /opt/pyar && /opt/pyar/bin/pip install cli-agent-runner==0.3.14`.
 
-mod support;
-use support::python_tool;
+use crate::support::{git, python_tool};
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -26,15 +25,6 @@ fn run(cmd: &mut Command) -> std::process::Output {
         .output()
         .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
     out
-}
-
-fn git(dir: &Path, args: &[&str]) {
-    let out = run(Command::new("git").args(args).current_dir(dir));
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 struct Project {
@@ -157,7 +147,7 @@ print(json.dumps(sorted(a.detector for a in alerts)))
 /// Ours: `agent-runner monitor --once --json` reading the Python tool's own
 /// agent-runner.toml; exit 1 when there are alerts, 0 when healthy.
 fn our_alerts(p: &Project) -> BTreeSet<String> {
-    let out = run(Command::new(env!("CARGO_BIN_EXE_agent-runner"))
+    let out = run(Command::new(crate::support::BIN)
         .args(["monitor", "--once", "--json", "--config"])
         .arg(p.work.join("agent-runner.toml"))
         .env("HOME", &p.home));

@@ -4,30 +4,20 @@
 //! accepted without writing under no; hashed entries interoperate with
 //! OpenSSH's `ssh-keygen -F`.
 
-#[path = "common/sshd.rs"]
-mod sshd;
+use crate::support::sshd;
 
 use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
 
 use agent_runner::ssh::known_hosts::{HostKeyError, Verdict};
 use agent_runner::ssh::session::{connect, SshError};
-use agent_runner::ssh::{ResolvedHost, StrictHostKeyChecking};
-use sshd::Harness;
+use agent_runner::ssh::StrictHostKeyChecking;
+use sshd::{no_resolver, Harness};
 
 fn hk(e: &SshError) -> Option<&HostKeyError> {
     match e {
         SshError::HostKey { source, .. } => Some(source),
         _ => None,
-    }
-}
-
-fn no_resolver() -> impl Fn(&str) -> Result<ResolvedHost, SshError> + Send + Sync {
-    |a: &str| {
-        Err(SshError::Resolve {
-            alias: a.into(),
-            reason: "no resolver in this test".into(),
-        })
     }
 }
 

@@ -1,7 +1,7 @@
 //! `monitor --mode http`: `/`, `/api/state` and `/metrics` over loopback, and a
 //! non-loopback bind refused.
 
-mod logdir;
+use crate::support::logdir;
 
 use logdir::Fixture;
 use serde_json::{json, Value};
@@ -105,7 +105,7 @@ fn non_loopback_bind_is_refused() {
     for bad in ["0.0.0.0", "192.168.1.10", "::", "example.com"] {
         assert!(check_bind(bad).is_err(), "{bad} must be refused");
     }
-    let out = std::process::Command::new(logdir::bin())
+    let out = std::process::Command::new(crate::support::BIN)
         .args([
             "monitor", "--mode", "http", "--bind", "0.0.0.0", "--port", "1",
         ])

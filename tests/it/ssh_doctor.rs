@@ -2,14 +2,13 @@
 //! freshly built binary on the remote PATH; a wrong key names the
 //! authenticate step; a missing remote binary points at `deploy`.
 
-#[path = "common/sshd.rs"]
-mod sshd;
+use crate::support::sshd;
 
 use std::process::{Command, Output};
 
 use sshd::Harness;
 
-const BIN: &str = env!("CARGO_BIN_EXE_agent-runner");
+use crate::support::BIN;
 
 fn doctor(h: &Harness, extra: &[&str]) -> Output {
     Command::new(BIN)
@@ -23,14 +22,10 @@ fn doctor(h: &Harness, extra: &[&str]) -> Output {
         .expect("run agent-runner")
 }
 
-fn put_remote_binary(h: &Harness) {
-    std::os::unix::fs::symlink(BIN, h.remote_bin.join("agent-runner")).unwrap();
-}
-
 #[test]
 fn doctor_host_reports_every_step_ok() {
     let h = Harness::new();
-    put_remote_binary(&h);
+    h.put_remote_binary(&[]);
     let cfg = h.client_config.display().to_string();
     let out = doctor(&h, &["--host", "pi", "--ssh-config", &cfg]);
     let text = String::from_utf8_lossy(&out.stdout);
@@ -76,7 +71,7 @@ fn doctor_host_reports_every_step_ok() {
 #[test]
 fn doctor_with_a_wrong_key_names_the_authenticate_step() {
     let h = Harness::new();
-    put_remote_binary(&h);
+    h.put_remote_binary(&[]);
     let wrong = h.root.path().join("wrong_key");
     sshd::keygen(&wrong, "ed25519", "");
     let cfg = std::fs::read_to_string(&h.client_config).unwrap().replace(
@@ -120,7 +115,7 @@ fn doctor_with_missing_remote_binary_points_at_deploy() {
 #[test]
 fn doctor_unknown_host_key_and_unreachable_port() {
     let h = Harness::new();
-    put_remote_binary(&h);
+    h.put_remote_binary(&[]);
     std::fs::write(&h.known_hosts, "").unwrap();
     let cfg = h.client_config.display().to_string();
     let out = doctor(&h, &["--host", "pi", "--ssh-config", &cfg]);

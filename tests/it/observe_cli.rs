@@ -2,7 +2,8 @@
 //! `peek`, `events`, `monitor --once` (text and JSON, exit codes), and the
 //! follow loops `watch`, `monitor --mode events|narrate` ending on SIGINT with 0.
 
-mod logdir;
+use crate::support::logdir;
+use crate::support::wait_exit;
 
 use logdir::Fixture;
 use serde_json::{json, Value};
@@ -91,20 +92,8 @@ fn interrupt(child: &std::process::Child) {
     .unwrap();
 }
 
-fn wait_exit(child: &mut std::process::Child) -> Option<i32> {
-    let end = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < end {
-        if let Some(s) = child.try_wait().unwrap() {
-            return s.code();
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let _ = child.kill();
-    None
-}
-
 fn spawn(f: &Fixture, args: &[&str]) -> std::process::Child {
-    Command::new(logdir::bin())
+    Command::new(crate::support::BIN)
         .args(args)
         .arg("--config")
         .arg(f.work.join("agent-runner.toml"))
@@ -153,8 +142,8 @@ fn monitor_events_and_narrate_follow_then_exit_0_on_sigint() {
     assert!(l.contains("phase=é"));
     interrupt(&ev);
     interrupt(&narr);
-    assert_eq!(wait_exit(&mut ev), Some(0));
-    assert_eq!(wait_exit(&mut narr), Some(0));
+    assert_eq!(wait_exit(&mut ev, Duration::from_secs(30)), Some(0));
+    assert_eq!(wait_exit(&mut narr, Duration::from_secs(30)), Some(0));
 }
 
 #[test]
@@ -164,7 +153,7 @@ fn watch_redraws_and_exits_0_on_sigint() {
     let mut out = w.stdout.take().unwrap();
     std::thread::sleep(Duration::from_millis(1500));
     interrupt(&w);
-    assert_eq!(wait_exit(&mut w), Some(0));
+    assert_eq!(wait_exit(&mut w, Duration::from_secs(30)), Some(0));
     let mut s = String::new();
     out.read_to_string(&mut s).unwrap();
     assert!(s.matches("\x1b[2J\x1b[H").count() >= 2, "redrawn: {s:?}");
@@ -183,7 +172,7 @@ fn monitor_loop_auto_stops_a_pid_file_serve_once_then_exits_0_on_sigint() {
         format!("{{\"pid\": {pid}, \"create_time\": {token}}}"),
     )
     .unwrap();
-    let mut m = Command::new(logdir::bin())
+    let mut m = Command::new(crate::support::BIN)
         .args(["monitor", "--interval", "0.3", "--config"])
         .arg(f.work.join("agent-runner.toml"))
         .env("HOME", f.tmp.path())
@@ -201,7 +190,7 @@ fn monitor_loop_auto_stops_a_pid_file_serve_once_then_exits_0_on_sigint() {
     // Several more polls: same episode, no second alert line or stop.
     std::thread::sleep(Duration::from_millis(1500));
     interrupt(&m);
-    assert_eq!(wait_exit(&mut m), Some(0));
+    assert_eq!(wait_exit(&mut m, Duration::from_secs(30)), Some(0));
     let mut rest = String::new();
     r.read_to_string(&mut rest).unwrap();
     assert!(
@@ -231,7 +220,7 @@ fn events_tail_follows_new_matching_lines_and_exits_0_on_sigint() {
         "history skipped, new line printed: {l}"
     );
     interrupt(&t);
-    assert_eq!(wait_exit(&mut t), Some(0));
+    assert_eq!(wait_exit(&mut t, Duration::from_secs(30)), Some(0));
 }
 
 /// The lines a child prints, read on a thread (so a test can wait bounded).
@@ -284,13 +273,13 @@ fn events_tail_follows_a_log_dir_created_after_it_started_and_a_new_month_file()
     std::fs::write(f.logs.join("events-2026-12.jsonl"), line(9)).unwrap();
     expect_line(&rx, "\"round_num\": 9");
     interrupt(&t);
-    assert_eq!(wait_exit(&mut t), Some(0));
+    assert_eq!(wait_exit(&mut t, Duration::from_secs(30)), Some(0));
 }
 
 #[test]
 fn monitor_http_through_the_binary_serves_and_exits_0_on_sigint() {
     let f = fixture();
-    let mut h = Command::new(logdir::bin())
+    let mut h = Command::new(crate::support::BIN)
         .args(["monitor", "--mode", "http", "--port", "0", "--config"])
         .arg(f.work.join("agent-runner.toml"))
         .stdout(Stdio::null())
@@ -317,5 +306,5 @@ fn monitor_http_through_the_binary_serves_and_exits_0_on_sigint() {
     assert!(body.starts_with("HTTP/1.0 200 OK"), "{body}");
     assert!(body.contains("\"project\": \"proj\""), "{body}");
     interrupt(&h);
-    assert_eq!(wait_exit(&mut h), Some(0));
+    assert_eq!(wait_exit(&mut h, Duration::from_secs(30)), Some(0));
 }

@@ -3,7 +3,7 @@
 //! pid-file stop against a real process, and `supervisor_stale` not silenced by
 //! the monitor's own events.
 
-mod logdir;
+use crate::support::logdir;
 
 use agent_runner::config::Config;
 use agent_runner::witness::monitor::{Monitor, PidFileStop, StopAction};

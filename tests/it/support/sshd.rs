@@ -3,7 +3,6 @@
 //! aliases, and a known_hosts file, all in one temp dir. The client HOME is a
 //! temp dir too; the real `~/.ssh` is never read or written. Every sshd (and
 //! its per-connection children) is killed on Drop.
-#![allow(dead_code)]
 
 use std::io::Read;
 use std::net::TcpStream;
@@ -11,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use agent_runner::ssh::session::SshError;
 use agent_runner::ssh::{ResolvedHost, StrictHostKeyChecking};
 
 pub const SSHD: &str = "/usr/sbin/sshd";
@@ -204,6 +204,17 @@ impl Sshd {
     }
 }
 
+/// A jump-host resolver for `connect` that resolves nothing (the tests
+/// hand `connect` fully resolved hosts).
+pub fn no_resolver() -> impl Fn(&str) -> Result<ResolvedHost, SshError> + Send + Sync {
+    |a: &str| {
+        Err(SshError::Resolve {
+            alias: a.into(),
+            reason: "no resolver in this test".into(),
+        })
+    }
+}
+
 fn banner_ok(port: u16) -> bool {
     let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
         return false;
@@ -331,6 +342,21 @@ impl Harness {
 
     pub fn jump_host(&self) -> ResolvedHost {
         self.host("jump", &self.jump)
+    }
+
+    /// Put this build on the remote PATH as `agent-runner`, through a
+    /// wrapper that can set env (the probe's clock-offset test hook).
+    pub fn put_remote_binary(&self, env: &[(&str, &str)]) {
+        let mut s = String::from("#!/bin/sh\n");
+        for (k, v) in env {
+            s.push_str(&format!("export {k}='{v}'\n"));
+        }
+        s.push_str(&format!("exec '{}' \"$@\"\n", super::BIN));
+        let p = self.remote_bin.join("agent-runner");
+        std::fs::write(&p, s).expect("write the remote agent-runner");
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755))
+            .expect("chmod the remote agent-runner");
     }
 
     /// `ssh -F <client config>` with the harness's HOME, for comparisons.

@@ -2,10 +2,8 @@
 //! path in `AGENT_RUNNER_PY`): it reads the log_dir our `round` writes, and we
 //! continue a log_dir it wrote.
 
-mod support;
-
+use crate::support::*;
 use std::process::Command;
-use support::*;
 
 /// A config both tools accept (the Python tool refuses restart_delay_s = 0).
 fn python_compatible_config(p: &Project, agent: &std::path::Path) {

@@ -5,7 +5,7 @@
 use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
 
-const BIN: &str = env!("CARGO_BIN_EXE_agent-runner");
+use crate::support::BIN;
 
 #[test]
 fn self_spawns_go_through_the_wrapper() {

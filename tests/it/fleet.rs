@@ -4,9 +4,7 @@
 //! lossless resume across an sshd kill, `host_unreachable` beside a healthy
 //! host, and no probe left behind when the channel closes.
 
-#[path = "common/sshd.rs"]
-mod sshd;
-mod support;
+use crate::support::{self, sshd, BIN};
 
 use serde_json::{json, Value};
 use sshd::Harness;
@@ -15,22 +13,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-const BIN: &str = env!("CARGO_BIN_EXE_agent-runner");
-
-/// Put this build on the remote PATH, through a wrapper that can set env
-/// (the probe's clock-offset test hook).
-fn put_remote_binary(h: &Harness, env: &[(&str, &str)]) {
-    let mut s = String::from("#!/bin/sh\n");
-    for (k, v) in env {
-        s.push_str(&format!("export {k}='{v}'\n"));
-    }
-    s.push_str(&format!("exec '{BIN}' \"$@\"\n"));
-    let p = h.remote_bin.join("agent-runner");
-    std::fs::write(&p, s).unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
-}
 
 /// A remote project: a config and a log_dir written by hand.
 struct Remote {
@@ -179,7 +161,7 @@ fn probes_for(config: &Path) -> Vec<i32> {
 #[test]
 fn once_reports_a_hung_remote_round_and_exit_codes() {
     let h = Harness::new();
-    put_remote_binary(&h, &[]);
+    h.put_remote_binary(&[]);
     let r = Remote::new(&h, "p", "round_budget_s = 10", "");
     let cfg = r.config.display().to_string();
     // Healthy: a round that started and ended just now.
@@ -275,7 +257,7 @@ fn a_remote_clock_one_hour_off_raises_no_false_hung_or_stale() {
     let h = Harness::new();
     // The remote's clock (as its probe reports it and as its events are
     // stamped) is one hour behind this machine's.
-    put_remote_binary(&h, &[("AGENT_RUNNER_PROBE_CLOCK_OFFSET_S", "-3600")]);
+    h.put_remote_binary(&[("AGENT_RUNNER_PROBE_CLOCK_OFFSET_S", "-3600")]);
     let r = Remote::new(&h, "p", "round_budget_s = 60", "");
     let cfg = r.config.display().to_string();
     r.event(
@@ -310,7 +292,7 @@ fn a_remote_clock_one_hour_off_raises_no_false_hung_or_stale() {
 #[test]
 fn disk_critical_auto_stops_the_remote_serve_over_the_same_session() {
     let h = Harness::new();
-    put_remote_binary(&h, &[]);
+    h.put_remote_binary(&[]);
     let p = support::Project::new();
     let agent = p.agent("slow.sh", "cat >/dev/null; sleep 2; exit 0");
     let cfg = p.config(
@@ -475,7 +457,7 @@ fn outage(
 #[test]
 fn killing_sshd_mid_stream_blips_then_resumes_without_loss_or_duplicates() {
     let mut h = Harness::new();
-    put_remote_binary(&h, &[]);
+    h.put_remote_binary(&[]);
     let r = Remote::new(&h, "p", "", "");
     let cfg = r.config.display().to_string();
     let local_logs = witness_config(&h);
@@ -530,7 +512,7 @@ fn killing_sshd_mid_stream_blips_then_resumes_without_loss_or_duplicates() {
 #[test]
 fn a_silent_host_is_unreachable_while_another_keeps_reporting() {
     let h = Harness::new();
-    put_remote_binary(&h, &[]);
+    h.put_remote_binary(&[]);
     let r = Remote::new(&h, "p", "round_budget_s = 10", "");
     // A TCP listener that accepts and never speaks.
     let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -597,7 +579,7 @@ fn a_silent_host_is_unreachable_while_another_keeps_reporting() {
 #[test]
 fn the_probe_exits_within_5s_when_its_channel_closes() {
     let h = Harness::new();
-    put_remote_binary(&h, &[]);
+    h.put_remote_binary(&[]);
     let r = Remote::new(&h, "p", "", "");
     let cfg = r.config.display().to_string();
     let start = || {
@@ -719,7 +701,7 @@ fn http_get(port: u16, path: &str) -> (u16, String) {
 #[test]
 fn http_mode_serves_the_fleet_view_api_and_metrics_with_a_host_label() {
     let h = Harness::new();
-    put_remote_binary(&h, &[]);
+    h.put_remote_binary(&[]);
     let r = Remote::new(&h, "p", "", "");
     r.event(
         1.0,
@@ -897,7 +879,7 @@ fn probe_frames_are_bounded_and_a_missing_config_is_an_error_frame() {
 #[test]
 fn oauth_fail_is_detected_from_the_relayed_round_log_tails() {
     let h = Harness::new();
-    put_remote_binary(&h, &[]);
+    h.put_remote_binary(&[]);
     let r = Remote::new(&h, "p", "", "");
     let cfg = r.config.display().to_string();
     for n in 1..=10u64 {
@@ -931,7 +913,7 @@ fn oauth_fail_is_detected_from_the_relayed_round_log_tails() {
 #[test]
 fn a_fleet_of_twenty_hosts_all_report_through_bounded_jittered_handshakes() {
     let h = Harness::new();
-    put_remote_binary(&h, &[]);
+    h.put_remote_binary(&[]);
     let r = Remote::new(&h, "p", "round_budget_s = 10", "");
     r.event(
         1.0,
@@ -990,7 +972,7 @@ fn a_fleet_of_twenty_hosts_all_report_through_bounded_jittered_handshakes() {
 #[test]
 fn on_a_terminal_the_table_is_redrawn_in_place() {
     let h = Harness::new();
-    put_remote_binary(&h, &[]);
+    h.put_remote_binary(&[]);
     let r = Remote::new(&h, "p", "", "");
     r.event(
         1.0,

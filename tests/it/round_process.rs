@@ -1,101 +1,21 @@
 //! The agent process under bounds: real bash "agents" written into temp dirs,
 //! real process groups, real signals, checked in /proc.
 //!
-//! The real-OS-signal path of `install_stop_handlers` is exercised here by
-//! signalling this test process itself; the end-to-end "Ctrl-C on `round`"
-//! path belongs to the round tests.
+//! The real-OS-signal path of `install_stop_handlers` is exercised by
+//! signalling the test process itself, so it runs in a process of its own
+//! (`tests/signal_self.rs`); the end-to-end "Ctrl-C on `round`" path belongs
+//! to the round tests.
 
-use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use agent_runner::round::process::{
-    exit_cause, install_stop_handlers, run, ChildInfo, Observation, Outcome, SpawnSpec, StopSignal,
-    WaitPolicy,
+    exit_cause, run, ChildInfo, Observation, StopSignal, WaitPolicy,
 };
 use agent_runner::sys::proc;
 use nix::sys::signal::Signal;
 use regex::Regex;
 
-/// Slack for a loaded machine on top of the budget and grace.
-const SLACK: Duration = Duration::from_secs(5);
-
-struct Agent {
-    dir: tempfile::TempDir,
-    spec: SpawnSpec,
-}
-
-/// A bash agent running `body`; `$OUT` is the temp dir.
-fn agent(body: &str) -> Agent {
-    let dir = tempfile::tempdir().unwrap();
-    let script = dir.path().join("agent.sh");
-    std::fs::write(
-        &script,
-        format!("#!/bin/bash\nOUT='{}'\n{body}\n", dir.path().display()),
-    )
-    .unwrap();
-    let spec = SpawnSpec {
-        argv: vec!["bash".into(), script.display().to_string()],
-        env: Vec::new(),
-        cwd: dir.path().to_path_buf(),
-        stdin: None,
-        log_path: dir.path().join("logs").join("round-1.log"),
-    };
-    Agent { dir, spec }
-}
-
-fn policy(budget_s: u64) -> WaitPolicy {
-    let mut p = WaitPolicy::with_budget(Duration::from_secs(budget_s));
-    p.term_grace = Duration::from_secs(2);
-    p
-}
-
-fn go(a: &Agent, p: &WaitPolicy) -> (Outcome, Vec<Observation>, Duration) {
-    let stop = StopSignal::new().unwrap();
-    go_with(a, p, &stop)
-}
-
-fn go_with(a: &Agent, p: &WaitPolicy, stop: &StopSignal) -> (Outcome, Vec<Observation>, Duration) {
-    let mut obs = Vec::new();
-    let t = Instant::now();
-    let out = run(&a.spec, p, stop, &mut |o| obs.push(o)).unwrap();
-    (out, obs, t.elapsed())
-}
-
-fn read(p: &Path) -> String {
-    std::fs::read_to_string(p).unwrap_or_else(|e| panic!("read {}: {e}", p.display()))
-}
-
-fn pids_in(p: &Path) -> Vec<i32> {
-    read(p)
-        .split_whitespace()
-        .map(|s| {
-            s.parse()
-                .unwrap_or_else(|_| panic!("pid '{s}' in {}", p.display()))
-        })
-        .collect()
-}
-
-/// Wait (bounded) until `file` has at least `n` whitespace-separated words.
-fn wait_words(file: &Path, n: usize) {
-    let until = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < until {
-        if std::fs::read_to_string(file).is_ok_and(|s| s.split_whitespace().count() >= n) {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("{} never got {n} entries", file.display());
-}
-
-fn assert_all_dead(pids: &[i32]) {
-    for &pid in pids {
-        assert!(
-            !proc::alive(pid),
-            "pid {pid} of the agent tree is still alive: {:?}",
-            proc::stat(pid)
-        );
-    }
-}
+use crate::support::process_agent::*;
 
 #[test]
 fn clean_exit_is_clean() {
@@ -497,26 +417,4 @@ fn stop_requested_before_spawn_ends_at_once() {
     let (out, _, took) = go_with(&a, &p, &stop);
     assert!(out.cancelled, "{out:?}");
     assert!(took < p.stop_grace + SLACK, "{took:?}");
-}
-
-#[test]
-fn real_sigterm_to_this_process_stops_the_agent() {
-    let stop = install_stop_handlers().unwrap();
-    let again = install_stop_handlers().unwrap();
-    assert!(!stop.is_requested());
-    let a = agent("echo $$ > \"$OUT/pids\"; exec sleep 1000");
-    let pids_file: PathBuf = a.dir.path().join("pids");
-    let pf = pids_file.clone();
-    let t = std::thread::spawn(move || {
-        wait_words(&pf, 1);
-        nix::sys::signal::kill(nix::unistd::getpid(), Signal::SIGTERM).unwrap();
-    });
-    let (out, _, took) = go_with(&a, &policy(120), &stop);
-    t.join().unwrap();
-    assert!(out.cancelled, "{out:?}");
-    assert_eq!(out.exit_code, -15);
-    assert!(again.is_requested(), "one process-wide stop signal");
-    assert_eq!(stop.received_signal(), Some(libc::SIGTERM));
-    assert!(took < Duration::from_secs(60), "{took:?}");
-    assert_all_dead(&pids_in(&pids_file));
 }

@@ -2,15 +2,15 @@
 //! named like the CLI prints that CLI's JSON output, and the events land in
 //! the log_dir after `round_end`, payloads in upstream order, `raw` redacted.
 
-mod support;
-
+use crate::support::{payload_keys, Project};
 use serde_json::json;
-use support::{payload_keys, Project};
 
 const CLAUDE_TOOL_USE: &str =
-    include_str!("data/cli-real-output/claude-2.1.143-assistant-tool-use.jsonl");
-const CLAUDE_RESULT: &str = include_str!("data/cli-real-output/claude-2.1.143-result-event.jsonl");
-const GEMINI_RESULT: &str = include_str!("data/cli-real-output/gemini-0.42.0-result-event.jsonl");
+    include_str!("../data/cli-real-output/claude-2.1.143-assistant-tool-use.jsonl");
+const CLAUDE_RESULT: &str =
+    include_str!("../data/cli-real-output/claude-2.1.143-result-event.jsonl");
+const GEMINI_RESULT: &str =
+    include_str!("../data/cli-real-output/gemini-0.42.0-result-event.jsonl");
 
 /// A fake CLI called `name` that drains its prompt, prints `out` and exits
 /// with `code`.

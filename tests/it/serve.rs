@@ -1,26 +1,12 @@
 //! Layer 2 through the real binary: stop conditions, breakers, signals.
 
-mod support;
-
+use crate::support::*;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use std::time::{Duration, Instant};
-use support::*;
 
 fn sig(child: &std::process::Child, s: Signal) {
     kill(Pid::from_raw(child.id() as i32), s).unwrap_or_else(|e| panic!("kill: {e}"));
-}
-
-fn wait_exit(child: &mut std::process::Child, timeout: Duration) -> Option<i32> {
-    let end = Instant::now() + timeout;
-    while Instant::now() < end {
-        if let Ok(Some(st)) = child.try_wait() {
-            return st.code();
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let _ = child.kill();
-    None
 }
 
 #[test]

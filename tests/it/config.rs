@@ -2,8 +2,7 @@
 //! presets), one-line errors naming file and key, path rules, presets and
 //! `init` through the real binary with real git.
 
-mod support;
-use support::python_tool;
+use crate::support::python_tool;
 
 use agent_runner::config::presets;
 use agent_runner::config::{
@@ -14,7 +13,7 @@ use agent_runner::scaffold::{self, ScaffoldOptions};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-const BIN: &str = env!("CARGO_BIN_EXE_agent-runner");
+use crate::support::BIN;
 
 // ---------------------------------------------------------------- helpers
 

@@ -1,10 +1,8 @@
 //! Layer 1 through the real binary: fake agents written by the tests, real
 //! git, real processes and signals.
 
-mod support;
-
+use crate::support::*;
 use std::time::{Duration, Instant};
-use support::*;
 
 fn assert_order(p: &Project, expected: &[&str]) {
     let kinds = p.kinds();

@@ -1,7 +1,7 @@
 //! `peek` (document, `--round`, `--select`, text form) and `events` (window,
 //! `--since` cursor/time, argument errors with exit 2).
 
-mod logdir;
+use crate::support::logdir;
 
 use agent_runner::observe::events::{run as events_run, EventsQuery};
 use agent_runner::observe::peek::{self, PeekError};
@@ -236,7 +236,7 @@ fn events_argument_errors_exit_2() {
         (&["--window", "3"], "--kind"),
     ];
     for (args, msg) in cases {
-        let out = std::process::Command::new(logdir::bin())
+        let out = std::process::Command::new(crate::support::BIN)
             .arg("events")
             .args(*args)
             .output()
@@ -245,7 +245,7 @@ fn events_argument_errors_exit_2() {
         assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
         assert!(err.contains(msg), "{args:?}: {err}");
     }
-    let out = std::process::Command::new(logdir::bin())
+    let out = std::process::Command::new(crate::support::BIN)
         .args(["peek", "--round", "abc"])
         .output()
         .unwrap();
@@ -268,7 +268,7 @@ fn events_argument_errors_exit_2() {
             "local only",
         ),
     ] {
-        let out = std::process::Command::new(logdir::bin())
+        let out = std::process::Command::new(crate::support::BIN)
             .args(&args)
             .env("HOME", home.path())
             .env("AGENT_RUNNER_SSH_CONFIG", &empty)

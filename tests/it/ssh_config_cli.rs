@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 fn run(home: &Path, args: &[&str], env_cfg: Option<&Path>) -> Output {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_agent-runner"));
+    let mut c = Command::new(crate::support::BIN);
     c.arg("ssh-config").args(args).env("HOME", home);
     c.env_remove("AGENT_RUNNER_SSH_CONFIG");
     if let Some(p) = env_cfg {

@@ -2,8 +2,7 @@
 //! hosts, ProxyCommand, many channels per session, deadlines, liveness,
 //! remote quoting.
 
-#[path = "common/sshd.rs"]
-mod sshd;
+use crate::support::sshd;
 
 use std::time::{Duration, Instant};
 
@@ -11,16 +10,7 @@ use agent_runner::ssh::auth::AuthError;
 use agent_runner::ssh::config::{self, ResolveOptions};
 use agent_runner::ssh::session::{connect, SshError};
 use agent_runner::ssh::ResolvedHost;
-use sshd::{Agent, Harness};
-
-fn no_resolver() -> impl Fn(&str) -> Result<ResolvedHost, SshError> + Send + Sync {
-    |a: &str| {
-        Err(SshError::Resolve {
-            alias: a.into(),
-            reason: "no resolver in this test".into(),
-        })
-    }
-}
+use sshd::{no_resolver, Agent, Harness};
 
 #[tokio::test]
 async fn connect_by_alias_with_key_auth_runs_echo() {

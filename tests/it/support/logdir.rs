@@ -1,6 +1,5 @@
 //! Shared fixtures: a temp project whose log_dir is written by hand in the
 //! upstream format (`events-YYYY-MM.jsonl`, `metrics-…`, `rounds/R<N>-….log`).
-#![allow(dead_code)]
 
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{json, Value};
@@ -92,14 +91,6 @@ impl Fixture {
     }
 }
 
-pub fn bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_agent-runner"))
-}
-
-pub fn path_str(p: &Path) -> String {
-    p.display().to_string()
-}
-
 impl Fixture {
     /// Write `proj/agent-runner.toml` logging to this fixture's log_dir.
     pub fn write_config(&self, monitor_extra: &str) -> PathBuf {
@@ -117,7 +108,7 @@ impl Fixture {
 
     /// Run the binary with `--config` pointing at this fixture.
     pub fn cli(&self, args: &[&str]) -> std::process::Output {
-        std::process::Command::new(bin())
+        std::process::Command::new(super::BIN)
             .args(args)
             .arg("--config")
             .arg(self.work.join("agent-runner.toml"))

@@ -1,10 +1,8 @@
 //! Service lifecycle: systemd unit text verified by `systemd-analyze verify`,
 //! and the pid-file mode driven for real (no systemd session needed).
 
-mod support;
-
+use crate::support::*;
 use std::time::{Duration, Instant};
-use support::*;
 
 fn json_out(o: &std::process::Output) -> serde_json::Value {
     serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
