@@ -40,19 +40,19 @@ pub fn catalog(cfg: &Config) -> Vec<Defense> {
             "round_budget_s",
             json!(cfg.runtime.round_budget_s),
             "R1128 \u{2014} TaskOutput polling loop 60min, scheduler grace fails to trigger",
-            "tests/round.rs::budget_kills_a_term_ignoring_agent_and_its_setsid_grandchild",
+            "tests/it/round.rs::budget_kills_a_term_ignoring_agent_and_its_setsid_grandchild",
         ),
         d(
             "process_group_isolation",
             json!("own process group (setsid); TERM -> grace -> KILL to the whole group; escaped descendants found and reaped"),
             "#307 \u{2014} process group reaping for descendant cleanup",
-            "tests/round_process.rs::term_ignoring_agent_and_setsid_grandchildren_all_die",
+            "tests/it/round_process.rs::term_ignoring_agent_and_setsid_grandchildren_all_die",
         ),
         d(
             "sigterm_reaper",
             json!("serve exits only after the current round completes; systemd KillSignal=SIGTERM + KillMode=mixed, TimeoutStopSec=max(round_budget)+60"),
             "R725 \u{2014} SIGTERM-during-round dual-claude race",
-            "tests/serve.rs::sigterm_during_a_round_lets_it_finish_then_exits_0",
+            "tests/it/serve.rs::sigterm_during_a_round_lets_it_finish_then_exits_0",
         ),
         d(
             "orphan_stash_idempotency_s",
@@ -64,56 +64,56 @@ pub fn catalog(cfg: &Config) -> Vec<Defense> {
             "sha_locked_stash",
             json!("no stash@{N} index references"),
             "\u{a7}9 IMMUTABLE \u{2014} batch drop by index breaks under concurrent stash",
-            "tests/round.rs::dirty_tree_is_stashed_once_per_round_by_sha",
+            "tests/it/round.rs::dirty_tree_is_stashed_once_per_round_by_sha",
         ),
         d(
             "set_diff_classification",
             json!("no unified-diff +/- line parsing anywhere in src/"),
             "R2110 \u{2014} rotation-only diff via +-line scan misclassifies",
-            "tests/round.rs::dirty_set_is_a_set_diff",
+            "tests/it/round.rs::dirty_set_is_a_set_diff",
         ),
         Defense {
             name: "critical_envs_injection",
             value: json!(env_keys),
             codifies: "Env injection via [agent.env] block \u{2014} preset-supplied per CLI (e.g. DISABLE_AUTOUPDATER for claude prevents mid-loop self-updates)",
-            guarded_by: "tests/round_process.rs::env_cwd_stdin_and_session_are_as_specified",
+            guarded_by: "tests/it/round_process.rs::env_cwd_stdin_and_session_are_as_specified",
             current_state: if cfg.agent.env.is_empty() { "off" } else { "active" },
         },
         d(
             "startup_smoke_check",
             json!("startup battery (config / log_dir / agent_cli / git / prompt_file / prompt_smoke)"),
             "R721 + #446 \u{2014} _common.md frontmatter caused 4h/123-round silent burn; now halts serve (config_broken) instead of respawning a broken config",
-            "tests/round.rs::startup_battery_failure_exits_78_with_events",
+            "tests/it/round.rs::startup_battery_failure_exits_78_with_events",
         ),
         d(
             "crash_loop_breaker",
             json!("stop after 5 consecutive short crashes; exp-escalating delay"),
             "Run 6 \u{2014} crashing agent respawned ~100 empty rounds at a fixed 2x delay",
-            "tests/serve.rs::agents_failing_fast_trip_the_crash_loop_breaker",
+            "tests/it/serve.rs::agents_failing_fast_trip_the_crash_loop_breaker",
         ),
         d(
             "mem_loop_breaker",
             json!("stop after 5 consecutive mid-round memory-terminated rounds (exit 71, restarts); escalates to a persistent stop (exit 70) if mem_loop itself recurs 3x within a rolling 2h window across restarts"),
             "0.2.15/0.2.16 \u{2014} a host stuck under sustained memory pressure could mem-terminate every round forever with no give-up",
-            "tests/serve.rs::mem_loop_exits_71_then_70",
+            "tests/it/serve.rs::mem_loop_exits_71_then_70",
         ),
         d(
             "stalled_no_progress_breaker",
             json!("stop after 5 consecutive fast (<30s) exit-0 rounds with no recorded usage (exit 75, same code as crash_loop_breaker)"),
             "0.2.16 \u{2014} some CLIs exit 0 on a provider failure that never reached the model, invisible to crash_loop_breaker",
-            "tests/serve.rs::stalled_no_progress_exits_75",
+            "tests/it/serve.rs::stalled_no_progress_exits_75",
         ),
         d(
             "bulk_round_log_prune_guard",
             json!("a prune deleting more files than it keeps deletes nothing"),
             "0.2.4 \u{2014} rounds/ pruning shipped against backlogs it never built; one deployment would have deleted 12,193 of 12,293 transcripts silently",
-            "tests/serve.rs::bulk_prune_is_deferred",
+            "tests/it/serve.rs::bulk_prune_is_deferred",
         ),
         d(
             "flock_concurrency",
             json!("agent-runner.lock"),
             "Architectural \u{2014} prevent concurrent supervisors corrupting state",
-            "tests/round.rs::a_second_round_at_once_refuses_with_the_holder_and_writes_nothing",
+            "tests/it/round.rs::a_second_round_at_once_refuses_with_the_holder_and_writes_nothing",
         ),
         d(
             "atomic_state_writes",
@@ -150,7 +150,7 @@ pub fn markdown_table(cfg: &Config) -> String {
 
 /// Guards named in the catalogue whose test does not exist yet (the lead
 /// reconciles these; `guards_exist` fails if any other guard is missing).
-pub const PENDING_GUARDS: &[&str] = &["tests/serve.rs::mem_loop_exits_71_then_70"];
+pub const PENDING_GUARDS: &[&str] = &["tests/it/serve.rs::mem_loop_exits_71_then_70"];
 
 #[cfg(test)]
 mod tests {

@@ -6,12 +6,14 @@
 
 mod support;
 
+mod architecture;
 mod compat_python;
 mod config;
 mod demo;
 mod deploy;
 mod docs_tables;
 mod fleet;
+mod metrics_promtool;
 mod monitor_http;
 mod monitor_local;
 mod monitor_python_parity;

@@ -11,7 +11,6 @@ use std::time::Duration;
 use agent_runner::round::process::{
     exit_cause, run, ChildInfo, Observation, StopSignal, WaitPolicy,
 };
-use agent_runner::sys::proc;
 use nix::sys::signal::Signal;
 use regex::Regex;
 

@@ -192,7 +192,7 @@ pub fn read_pids(p: &Path) -> Vec<i32> {
 }
 
 /// True if the process exists and is not a zombie.
-pub use agent_runner::proc::alive;
+pub use agent_runner::sys::proc::alive;
 
 /// Wait up to `timeout` for `child` to exit; its exit code (None on a signal
 /// death, or on timeout, after which the child is killed).

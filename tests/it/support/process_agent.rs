@@ -7,7 +7,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use agent_runner::proc;
+use agent_runner::sys::proc;
 use agent_runner::round::process::{run, Observation, Outcome, SpawnSpec, StopSignal, WaitPolicy};
 
 /// Slack for a loaded machine on top of the budget and grace.

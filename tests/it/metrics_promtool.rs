@@ -4,10 +4,8 @@
 //! hosts in several states. promtool is required (Debian package
 //! `prometheus`, installed by `.ci/run`): without it these tests fail.
 
-mod logdir;
-
+use crate::support::logdir::Fixture;
 use agent_runner::fleet::link::{Row, Table};
-use logdir::Fixture;
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
