@@ -27,8 +27,19 @@ pub fn agent(body: &str) -> Agent {
         format!("#!/bin/bash\nOUT='{}'\n{body}\n", dir.path().display()),
     )
     .unwrap();
+    // Under `round` the agent starts with SIGHUP, SIGINT and SIGTERM at their
+    // defaults (`install_stop_handlers` runs before the spawn, and exec
+    // resets handled signals). Here the agent inherits the test process's
+    // dispositions, and a `cargo test` started in the background of a
+    // script has SIGINT ignored, which bash cannot trap: reset them the way
+    // `round` does, whatever launched the tests.
     let spec = SpawnSpec {
-        argv: vec!["bash".into(), script.display().to_string()],
+        argv: vec![
+            "env".into(),
+            "--default-signal=HUP,INT,TERM".into(),
+            "bash".into(),
+            script.display().to_string(),
+        ],
         env: Vec::new(),
         cwd: dir.path().to_path_buf(),
         stdin: None,
