@@ -32,5 +32,6 @@ pub mod snapshot;
 pub mod ssh;
 pub mod state;
 pub mod sys;
+pub mod termsafe;
 pub mod timefmt;
 pub mod witness;

@@ -1,5 +1,6 @@
 //! `agent-runner deploy --host HOST`: copy the matching agent-runner binary
-//! to a host over SSH, verified and swapped in atomically.
+//! to a host over SSH, verified, run there and swapped in atomically, the
+//! replaced one kept as `.prev`; `--rollback` swaps `.prev` back.
 
 use super::{CliError, CmdResult, GlobalArgs};
 use crate::deploy::{self, DEFAULT_REMOTE_PATH};
@@ -22,8 +23,12 @@ pub struct DeployArgs {
     /// Binary to copy (default: target/<triple>/release/agent-runner next to
     /// this one if it is a static build not older than this one, else this
     /// one if its architecture matches the host's, else that cross build).
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", conflicts_with = "rollback")]
     pub binary: Option<PathBuf>,
+    /// Put the previous binary (`<remote path>.prev`, kept by the last
+    /// deploy) back, keeping the replaced one as `.prev`.
+    #[arg(long)]
+    pub rollback: bool,
     /// Where to install it on the host.
     #[arg(long, value_name = "PATH", default_value = DEFAULT_REMOTE_PATH)]
     pub remote_path: String,
@@ -38,6 +43,9 @@ pub fn run(g: &GlobalArgs, a: &DeployArgs) -> CmdResult {
             "deploy needs a host: 'agent-runner deploy --host HOST'",
         ));
     };
+    if a.rollback {
+        return rollback(g, a, alias);
+    }
     let d = deploy::run(
         alias,
         a.ssh_config.as_deref(),
@@ -55,6 +63,7 @@ pub fn run(g: &GlobalArgs, a: &DeployArgs) -> CmdResult {
                 "remote_path": d.remote_path,
                 "sha256": d.sha256,
                 "version": d.version,
+                "previous": d.previous,
             })
         );
     } else {
@@ -67,6 +76,37 @@ pub fn run(g: &GlobalArgs, a: &DeployArgs) -> CmdResult {
             d.sha256
         );
         println!("{}", d.version);
+        if let Some(p) = &d.previous {
+            println!(
+                "the replaced binary is kept as '{p}' ('agent-runner deploy --rollback --host {alias}' puts it back)"
+            );
+        }
+    }
+    Ok(exit_code::OK)
+}
+
+fn rollback(g: &GlobalArgs, a: &DeployArgs, alias: &str) -> CmdResult {
+    let r = deploy::rollback(alias, a.ssh_config.as_deref(), &a.remote_path)
+        .map_err(|e| CliError::failure(e.to_string()))?;
+    if g.json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "host": alias,
+                "rollback": true,
+                "remote_path": r.remote_path,
+                "version": r.version,
+                "previous": r.previous,
+            })
+        );
+    } else {
+        println!(
+            "rolled back '{}:{}' to the previous binary: {}",
+            alias, r.remote_path, r.version
+        );
+        if let Some(p) = &r.previous {
+            println!("the replaced binary is kept as '{p}' (roll back again to return to it)");
+        }
     }
     Ok(exit_code::OK)
 }

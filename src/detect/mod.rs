@@ -101,13 +101,15 @@ impl Alert {
         let v = serde_json::to_value(self).unwrap_or(Value::Null);
         crate::state::pyjson::to_line_ascii(&v)
     }
-    /// `[WARN] hung — Round 50 started 10054s ago with no round_end`.
+    /// `[WARN] hung — Round 50 started 10054s ago with no round_end`, for a
+    /// terminal: control characters of the message (which may quote a remote
+    /// host's data) are escaped.
     pub fn to_text_line(&self) -> String {
         format!(
             "[{}] {} \u{2014} {}",
             self.severity.tag(),
             self.detector,
-            self.message
+            crate::termsafe::text(&self.message)
         )
     }
 }

@@ -8,8 +8,10 @@ use crate::witness::prom;
 use serde_json::Value;
 use std::collections::BTreeMap;
 
-/// Render the fleet table (plain text, one row per host).
+/// Render the fleet table (plain text, one row per host) for a terminal:
+/// every string from a host is escaped ([`crate::termsafe::text`]).
 pub fn render_table(rows: &BTreeMap<String, Row>) -> String {
+    use crate::termsafe::text;
     let mut s = format!(
         "{:<20} {:<16} {:>7} {:<12} {:>10} ALERTS\n",
         "HOST", "STATE", "ROUND", "PHASE", "LAST EVT"
@@ -36,12 +38,12 @@ pub fn render_table(rows: &BTreeMap<String, Row>) -> String {
         };
         s.push_str(&format!(
             "{:<20} {:<16} {:>7} {:<12} {:>10} {}\n",
-            r.name,
-            r.state,
+            text(&r.name),
+            text(&r.state),
             round,
-            r.phase.as_deref().unwrap_or("-"),
+            text(r.phase.as_deref().unwrap_or("-")),
             age,
-            alerts
+            text(&alerts)
         ));
     }
     s
@@ -235,6 +237,34 @@ mod tests {
         }
         let other = t.lines().find(|l| l.starts_with("b\"x")).unwrap();
         assert!(other.contains("unreachable") && other.contains("connection refused"));
+    }
+
+    #[test]
+    fn control_characters_in_a_row_reach_the_terminal_escaped() {
+        let mut m = BTreeMap::new();
+        m.insert(
+            "evil".to_string(),
+            Row {
+                name: "pi\x1b[2J".into(),
+                state: "blip".into(),
+                phase: Some("\rbuild\u{9b}31m".into()),
+                error: Some("boom\x07 \x1b]0;title\x07".into()),
+                ..Default::default()
+            },
+        );
+        let t = render_table(&m);
+        assert!(
+            !t.chars().any(|c| c.is_control() && c != '\n'),
+            "raw control characters: {t:?}"
+        );
+        for want in [
+            "pi\\x1b[2J",
+            "\\rbuild\\u{9b}31m",
+            "boom\\x07 \\x1b]0;title\\x07",
+        ] {
+            assert!(t.contains(want), "{want} in {t}");
+        }
+        assert_eq!(t.lines().count(), 2, "{t}");
     }
 
     #[test]

@@ -12,9 +12,11 @@ use crate::config::Config;
 use crate::detect::Alert;
 use crate::fields;
 use crate::state::{EventLog, Kind, Layout};
+use crate::termsafe;
 use crate::witness::http::{self, HttpError};
 use crate::witness::Mode;
 use serde_json::{json, Map, Value};
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::path::PathBuf;
@@ -124,7 +126,17 @@ fn tagged(host: &str, kind: &str, mut m: Map<String, Value>) -> String {
     o.insert("host".into(), json!(host));
     o.insert("type".into(), json!(kind));
     o.append(&mut m);
-    crate::state::pyjson::to_line_ascii(&Value::Object(o))
+    // ASCII-escaped already; DEL, the one control left raw, is escaped too.
+    termsafe::json_line(&crate::state::pyjson::to_line_ascii(&Value::Object(o))).into_owned()
+}
+
+/// A text line for the terminal: what a host sent (names, messages,
+/// errors) cannot drive it ([`termsafe::text`]).
+fn plain(s: String) -> String {
+    match termsafe::text(&s) {
+        Cow::Borrowed(_) => s,
+        Cow::Owned(o) => o,
+    }
 }
 
 fn alert_map(a: &Alert) -> Map<String, Value> {
@@ -332,9 +344,9 @@ async fn drive(
                                 }
                                 line(tagged(&host, "connected", m));
                             } else if relay.is_some() {
-                                line(format!("{host}: connected (the Python agent-runner, project '{}': relaying its events; event detectors only, no metrics, status or round logs; 'agent-runner deploy' puts the full probe there)", s("project")));
+                                line(plain(format!("{host}: connected (the Python agent-runner, project '{}': relaying its events; event detectors only, no metrics, status or round logs; 'agent-runner deploy' puts the full probe there)", s("project"))));
                             } else {
-                                line(format!("{host}: connected (agent-runner {} on '{}', {}, project '{}')", s("version"), s("hostname"), s("arch"), s("project")));
+                                line(plain(format!("{host}: connected (agent-runner {} on '{}', {}, project '{}')", s("version"), s("hostname"), s("arch"), s("project"))));
                             }
                         }
                     }
@@ -344,28 +356,28 @@ async fn drive(
                             "detector" => alert.detector, "severity" => alert.severity.as_str(),
                             "message" => alert.message, "auto_action" => alert.auto_action.as_str(), "host" => host});
                         if mode != Mode::Events {
-                            if json_out { line(tagged(&host, "alert", alert_map(&alert))) } else { line(format!("{host}: {}", alert.to_text_line())) }
+                            if json_out { line(tagged(&host, "alert", alert_map(&alert))) } else { line(plain(format!("{host}: {}", alert.to_text_line()))) }
                         }
                     }
                     Report::Cleared { host, detector } => {
                         local.emit(Kind::MonitorAlertCleared, fields! {"detector" => detector, "host" => host});
                         if mode != Mode::Events {
-                            if json_out { line(tagged(&host, "cleared", fields! {"detector" => detector})) } else { line(format!("{host}: cleared {detector}")) }
+                            if json_out { line(tagged(&host, "cleared", fields! {"detector" => detector})) } else { line(plain(format!("{host}: cleared {detector}"))) }
                         }
                     }
                     Report::Event { host, line: raw } => {
                         if mode == Mode::Events {
                             let _ = host;
-                            line(raw.trim_end().to_string());
+                            line(termsafe::json_line(raw.trim_end()).into_owned());
                         }
                     }
                     Report::Blip { host, fields: f } => {
                         local.emit(Kind::MonitorRemoteBlip, f.clone());
                         if json_out { line(tagged(&host, "blip", f)) } else {
-                            let _ = writeln!(err, "agent-runner: {host}: link blip (attempt {}, retry in {}s): {}",
+                            let _ = writeln!(err, "{}", plain(format!("agent-runner: {host}: link blip (attempt {}, retry in {}s): {}",
                                 f.get("attempt").cloned().unwrap_or_default(),
                                 f.get("next_sleep_s").cloned().unwrap_or_default(),
-                                f.get("error").and_then(Value::as_str).unwrap_or(""));
+                                f.get("error").and_then(Value::as_str).unwrap_or(""))));
                         }
                     }
                     Report::Unreachable { host, alert } => {
@@ -373,15 +385,15 @@ async fn drive(
                         local.emit(Kind::MonitorAlertEmitted, fields! {
                             "detector" => alert.detector, "severity" => alert.severity.as_str(),
                             "message" => alert.message, "auto_action" => alert.auto_action.as_str(), "host" => host});
-                        if json_out { line(tagged(&host, "alert", alert_map(&alert))) } else { line(format!("{host}: {}", alert.to_text_line())) }
+                        if json_out { line(tagged(&host, "alert", alert_map(&alert))) } else { line(plain(format!("{host}: {}", alert.to_text_line()))) }
                     }
                     Report::Giveup { host, fields: f } => {
                         local.emit(Kind::MonitorRemoteGiveup, f.clone());
                         if json_out { line(tagged(&host, "giveup", f.clone())) }
-                        let _ = writeln!(err, "agent-runner: relay to '{host}' gave up after {}s / {} attempts: {}",
+                        let _ = writeln!(err, "{}", plain(format!("agent-runner: relay to '{host}' gave up after {}s / {} attempts: {}",
                             f.get("total_elapsed_s").cloned().unwrap_or_default(),
                             f.get("total_attempts").cloned().unwrap_or_default(),
-                            f.get("final_error").and_then(Value::as_str).unwrap_or(""));
+                            f.get("final_error").and_then(Value::as_str).unwrap_or(""))));
                         return FleetOutcome::GaveUp;
                     }
                     Report::AutoStop { host, detector, result } => {
@@ -389,17 +401,17 @@ async fn drive(
                             Ok(d) => {
                                 local.emit(Kind::MonitorAutoStopTriggered, fields! {"detector" => detector, "host" => host});
                                 if json_out { line(tagged(&host, "auto_stop", fields! {"detector" => detector, "ok" => true, "detail" => d})) }
-                                else { line(format!("{host}: auto-stop ({detector}): remote serve asked to stop: {d}")) }
+                                else { line(plain(format!("{host}: auto-stop ({detector}): remote serve asked to stop: {d}"))) }
                             }
                             Err(e) => {
                                 local.emit(Kind::MonitorAutoStopFailed, fields! {"detector" => detector, "host" => host, "error" => e});
                                 if json_out { line(tagged(&host, "auto_stop", fields! {"detector" => detector, "ok" => false, "error" => e})) }
-                                else { line(format!("{host}: auto-stop ({detector}) FAILED: {e}")) }
+                                else { line(plain(format!("{host}: auto-stop ({detector}) FAILED: {e}"))) }
                             }
                         }
                     }
                     Report::NoProbe { host, message } => {
-                        let _ = writeln!(err, "agent-runner: {message}");
+                        let _ = writeln!(err, "agent-runner: {}", termsafe::text(&message));
                         if json_out { line(tagged(&host, "no_probe", fields! {"message" => message})) }
                     }
                     Report::Done { host } => {

@@ -3,7 +3,16 @@
 //! Routes (GET, exact paths): `/` an HTML page (meta refresh), `/api/state`
 //! (the peek document plus `alerts`), `/metrics` (Prometheus text). Every
 //! request re-reads the tail of the log_dir and runs the detectors without side
-//! effects. std `TcpListener`, one short-lived thread per connection.
+//! effects. The server itself (std `TcpListener`, one short-lived thread per
+//! connection, deadlines, the `Host:` check) is [`server`], shared with the
+//! fleet view.
+
+mod server;
+
+pub use server::{
+    is_loopback_host, serve_with, Handler, Response, MAX_CONNECTIONS, MAX_HEAD, REQUEST_DEADLINE,
+    RESPONSE_DEADLINE,
+};
 
 use super::prom;
 use crate::config::Config;
@@ -11,8 +20,7 @@ use crate::observe::state::{self, PeekOptions};
 use crate::state::Layout;
 use serde_json::{json, Value};
 use std::fmt::Write as _;
-use std::io::{Read, Write};
-use std::net::{IpAddr, TcpListener, TcpStream};
+use std::net::{IpAddr, TcpListener};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -46,14 +54,6 @@ pub fn check_bind(bind: &str) -> Result<IpAddr, String> {
         ));
     }
     Ok(ip)
-}
-
-/// A response.
-#[derive(Debug, Clone)]
-pub struct Response {
-    pub status: u16,
-    pub content_type: &'static str,
-    pub body: String,
 }
 
 pub fn esc(s: &str) -> String {
@@ -380,49 +380,6 @@ pub fn handle(cfg: &Config, method: &str, path: &str) -> Response {
     }
 }
 
-fn serve_conn(
-    handler: &(dyn Fn(&str, &str) -> Response + Send + Sync),
-    mut s: TcpStream,
-) -> std::io::Result<()> {
-    s.set_read_timeout(Some(Duration::from_secs(5)))?;
-    s.set_write_timeout(Some(Duration::from_secs(5)))?;
-    let mut buf = Vec::with_capacity(1024);
-    let mut chunk = [0u8; 1024];
-    while !buf.windows(4).any(|w| w == b"\r\n\r\n") && !buf.windows(2).any(|w| w == b"\n\n") {
-        let n = s.read(&mut chunk)?;
-        if n == 0 {
-            break;
-        }
-        buf.extend_from_slice(&chunk[..n]);
-        if buf.len() > 16 * 1024 {
-            break;
-        }
-    }
-    let head = String::from_utf8_lossy(&buf);
-    let mut parts = head.lines().next().unwrap_or("").split_whitespace();
-    let method = parts.next().unwrap_or("");
-    let path = parts.next().unwrap_or("");
-    let r = handler(method, path);
-    let reason = match r.status {
-        200 => "OK",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        _ => "Internal Server Error",
-    };
-    let msg = format!(
-        "HTTP/1.0 {} {reason}\r\nContent-Type: {}\r\nContent-Length: {}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n",
-        r.status,
-        r.content_type,
-        r.body.len()
-    );
-    s.write_all(msg.as_bytes())?;
-    s.write_all(r.body.as_bytes())?;
-    s.flush()
-}
-
-/// Connections served at once; more are closed at once.
-pub const MAX_CONNECTIONS: usize = 16;
-
 /// Accept connections until `stop` is set (checked every 100 ms).
 pub fn serve(cfg: Arc<Config>, listener: TcpListener, stop: &AtomicBool) -> std::io::Result<()> {
     serve_with(
@@ -430,44 +387,6 @@ pub fn serve(cfg: Arc<Config>, listener: TcpListener, stop: &AtomicBool) -> std:
         listener,
         stop,
     )
-}
-
-/// A request handler: (method, path) → response.
-pub type Handler = Arc<dyn Fn(&str, &str) -> Response + Send + Sync>;
-
-/// [`serve`] with any handler (the fleet view plugs in here).
-pub fn serve_with(
-    handler: Handler,
-    listener: TcpListener,
-    stop: &AtomicBool,
-) -> std::io::Result<()> {
-    listener.set_nonblocking(true)?;
-    let busy = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    while !stop.load(Ordering::SeqCst) {
-        match listener.accept() {
-            Ok((s, _)) => {
-                if busy.load(Ordering::SeqCst) >= MAX_CONNECTIONS {
-                    drop(s);
-                    continue;
-                }
-                s.set_nonblocking(false)?;
-                let handler = Arc::clone(&handler);
-                let busy = Arc::clone(&busy);
-                busy.fetch_add(1, Ordering::SeqCst);
-                std::thread::spawn(move || {
-                    if let Err(e) = serve_conn(handler.as_ref(), s) {
-                        tracing::debug!("http connection: {e}");
-                    }
-                    busy.fetch_sub(1, Ordering::SeqCst);
-                });
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                std::thread::sleep(Duration::from_millis(100));
-            }
-            Err(e) => tracing::warn!("http accept: {e}"),
-        }
-    }
-    Ok(())
 }
 
 static STOP: AtomicBool = AtomicBool::new(false);

@@ -2,7 +2,10 @@
 //! (the harness in `tests/it/support/sshd.rs`): the binary lands at the remote
 //! path with the same SHA-256, runs there, and failures (a lying
 //! `sha256sum`, an unwritable directory, no binary for the remote arch) are
-//! reported in one line with nothing half-installed.
+//! reported in one line with nothing half-installed. A binary that does not
+//! run on the host (truncated, failing, another version) leaves the old one
+//! in place byte for byte; the old one is kept as `.prev` and `--rollback`
+//! swaps it back; a directory at the target path is refused.
 
 use crate::support::sshd;
 
@@ -79,7 +82,8 @@ fn deploys_this_build_with_matching_checksum_and_it_runs() {
     // The remote `--version` was run and printed.
     let want = format!("agent-runner {}", env!("CARGO_PKG_VERSION"));
     assert!(so.lines().any(|l| l.trim() == want), "{so}");
-    // Only the binary: the temp file was renamed, not left behind.
+    // Only the binary: the temp file was renamed, not left behind (and there
+    // was no previous binary to keep).
     assert_eq!(leftovers(dest.parent().unwrap()), ["agent-runner"]);
 
     // A second deploy replaces the file in place (atomic rename onto it),
@@ -96,6 +100,8 @@ fn deploys_this_build_with_matching_checksum_and_it_runs() {
     assert_eq!(v["arch"], std::env::consts::ARCH);
     assert_eq!(v["sha256"], sha256_of(Path::new(BIN)));
     assert_eq!(v["version"], want);
+    let prev = format!("{}.prev", dest.display());
+    assert_eq!(v["previous"], prev.as_str());
     use std::os::unix::fs::MetadataExt;
     let after = std::fs::metadata(&dest).unwrap();
     assert_ne!(
@@ -103,7 +109,15 @@ fn deploys_this_build_with_matching_checksum_and_it_runs() {
         after.ino(),
         "the file was swapped, not rewritten"
     );
-    assert_eq!(leftovers(dest.parent().unwrap()), ["agent-runner"]);
+    // The replaced binary is kept next to it.
+    assert_eq!(
+        std::fs::metadata(&prev).unwrap().ino(),
+        before.ino(),
+        "'.prev' is the replaced file"
+    );
+    let mut left = leftovers(dest.parent().unwrap());
+    left.sort();
+    assert_eq!(left, ["agent-runner", "agent-runner.prev"]);
 }
 
 #[test]
@@ -217,10 +231,14 @@ fn a_fresh_static_build_next_to_this_one_is_what_deploy_ships() {
     std::fs::create_dir_all(this.parent().unwrap()).unwrap();
     std::fs::create_dir_all(cross.parent().unwrap()).unwrap();
     std::fs::copy(BIN, &this).unwrap();
+    // It reports this build's version, as deploy requires.
     let src = h.root.path().join("static.c");
     std::fs::write(
         &src,
-        "#include <stdio.h>\nint main(void) { puts(\"agent-runner 0.0.0-static\"); return 0; }\n",
+        format!(
+            "#include <stdio.h>\nint main(void) {{ puts(\"{}\"); return 0; }}\n",
+            this_version()
+        ),
     )
     .unwrap();
     let cc = Command::new("gcc")
@@ -243,7 +261,7 @@ fn a_fresh_static_build_next_to_this_one_is_what_deploy_ships() {
     // Built after this binary: it is the one shipped.
     let so = run();
     assert_eq!(sha256_of(&dest), sha256_of(&cross), "{so}");
-    assert!(so.contains("agent-runner 0.0.0-static"), "{so}");
+    assert!(so.contains(&sha256_of(&cross)), "{so}");
     // Older than this binary (stale): this binary is shipped instead.
     let old = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
     std::fs::File::options()
@@ -254,4 +272,213 @@ fn a_fresh_static_build_next_to_this_one_is_what_deploy_ships() {
         .unwrap();
     let so = run();
     assert_eq!(sha256_of(&dest), sha256_of(Path::new(BIN)), "{so}");
+}
+
+/// What this build's `--version` prints.
+fn this_version() -> String {
+    format!("agent-runner {}", env!("CARGO_PKG_VERSION"))
+}
+
+/// A small C program for this machine, built with gcc: an ELF binary of the
+/// host's architecture that deploy's local checks accept.
+fn c_program(h: &sshd::Harness, name: &str, main_body: &str) -> PathBuf {
+    let src = h.root.path().join(format!("{name}.c"));
+    std::fs::write(
+        &src,
+        format!("#include <stdio.h>\nint main(void) {{ {main_body} }}\n"),
+    )
+    .expect("write C source");
+    let out = h.root.path().join(name);
+    let cc = Command::new("gcc")
+        .args(["-O1", "-o"])
+        .arg(&out)
+        .arg(&src)
+        .output()
+        .expect("gcc (apt-get install gcc libc6-dev) builds the test binaries");
+    assert!(cc.status.success(), "gcc: {}", text(&cc.stderr));
+    out
+}
+
+/// An "old" agent-runner at `dest`: a script that runs and says its version.
+fn old_binary(dest: &Path) -> Vec<u8> {
+    std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
+    let bytes = b"#!/bin/sh\necho 'agent-runner 0.0.1-old'\n".to_vec();
+    std::fs::write(dest, &bytes).unwrap();
+    std::fs::set_permissions(dest, std::fs::Permissions::from_mode(0o755)).unwrap();
+    bytes
+}
+
+fn sorted_leftovers(dir: &Path) -> Vec<String> {
+    let mut l = leftovers(dir);
+    l.sort();
+    l
+}
+
+#[test]
+fn a_binary_that_cannot_run_on_the_host_leaves_the_old_one_in_place() {
+    let h = sshd::Harness::new();
+    let dir = h.root.path().join("remote/bin");
+    let dest = dir.join("agent-runner");
+    let old = old_binary(&dest);
+    let d = dest.to_str().unwrap();
+
+    // A truncated copy of this build: its ELF headers pass the local check,
+    // the checksum matches what was sent, but it cannot run.
+    let full = std::fs::read(BIN).unwrap();
+    let truncated = h.root.path().join("truncated");
+    std::fs::write(&truncated, &full[..full.len().min(256 * 1024)]).unwrap();
+    // A binary that fails, and one of another version.
+    let failing = c_program(&h, "failing", "fputs(\"boom\\n\", stderr); return 1;");
+    let other = c_program(&h, "other", "puts(\"agent-runner 0.0.0\"); return 0;");
+
+    for (bin, why) in [
+        (&truncated, "does not run"),
+        (&failing, "does not run"),
+        (&other, "'agent-runner 0.0.0'"),
+    ] {
+        let out = deploy(
+            &h,
+            BIN,
+            &["--remote-path", d, "--binary", bin.to_str().unwrap()],
+        );
+        let se = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{}: {se}", bin.display());
+        assert!(se.contains(why), "{se}");
+        assert!(se.contains("nothing was installed"), "{se}");
+        assert!(se.contains(&format!("'{d}' is unchanged")), "{se}");
+        assert_eq!(se.trim().lines().count(), 1, "one line: {se}");
+        assert_eq!(
+            std::fs::read(&dest).unwrap(),
+            old,
+            "the old binary, byte for byte"
+        );
+        assert_eq!(
+            sorted_leftovers(&dir),
+            ["agent-runner"],
+            "no temp file, no .prev"
+        );
+    }
+    let out = deploy(
+        &h,
+        BIN,
+        &["--remote-path", d, "--binary", failing.to_str().unwrap()],
+    );
+    assert!(
+        text(&out.stderr).contains("'boom'"),
+        "says why: {}",
+        text(&out.stderr)
+    );
+    let out = deploy(
+        &h,
+        BIN,
+        &["--remote-path", d, "--binary", other.to_str().unwrap()],
+    );
+    assert!(
+        text(&out.stderr).contains(&this_version()),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn the_previous_binary_is_kept_and_rollback_swaps_it_back() {
+    let h = sshd::Harness::new();
+    let dir = h.root.path().join("remote/bin");
+    let dest = dir.join("agent-runner");
+    let prev = dir.join("agent-runner.prev");
+    let old = old_binary(&dest);
+    let new = std::fs::read(BIN).unwrap();
+    let bin = lone_copy(&h);
+    let d = dest.to_str().unwrap();
+
+    let out = deploy(&h, bin.to_str().unwrap(), &["--remote-path", d, "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v["previous"], prev.to_str().unwrap());
+    assert_eq!(std::fs::read(&dest).unwrap(), new);
+    assert_eq!(
+        std::fs::read(&prev).unwrap(),
+        old,
+        ".prev holds the old bytes"
+    );
+    assert_eq!(
+        sorted_leftovers(&dir),
+        ["agent-runner", "agent-runner.prev"]
+    );
+
+    // --rollback puts the old one back, keeping the new one as .prev.
+    let out = deploy(&h, BIN, &["--remote-path", d, "--rollback"]);
+    let so = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{so}{}", text(&out.stderr));
+    assert!(so.contains("rolled back"), "{so}");
+    assert!(so.contains("agent-runner 0.0.1-old"), "{so}");
+    assert_eq!(std::fs::read(&dest).unwrap(), old);
+    assert_eq!(std::fs::read(&prev).unwrap(), new);
+    assert_eq!(
+        sorted_leftovers(&dir),
+        ["agent-runner", "agent-runner.prev"]
+    );
+
+    // Twice: back to the new one (here as JSON).
+    let out = deploy(&h, BIN, &["--remote-path", d, "--rollback", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v["rollback"], true);
+    assert_eq!(v["remote_path"], d);
+    assert_eq!(v["previous"], prev.to_str().unwrap());
+    assert_eq!(v["version"], this_version());
+    assert_eq!(std::fs::read(&dest).unwrap(), new);
+    assert_eq!(std::fs::read(&prev).unwrap(), old);
+
+    // No .prev: refused, nothing touched.
+    let bare = h.root.path().join("remote/other/agent-runner");
+    let only = old_binary(&bare);
+    let out = deploy(
+        &h,
+        BIN,
+        &["--remote-path", bare.to_str().unwrap(), "--rollback"],
+    );
+    let se = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{se}");
+    assert!(se.contains("no previous binary"), "{se}");
+    assert!(se.contains("agent-runner.prev"), "{se}");
+    assert_eq!(se.trim().lines().count(), 1, "one line: {se}");
+    assert_eq!(std::fs::read(&bare).unwrap(), only);
+}
+
+#[test]
+fn a_directory_at_the_target_path_is_refused() {
+    let h = sshd::Harness::new();
+    let dest = h.root.path().join("remote/bin/agent-runner");
+    std::fs::create_dir_all(&dest).unwrap();
+    let bin = lone_copy(&h);
+    let out = deploy(
+        &h,
+        bin.to_str().unwrap(),
+        &["--remote-path", dest.to_str().unwrap()],
+    );
+    let se = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{se}");
+    assert!(se.contains("is a directory"), "{se}");
+    assert_eq!(se.trim().lines().count(), 1, "one line: {se}");
+    assert!(dest.is_dir());
+    assert!(
+        leftovers(&dest).is_empty(),
+        "moved inside: {:?}",
+        leftovers(&dest)
+    );
+    assert_eq!(
+        sorted_leftovers(dest.parent().unwrap()),
+        ["agent-runner"],
+        "no temp file left"
+    );
+    // --rollback onto a directory is refused the same way.
+    let out = deploy(
+        &h,
+        BIN,
+        &["--remote-path", dest.to_str().unwrap(), "--rollback"],
+    );
+    let se = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{se}");
+    assert!(se.contains("is a directory"), "{se}");
 }

@@ -30,3 +30,4 @@ mod ssh_config_diff;
 mod ssh_doctor;
 mod ssh_known_hosts;
 mod ssh_session;
+mod terminal_text;

@@ -1,5 +1,7 @@
 //! `monitor --mode http`: `/`, `/api/state` and `/metrics` over loopback, and a
-//! non-loopback bind refused.
+//! non-loopback bind refused; on both the local page and the fleet view, a
+//! `Host:` that does not name loopback is refused (DNS rebinding), and slow
+//! clients are cut at the request deadline instead of holding every slot.
 
 use crate::support::logdir;
 
@@ -114,4 +116,202 @@ fn non_loopback_bind_is_refused() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("refusing to serve on '0.0.0.0'"), "{err}");
+}
+
+/// Serve the fleet view (an empty table) through `serve_with`, as `monitor
+/// --fleet --mode http` does; stopped when the guard drops.
+struct FleetView {
+    addr: std::net::SocketAddr,
+    stop: Arc<AtomicBool>,
+    server: Option<std::thread::JoinHandle<()>>,
+}
+
+impl FleetView {
+    fn start() -> FleetView {
+        use agent_runner::fleet::{display, link::Table};
+        use agent_runner::witness::http;
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let table: Table = Default::default();
+        let s2 = Arc::clone(&stop);
+        let server = std::thread::spawn(move || {
+            let h: http::Handler = Arc::new(move |m: &str, p: &str| display::handle(&table, m, p));
+            http::serve_with(h, listener, &s2).unwrap();
+        });
+        FleetView {
+            addr,
+            stop,
+            server: Some(server),
+        }
+    }
+}
+
+impl Drop for FleetView {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.server.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Send `request` as is; the status code of the answer (0: refused or closed
+/// without one).
+fn status_of(addr: std::net::SocketAddr, request: &str) -> u16 {
+    let Ok(mut s) = TcpStream::connect(addr) else {
+        return 0;
+    };
+    let mut buf = Vec::new();
+    let sent = s
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .and_then(|_| s.write_all(request.as_bytes()));
+    if sent.is_err() {
+        return 0;
+    }
+    let _ = s.read_to_end(&mut buf);
+    String::from_utf8_lossy(&buf)
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0)
+}
+
+fn host_header_cases(addr: std::net::SocketAddr, path: &str) {
+    let port = addr.port();
+    let with_host = |h: &str| format!("GET {path} HTTP/1.1\r\nHost: {h}\r\n\r\n");
+    for good in [
+        "localhost".to_string(),
+        "LocalHost".into(),
+        format!("localhost:{port}"),
+        "127.0.0.1".into(),
+        format!("127.0.0.1:{port}"),
+        "127.9.8.7:1".into(),
+        "[::1]".into(),
+        format!("[::1]:{port}"),
+    ] {
+        assert_eq!(status_of(addr, &with_host(&good)), 200, "Host: {good}");
+    }
+    for bad in [
+        "evil.example".to_string(),
+        format!("evil.example:{port}"),
+        "localhost.evil.example".into(),
+        "127.0.0.1.evil.example".into(),
+        "10.0.0.1".into(),
+        "0.0.0.0".into(),
+        "[::2]:80".into(),
+        "[::1".into(),
+        "localhost:x".into(),
+        "localhost:".into(),
+        "".into(),
+    ] {
+        assert_eq!(status_of(addr, &with_host(&bad)), 421, "Host: {bad:?}");
+    }
+    // Two Host headers are ambiguous: refused, even if one is loopback.
+    let two = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nhost: evil.example\r\n\r\n");
+    assert_eq!(status_of(addr, &two), 400);
+    // HTTP/1.1 requires a Host; HTTP/1.0 (no browser sends it without) may omit it.
+    assert_eq!(
+        status_of(addr, &format!("GET {path} HTTP/1.1\r\n\r\n")),
+        400
+    );
+    assert_eq!(
+        status_of(addr, &format!("GET {path} HTTP/1.0\r\n\r\n")),
+        200
+    );
+    // The header name is case-insensitive, its value may have blanks around it.
+    let lower = format!("GET {path} HTTP/1.1\r\nhOST:   evil.example  \r\n\r\n");
+    assert_eq!(status_of(addr, &lower), 421);
+}
+
+#[test]
+fn only_a_loopback_host_header_is_answered() {
+    // The fleet view: `curl -H 'Host: evil.example' 127.0.0.1:PORT/api/fleet`.
+    let v = FleetView::start();
+    host_header_cases(v.addr, "/api/fleet");
+    drop(v);
+
+    // The local page.
+    let f = Fixture::new();
+    f.round(1, 300, 0, "clean", "did things\n");
+    let cfg = Arc::new(f.config());
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let s2 = Arc::clone(&stop);
+    let server = std::thread::spawn(move || {
+        agent_runner::witness::http::serve(cfg, listener, &s2).unwrap();
+    });
+    host_header_cases(addr, "/api/state");
+    stop.store(true, Ordering::SeqCst);
+    server.join().unwrap();
+}
+
+#[test]
+fn slow_clients_are_cut_at_the_deadline_and_cannot_lock_out_a_request() {
+    use agent_runner::witness::http::{MAX_CONNECTIONS, REQUEST_DEADLINE};
+    let v = FleetView::start();
+    let t0 = std::time::Instant::now();
+    // MAX_CONNECTIONS clients that each send one byte per second and never
+    // finish their request (bounded: 40 bytes, or until the server hangs up).
+    let slow: Vec<_> = (0..MAX_CONNECTIONS)
+        .map(|_| {
+            let addr = v.addr;
+            std::thread::spawn(move || {
+                let mut s = TcpStream::connect(addr).unwrap();
+                s.set_read_timeout(Some(Duration::from_millis(100)))
+                    .unwrap();
+                let req =
+                    b"GET /api/fleet HTTP/1.1\r\nHost: localhost\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaa";
+                for b in req.iter().take(40) {
+                    if s.write_all(&[*b]).is_err() {
+                        return Some(t0.elapsed());
+                    }
+                    let mut buf = [0u8; 256];
+                    match s.read(&mut buf) {
+                        // The server answered (408) or hung up: cut.
+                        Ok(_) => return Some(t0.elapsed()),
+                        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {
+                            return Some(t0.elapsed())
+                        }
+                        Err(_) => {}
+                    }
+                    std::thread::sleep(Duration::from_millis(900));
+                }
+                None
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    // A client that sends nothing at all is cut too.
+    let mut idle = TcpStream::connect(v.addr).unwrap();
+    idle.set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    // A normal request gets through once the slow ones are cut: well before
+    // they would have finished (40 s), within the deadline and a margin.
+    let limit = REQUEST_DEADLINE + Duration::from_secs(4);
+    let mut served = None;
+    while t0.elapsed() < limit + Duration::from_secs(2) {
+        let code = status_of(v.addr, "GET /api/fleet HTTP/1.1\r\nHost: localhost\r\n\r\n");
+        if code == 200 {
+            served = Some(t0.elapsed());
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let served =
+        served.expect("a normal request was never served while slow clients held the slots");
+    assert!(served < limit, "served only after {served:?}");
+    for t in slow {
+        let cut = t.join().unwrap();
+        let cut = cut.expect("a slow client was never cut off");
+        assert!(cut < limit, "a slow client was cut only after {cut:?}");
+    }
+    let mut buf = Vec::new();
+    let _ = idle.read_to_end(&mut buf);
+    assert!(
+        t0.elapsed() < limit + Duration::from_secs(2),
+        "an idle client held its connection for {:?}",
+        t0.elapsed()
+    );
 }
