@@ -777,12 +777,12 @@ def phase_cm(lab, n, args):
 # ----------------------------------------------------------------- main ----
 
 
-# What `deploy` ships to a host: a static, non-PIE build (docs/fleet.md "The
+# What `deploy` ships to a host: a static(-pie) build (docs/fleet.md "The
 # remote build"). For aarch64 hosts the repo config makes `cargo build
 # --release --target aarch64-unknown-linux-gnu` that build; the loopback
 # "hosts" here are x86_64, so the same build for x86_64.
 REMOTE_BUILD = "target/x86_64-unknown-linux-gnu/release/agent-runner"
-REMOTE_RUSTFLAGS = "-C target-feature=+crt-static -C relocation-model=static"
+REMOTE_RUSTFLAGS = "-C target-feature=+crt-static"
 
 
 def remote_build(arg, ours_bin):
