@@ -40,7 +40,8 @@ pub struct ElfInfo {
     /// `e_machine`.
     pub machine: u16,
     /// No `PT_INTERP` program header: the binary needs no dynamic loader, so
-    /// it runs whatever the host's libc (the static remote build).
+    /// it runs whatever the host's libc (the static remote build; on x86_64
+    /// a static-pie, which has a `PT_DYNAMIC` but no `PT_INTERP`).
     pub is_static: bool,
 }
 
@@ -262,8 +263,9 @@ mod tests {
         assert!(e.to_string().contains("'sparc64'"), "{e}");
     }
 
-    /// A minimal ELF file: header, then `interp` as a PT_INTERP program
-    /// header among two (ELF64 little-endian, or ELF32 big-endian).
+    /// A minimal ELF file: header, then two program headers, PT_PHDR and
+    /// PT_INTERP when `interp`, else PT_DYNAMIC as in a static-pie (ELF64
+    /// little-endian, or ELF32 big-endian).
     fn fake_elf(path: &Path, elf64: bool, machine: u16, interp: bool) {
         let mut b = vec![0u8; if elf64 { 64 } else { 52 }];
         b[..4].copy_from_slice(b"\x7fELF");
@@ -271,7 +273,7 @@ mod tests {
         b[5] = if elf64 { 1 } else { 2 };
         let (entsize, types) = (
             if elf64 { 56u16 } else { 32 },
-            [6u32, if interp { 3 } else { 1 }],
+            [6u32, if interp { 3 } else { 2 }],
         );
         let phoff = b.len();
         if elf64 {

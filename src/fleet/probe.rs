@@ -352,15 +352,11 @@ pub fn run(a: &ProbeOptions) -> Result<(), ProbeError> {
         tail.keep_listing();
         mtail.keep_listing();
     }
-    // The connect sequence parsed up to thousands of backlog events and ran
-    // code (config, thresholds, backlog) the loop never runs again; the probe
-    // then lives for days on a small host with only its follow-on buffers.
-    // Last before the loop, so that only the loop's own code faults back in
-    // (the release build packs that code together: build/hot-text.ld).
+    // The connect sequence parsed up to thousands of backlog events; the
+    // probe then lives for days on a small host with only its follow-on
+    // buffers: hand the rest back before the loop.
     out.shrink();
     crate::heap::trim();
-    let released = crate::heap::release_startup_pages();
-    tracing::debug!("probe: released {released} bytes of startup mappings");
     loop {
         if wake.wait(interval.saturating_sub(last_snap.elapsed())) {
             tail.relist();

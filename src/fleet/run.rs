@@ -224,10 +224,6 @@ pub fn watch(
     // Hundreds of sessions moving between the runtime's threads doubled the
     // witness's RSS with one arena per thread (bench/fleet.py, 200 hosts).
     crate::heap::cap_arenas(2);
-    // Only the code and constants the witness runs stay resident (a few MiB
-    // less than with the kernel's 64 KiB fault-around).
-    let single = crate::heap::single_page_faults();
-    tracing::debug!("witness: fault-around off for {single} mappings");
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -219,8 +219,9 @@ fn no_binary_for_the_remote_arch_says_how_to_build_one() {
 fn a_fresh_static_build_next_to_this_one_is_what_deploy_ships() {
     let h = sshd::Harness::new();
     // target/release/agent-runner (this build, dynamic) and, next to it,
-    // target/<this triple>/release/agent-runner: a static executable (a small
-    // C program built with `gcc -static`) standing in for the remote build.
+    // target/<this triple>/release/agent-runner: a static-pie executable (a
+    // small C program built with `gcc -static-pie`) standing in for the
+    // remote build (`+crt-static`, which is a static-pie).
     let triple = match std::env::consts::ARCH {
         "aarch64" => "aarch64-unknown-linux-gnu",
         _ => "x86_64-unknown-linux-gnu",
@@ -242,12 +243,12 @@ fn a_fresh_static_build_next_to_this_one_is_what_deploy_ships() {
     )
     .unwrap();
     let cc = Command::new("gcc")
-        .args(["-static", "-O1", "-o"])
+        .args(["-static-pie", "-O1", "-o"])
         .arg(&cross)
         .arg(&src)
         .output()
         .expect("gcc (apt-get install gcc libc6-dev) builds the static stand-in");
-    assert!(cc.status.success(), "gcc -static: {}", text(&cc.stderr));
+    assert!(cc.status.success(), "gcc -static-pie: {}", text(&cc.stderr));
     let dest = h.root.path().join("remote/bin/agent-runner");
     let run = || {
         let out = deploy(
