@@ -36,6 +36,14 @@ impl PidRecord {
             }
         }
     }
+
+    /// Send `sig` to the recorded process only while [`is_live`](Self::is_live)
+    /// proves it is the one that wrote the record, through a pidfd opened
+    /// before that proof (a recycled pid is never signalled). `Ok(false)`:
+    /// it is gone, nothing was sent.
+    pub fn signal(&self, sig: nix::sys::signal::Signal) -> std::io::Result<bool> {
+        crate::sys::spawn::signal_checked(self.pid, sig, || self.is_live())
+    }
 }
 
 /// Read `serve.pid`: Ok(None) if absent.
