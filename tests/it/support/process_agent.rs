@@ -7,8 +7,8 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use agent_runner::sys::proc;
 use agent_runner::round::process::{run, Observation, Outcome, SpawnSpec, StopSignal, WaitPolicy};
+use agent_runner::sys::proc;
 
 /// Slack for a loaded machine on top of the budget and grace.
 pub const SLACK: Duration = Duration::from_secs(5);
