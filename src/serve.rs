@@ -89,6 +89,9 @@ pub enum ServeError {
     },
     #[error("serve is already running for this project (serve.pid: {holder}) — use 'agent-runner stop' first")]
     AlreadyRunning { holder: String },
+    /// serve.lock could not be opened or locked (not: another holder).
+    #[error("{0}")]
+    Lock(crate::state::lock::LockError),
     #[error("cannot write '{}': {source}", path.display())]
     PidFile {
         path: PathBuf,
@@ -135,12 +138,15 @@ pub fn serve_with(
 ) -> Result<Stopped, ServeError> {
     let (max_rounds, once) = (opts.max_rounds, opts.once);
     let layout = Layout::new(&cfg.runtime.log_dir);
-    std::fs::create_dir_all(&layout.log_dir).map_err(|source| ServeError::LogDir {
+    crate::state::layout::create_dirs(&layout.log_dir).map_err(|source| ServeError::LogDir {
         path: layout.log_dir.clone(),
         source,
     })?;
     let log = EventLog::new(layout.clone());
-    let _serve_lock = crate::state::lock::acquire(&layout.serve_lock(), None).map_err(|_| {
+    let _serve_lock = crate::state::lock::acquire(&layout.serve_lock(), None).map_err(|e| {
+        if !matches!(e, crate::state::lock::LockError::Held { .. }) {
+            return ServeError::Lock(e);
+        }
         let holder = std::fs::read_to_string(layout.serve_pid()).unwrap_or_default();
         ServeError::AlreadyRunning {
             holder: holder.trim().to_string(),

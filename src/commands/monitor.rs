@@ -94,7 +94,7 @@ pub fn run(g: &GlobalArgs, a: &MonitorArgs) -> CmdResult {
     let stdout = std::io::stdout();
     match mode {
         Mode::Narrate | Mode::Events => {
-            let _ = std::fs::create_dir_all(&cfg.runtime.log_dir);
+            let _ = crate::state::layout::create_dirs(&cfg.runtime.log_dir);
             narrate::follow(
                 &cfg.runtime.log_dir,
                 mode == Mode::Events,
@@ -129,7 +129,7 @@ pub fn run(g: &GlobalArgs, a: &MonitorArgs) -> CmdResult {
             })
         }
         Mode::Anomaly => {
-            let _ = std::fs::create_dir_all(&cfg.runtime.log_dir);
+            let _ = crate::state::layout::create_dirs(&cfg.runtime.log_dir);
             crate::sys::signals::install_interrupt();
             let mut m = Monitor::new(cfg.clone(), Box::new(ServiceStop));
             m.announce(interval);

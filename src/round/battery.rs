@@ -88,7 +88,7 @@ pub fn run(cfg: &Config) -> Vec<Check> {
     let mut out = vec![Check::pass("config_loaded")];
     // log_dir_writable
     let probe = cfg.runtime.log_dir.join(".write_probe");
-    let w = std::fs::create_dir_all(&cfg.runtime.log_dir)
+    let w = crate::state::layout::create_dirs(&cfg.runtime.log_dir)
         .and_then(|_| std::fs::write(&probe, b"x"))
         .and_then(|_| std::fs::remove_file(&probe));
     out.push(match w {

@@ -110,7 +110,7 @@ pub fn protected_paths(cfg: &Config) -> Vec<PathBuf> {
 /// phase, if given).
 pub fn run_round(cfg: &Config, phase_override: Option<&str>) -> Result<RoundOutcome, RoundError> {
     let layout = Layout::new(&cfg.runtime.log_dir);
-    std::fs::create_dir_all(&layout.log_dir).map_err(|source| RoundError::LogDir {
+    crate::state::layout::create_dirs(&layout.log_dir).map_err(|source| RoundError::LogDir {
         path: layout.log_dir.clone(),
         source,
     })?;
@@ -273,9 +273,11 @@ pub fn run_round(cfg: &Config, phase_override: Option<&str>) -> Result<RoundOutc
         ),
     ];
     env.extend(cfg.agent.env.iter().cloned());
-    std::fs::create_dir_all(layout.rounds_dir()).map_err(|source| RoundError::RoundsDir {
-        path: layout.rounds_dir(),
-        source,
+    crate::state::layout::create_dirs(&layout.rounds_dir()).map_err(|source| {
+        RoundError::RoundsDir {
+            path: layout.rounds_dir(),
+            source,
+        }
     })?;
     let agent_log = layout.agent_log(round_num, started);
     let spec = process::SpawnSpec {

@@ -22,7 +22,6 @@ pub use stop::{install_stop_handlers, StopSignal};
 use crate::sys::spawn::{exited_unreaped, pidfd_open, poll_readable, SpawnExt};
 use nix::sys::signal::Signal;
 use regex::Regex;
-use std::fs::File;
 use std::os::fd::AsFd;
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
@@ -327,7 +326,7 @@ fn spawn(spec: &SpawnSpec) -> Result<Child, ProcessError> {
     }
     if let Some(parent) = spec.log_path.parent() {
         if !parent.as_os_str().is_empty() {
-            std::fs::create_dir_all(parent).map_err(|source| ProcessError::Log {
+            crate::state::layout::create_dirs(parent).map_err(|source| ProcessError::Log {
                 path: spec.log_path.display().to_string(),
                 source,
             })?;
@@ -337,7 +336,7 @@ fn spawn(spec: &SpawnSpec) -> Result<Child, ProcessError> {
         path: spec.log_path.display().to_string(),
         source,
     };
-    let log = File::create(&spec.log_path).map_err(log_err)?;
+    let log = crate::state::layout::create_private(&spec.log_path).map_err(log_err)?;
     let mut cmd = Command::new(program);
     cmd.output_to(log).map_err(log_err)?;
     cmd.args(&spec.argv[1..])

@@ -1,6 +1,8 @@
 //! Git as the round uses it: is this a work tree, HEAD, the dirty-file list,
-//! and the dirty-tree actions (stash by SHA with exact-round idempotency,
-//! auto-commit, ignore). Every git call has a deadline.
+//! and the dirty-tree actions (stash by SHA with exact-round idempotency, the
+//! stash pinned under [`ORPHAN_REFS`] so that neither the next round's stash
+//! nor `git gc` can lose it, auto-commit, ignore). Every git call has a
+//! deadline.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -263,7 +265,49 @@ pub fn stash_subject_is_round(subject: &str, n: u64) -> bool {
         .is_some_and(|rest| rest.is_empty() || rest.starts_with(' '))
 }
 
-/// Stash the dirty tree (`git stash push -u`), referring to it by SHA.
+/// Where every orphan stash is pinned: `refs/agent-runner/orphans/R<N>`
+/// (docs/runbook.md says how to find and restore them; nothing prunes them).
+pub const ORPHAN_REFS: &str = "refs/agent-runner/orphans";
+
+/// Pin stash commit `sha` of round `round` under
+/// `refs/agent-runner/orphans/R<N>`; if that name already holds another
+/// stash (the round counter was reset), under `R<N>-<first 12 of sha>`.
+/// Never moves an existing pin. Returns the ref name, or why not.
+pub fn pin_orphan(dir: &Path, round: u64, sha: &str) -> Result<String, String> {
+    let base = format!("{ORPHAN_REFS}/R{round}");
+    let short = sha.get(..12).unwrap_or(sha);
+    for name in [base.clone(), format!("{base}-{short}")] {
+        let cur =
+            git(dir, &["rev-parse", "-q", "--verify", &name], T10).map_err(|e| e.to_string())?;
+        if cur.ok() {
+            if cur.stdout.trim() == sha {
+                return Ok(name);
+            }
+            continue;
+        }
+        // An empty old value: create only, never overwrite.
+        let msg = format!("agent-runner: orphan stash of round {round}");
+        let o = git(dir, &["update-ref", "-m", &msg, &name, sha, ""], T10)
+            .map_err(|e| e.to_string())?;
+        if o.ok() {
+            return Ok(name);
+        }
+        return Err(o.stderr.trim().chars().take(200).collect());
+    }
+    Err(format!("{base} and {base}-{short} both hold other stashes"))
+}
+
+/// [`pin_orphan`], a failure logged (the stash is still in `git stash list`).
+fn pin_or_warn(dir: &Path, round: u64, sha: &str) {
+    if let Err(why) = pin_orphan(dir, round, sha) {
+        tracing::warn!(
+            "could not pin orphan stash {sha} of round {round} under {ORPHAN_REFS}/: {why}; it is only in 'git stash list'"
+        );
+    }
+}
+
+/// Stash the dirty tree (`git stash push -u`), referring to it by SHA, and
+/// pin it under [`ORPHAN_REFS`].
 pub fn stash(
     dir: &Path,
     round: u64,
@@ -278,6 +322,7 @@ pub fn stash(
             if let (Some(sha), Some(ct), Some(subj)) = (parts.next(), parts.next(), parts.next()) {
                 let age = chrono::Utc::now().timestamp() - ct.parse::<i64>().unwrap_or(0);
                 if stash_subject_is_round(subj, round) && age >= 0 && age as u64 <= idempotency_s {
+                    pin_or_warn(dir, round, sha);
                     return Ok(StashOutcome::Reused {
                         sha: sha.to_string(),
                     });
@@ -314,10 +359,13 @@ pub fn stash(
     }
     let l = git(dir, &["stash", "list", "-1", "--format=%H %s"], T10)?;
     match l.stdout.lines().next().and_then(|x| x.split_once(' ')) {
-        Some((sha, subj)) if l.ok() && subj.contains(&message) => Ok(StashOutcome::Stashed {
-            sha: sha.to_string(),
-            message,
-        }),
+        Some((sha, subj)) if l.ok() && subj.contains(&message) => {
+            pin_or_warn(dir, round, sha);
+            Ok(StashOutcome::Stashed {
+                sha: sha.to_string(),
+                message,
+            })
+        }
         _ => Ok(StashOutcome::Nothing),
     }
 }
@@ -413,6 +461,40 @@ mod tests {
         assert_eq!(head_from_files(d.path()), Some(want.clone()));
         run(&["checkout", "-q", "--detach"]);
         assert_eq!(head_from_files(d.path()), Some(want));
+    }
+
+    #[test]
+    fn an_orphan_pin_is_never_moved() {
+        let d = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let run = |args: &[&str]| {
+            git(d.path(), args, T10)
+                .map(|o| o.stdout.trim().to_string())
+                .unwrap_or_default()
+        };
+        run(&["init", "-q", "-b", "main"]);
+        let commit = |m: &str| {
+            run(&[
+                "-c",
+                "user.name=t",
+                "-c",
+                "user.email=t@x",
+                "commit",
+                "-q",
+                "--allow-empty",
+                "-m",
+                m,
+            ]);
+            run(&["rev-parse", "HEAD"])
+        };
+        let (a, b) = (commit("a"), commit("b"));
+        let r1 = format!("{ORPHAN_REFS}/R1");
+        assert_eq!(pin_orphan(d.path(), 1, &a), Ok(r1.clone()));
+        assert_eq!(pin_orphan(d.path(), 1, &a), Ok(r1.clone()), "idempotent");
+        // round 1 again after a counter reset: a second name, the first kept
+        let second = format!("{r1}-{}", &b[..12]);
+        assert_eq!(pin_orphan(d.path(), 1, &b), Ok(second.clone()));
+        assert_eq!(run(&["rev-parse", &r1]), a);
+        assert_eq!(run(&["rev-parse", &second]), b);
     }
 
     #[test]

@@ -29,7 +29,7 @@ pub(super) fn run_round_child(
 ) -> i32 {
     let layout = log.layout();
     let out_path = layout.serve_round_log(round_num);
-    let out = match std::fs::File::create(&out_path) {
+    let out = match crate::state::layout::create_private(&out_path) {
         Ok(f) => f,
         Err(e) => {
             tracing::error!("cannot create '{}': {e}", out_path.display());

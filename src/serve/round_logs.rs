@@ -4,7 +4,10 @@
 
 use crate::fields;
 use crate::state::{EventLog, Kind, Layout};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+/// How much of a round log a give-up reason carries, in characters.
+const REASON_CHARS: usize = 2000;
 
 pub(super) fn crash_reason(layout: &Layout, round_num: u64) -> String {
     let agent_log = layout
@@ -14,14 +17,39 @@ pub(super) fn crash_reason(layout: &Layout, round_num: u64) -> String {
         .find(|(n, _)| *n == round_num)
         .map(|(_, p)| p);
     let src = agent_log.unwrap_or_else(|| layout.serve_round_log(round_num));
-    let text = std::fs::read(&src)
-        .map(|b| String::from_utf8_lossy(&b).into_owned())
-        .unwrap_or_default();
-    let tail: String = {
-        let chars: Vec<char> = text.chars().collect();
-        chars[chars.len().saturating_sub(2000)..].iter().collect()
+    crate::redact::redact(&tail_chars(&src, REASON_CHARS))
+}
+
+/// The last `n` characters of the file at `path` (invalid UTF-8 replaced),
+/// read from its end: at most `4 n` bytes, whatever the file's size. A
+/// character cut by the start of that window is dropped. Unreadable → "".
+fn tail_chars(path: &Path, n: usize) -> String {
+    use std::io::{Read, Seek, SeekFrom};
+    let Ok(mut f) = std::fs::File::open(path) else {
+        return String::new();
     };
-    crate::redact::redact(&tail)
+    let window = n as u64 * 4;
+    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    let start = len.saturating_sub(window);
+    if f.seek(SeekFrom::Start(start)).is_err() {
+        return String::new();
+    }
+    let mut buf = Vec::new();
+    if f.take(window).read_to_end(&mut buf).is_err() {
+        return String::new();
+    }
+    // A UTF-8 character is at most 4 bytes: skip up to 3 continuation bytes.
+    let cut = if start > 0 {
+        buf.iter()
+            .take(3)
+            .take_while(|b| **b & 0xC0 == 0x80)
+            .count()
+    } else {
+        0
+    };
+    let text = String::from_utf8_lossy(&buf[cut..]);
+    let skip = text.chars().count().saturating_sub(n);
+    text.chars().skip(skip).collect()
 }
 
 pub(super) fn repoint_current(layout: &Layout, round_num: u64) {
@@ -64,5 +92,48 @@ pub(super) fn prune_round_logs(layout: &Layout, keep: u64, log: &EventLog) {
     }
     for (_, p) in logs.into_iter().take(would_delete as usize) {
         let _ = std::fs::remove_file(p);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A round log with a 64 GiB hole before its last words: the tail is read
+    /// from the end, so this costs a few KiB, not the file.
+    #[test]
+    fn crash_reason_reads_the_tail_of_a_huge_log_from_its_end() {
+        let d = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let layout = Layout::new(d.path());
+        std::fs::create_dir_all(layout.rounds_dir()).unwrap_or_else(|e| panic!("{e}"));
+        let p = layout.rounds_dir().join("R3-20261120T120000.log");
+        let f = std::fs::File::create(&p).unwrap_or_else(|e| panic!("{e}"));
+        f.set_len(64 << 30).unwrap_or_else(|e| panic!("{e}"));
+        drop(f);
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&p)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let end = format!(
+            "{}\nError: out of cheese, key sk-abcdefghijklmnopqrstu\n",
+            "é".repeat(3000)
+        );
+        use std::io::Write;
+        f.write_all(end.as_bytes())
+            .unwrap_or_else(|e| panic!("{e}"));
+        let t = std::time::Instant::now();
+        let r = crash_reason(&layout, 3);
+        assert!(t.elapsed() < std::time::Duration::from_secs(5));
+        let last: String = end.chars().skip(end.chars().count() - 2000).collect();
+        assert_eq!(
+            r,
+            crate::redact::redact(&last),
+            "the last 2000 characters, redacted"
+        );
+        assert!(
+            r.ends_with("Error: out of cheese, key <redacted>\n"),
+            "{r:?}"
+        );
+        assert!(r.starts_with('é'), "cut on a character boundary: {r:?}");
     }
 }

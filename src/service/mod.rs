@@ -4,14 +4,18 @@
 //! (pid + start-time token) drives the rest (spec §8, §12; 0.3 delta §12).
 //!
 //! Nothing here signals a pid without first proving, by its start time, that
-//! it is still the process that wrote the record.
+//! it is still the process that wrote the record, and every signal goes
+//! through a pidfd opened before that proof
+//! ([`crate::sys::spawn::signal_checked`]), so a pid recycled in between is
+//! never signalled.
 
 pub mod pidfile;
 pub mod systemd;
 
 use crate::config::Config;
 use crate::state::Layout;
-use nix::sys::signal::{kill, killpg, Signal};
+use crate::sys::spawn::signal_checked;
+use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 use serde_json::{json, Value};
 use std::path::PathBuf;
@@ -68,6 +72,12 @@ pub enum ServiceError {
     Unkillable(Vec<i32>),
     #[error("no round is running for this project; nothing to cancel")]
     NoRound,
+    #[error("cannot signal {what} (pid {pid}): {source}; check who owns it with 'ps -o pid,user,cmd -p {pid}'")]
+    Signal {
+        what: &'static str,
+        pid: i32,
+        source: std::io::Error,
+    },
 }
 
 /// The mode in force for `cfg`: a unit file decides, else the pid file.
@@ -88,10 +98,6 @@ pub fn mode_of(project: &str, log_dir: &std::path::Path) -> Mode {
     }
 }
 
-fn signal_pid(pid: i32, s: Signal) -> bool {
-    kill(Pid::from_raw(pid), s).is_ok()
-}
-
 /// The live `serve` of this project, proven by the pid file's token.
 fn live_serve(layout: &Layout) -> Result<Option<pidfile::PidRecord>, ServiceError> {
     Ok(pidfile::read(&layout.serve_pid())?.filter(|r| r.is_live()))
@@ -100,14 +106,18 @@ fn live_serve(layout: &Layout) -> Result<Option<pidfile::PidRecord>, ServiceErro
 /// The live `round` of this project, from the lock holder sidecar.
 fn live_round(layout: &Layout) -> Option<crate::state::lock::Holder> {
     let h = crate::state::lock::read_holder(&layout.lock_holder())?;
-    let ok = match h.create_time {
+    round_is_live(&h).then_some(h)
+}
+
+/// True only if the sidecar's pid is alive and is the round that wrote it.
+fn round_is_live(h: &crate::state::lock::Holder) -> bool {
+    match h.create_time {
         Some(t) => crate::sys::proc::same_process(h.pid, t),
         None => {
             crate::sys::proc::alive(h.pid)
                 && crate::sys::proc::cmdline(h.pid).is_some_and(|c| c.contains("round"))
         }
-    };
-    ok.then_some(h)
+    }
 }
 
 fn wait_gone(pids: &[i32], timeout: Duration) -> bool {
@@ -181,8 +191,18 @@ pub fn stop(cfg: &Config, stopping: &mut dyn FnMut(i32)) -> Result<StopResult, S
         return Ok(StopResult::NotRunning { mode: m });
     };
     let t = Instant::now();
+    let sent = r
+        .signal(Signal::SIGTERM)
+        .map_err(|source| ServiceError::Signal {
+            what: "serve",
+            pid: r.pid,
+            source,
+        })?;
+    if !sent {
+        // It ended between the pid-file check and the signal.
+        return Ok(StopResult::NotRunning { mode: m });
+    }
     stopping(r.pid);
-    signal_pid(r.pid, Signal::SIGTERM);
     let timeout = Duration::from_secs(cfg.max_budget() + 60);
     if !wait_gone(&[r.pid], timeout) {
         return Err(ServiceError::StopTimeout {
@@ -229,18 +249,21 @@ fn terminate_tree(tree: &[crate::sys::proc::Stat], grace: Duration) -> Vec<i32> 
     let still = |pid: i32, ticks: u64| {
         crate::sys::proc::stat(pid).is_some_and(|s| s.start_ticks == ticks && s.state != 'Z')
     };
-    for s in tree {
-        signal_pid(s.pid, Signal::SIGTERM);
+    for (p, t) in &tokens {
+        let _ = signal_checked(*p, Signal::SIGTERM, || still(*p, *t));
     }
     let end = Instant::now() + grace;
     while Instant::now() < end && tokens.iter().any(|(p, t)| still(*p, *t)) {
         std::thread::sleep(Duration::from_millis(50));
     }
     for (p, t) in &tokens {
+        // The group first: its leader is proven alive by start time, and a
+        // group id cannot be handed out again while its leader or a member
+        // lives. Then the process itself, through its pidfd.
         if still(*p, *t) {
             let _ = killpg(Pid::from_raw(*p), Signal::SIGKILL);
-            signal_pid(*p, Signal::SIGKILL);
         }
+        let _ = signal_checked(*p, Signal::SIGKILL, || still(*p, *t));
     }
     let _ = wait_gone(
         &tokens.iter().map(|(p, _)| *p).collect::<Vec<_>>(),
@@ -293,7 +316,17 @@ pub fn kill_all(cfg: &Config) -> Result<Killed, ServiceError> {
 pub fn cancel(cfg: &Config) -> Result<i32, ServiceError> {
     let layout = Layout::new(&cfg.runtime.log_dir);
     let h = live_round(&layout).ok_or(ServiceError::NoRound)?;
-    signal_pid(h.pid, Signal::SIGTERM);
+    let sent = signal_checked(h.pid, Signal::SIGTERM, || round_is_live(&h)).map_err(|source| {
+        ServiceError::Signal {
+            what: "the round",
+            pid: h.pid,
+            source,
+        }
+    })?;
+    if !sent {
+        // It ended between the sidecar check and the signal.
+        return Ok(h.pid);
+    }
     let grace = KILL_GRACE + Duration::from_secs(10);
     if !wait_gone(&[h.pid], grace) {
         let tree = project_tree(&layout, None, Some(h.pid));

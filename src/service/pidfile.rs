@@ -36,6 +36,14 @@ impl PidRecord {
             }
         }
     }
+
+    /// Send `sig` to the recorded process only while [`is_live`](Self::is_live)
+    /// proves it is the one that wrote the record, through a pidfd opened
+    /// before that proof (a recycled pid is never signalled). `Ok(false)`:
+    /// it is gone, nothing was sent.
+    pub fn signal(&self, sig: nix::sys::signal::Signal) -> std::io::Result<bool> {
+        crate::sys::spawn::signal_checked(self.pid, sig, || self.is_live())
+    }
 }
 
 /// Read `serve.pid`: Ok(None) if absent.
@@ -80,13 +88,10 @@ pub fn read(path: &Path) -> Result<Option<PidRecord>, CorruptPidFile> {
 /// and return its pid once it has written its pid file.
 pub fn spawn_detached_serve(cfg: &Config) -> Result<i32, String> {
     let layout = Layout::new(&cfg.runtime.log_dir);
-    std::fs::create_dir_all(&layout.log_dir)
+    crate::state::layout::create_dirs(&layout.log_dir)
         .map_err(|e| format!("cannot create log_dir '{}': {e}", layout.log_dir.display()))?;
     let out_path = layout.log_dir.join("serve.log");
-    let out = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&out_path)
+    let out = crate::state::layout::open_append(&out_path)
         .map_err(|e| format!("cannot open '{}': {e}", out_path.display()))?;
     let exe =
         crate::sys::proc::self_exe().map_err(|e| format!("cannot find own executable: {e}"))?;

@@ -1,12 +1,13 @@
 //! Atomic state-file writes: temp file in the same directory, write, fsync,
-//! rename over the target. The result is mode 0600, as upstream's mkstemp gives.
+//! rename over the target, fsync of the directory (so the rename itself
+//! survives a power cut). The result is mode 0600, as upstream's mkstemp gives.
 
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
-/// Write `bytes` to `path` atomically with mode 0600, durable (fsync) before
-/// the rename.
+/// Write `bytes` to `path` atomically with mode 0600, durable: the data is
+/// fsynced before the rename, the directory after it.
 pub fn write(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     write_with(path, bytes, true)
 }
@@ -44,7 +45,26 @@ fn write_with(path: &Path, bytes: &[u8], durable: bool) -> std::io::Result<()> {
     if res.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
-    res
+    res?;
+    if durable {
+        sync_dir(dir)?;
+    }
+    Ok(())
+}
+
+/// fsync a directory, making the renames and creations in it durable. A
+/// filesystem that cannot sync directories (`EINVAL`, as some FUSE and
+/// network filesystems answer) is not an error; an I/O error is.
+pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    match std::fs::File::open(dir)?.sync_all() {
+        Err(e) if matches!(e.raw_os_error(), Some(libc::EINVAL | libc::ENOTSUP)) => Ok(()),
+        r => r,
+    }
 }
 
 /// Write a JSON value indented by 2, atomically.

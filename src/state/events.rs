@@ -234,13 +234,29 @@ impl EventLog {
     }
 }
 
-/// Append a whole line with a single `write` on an `O_APPEND` descriptor.
+/// Append a whole line with a single `write` on an `O_APPEND` descriptor,
+/// creating the file 0600.
+///
+/// A line always starts a line of its own: if the file does not end with a
+/// newline (a write torn by a full disk or a crash left half an event), a
+/// newline goes first, in the same `write`. The torn event is lost, but it no
+/// longer takes this one with it; readers skip the torn line (and, should a
+/// concurrent append slip in between the check and the write, an empty one).
 pub fn append_line(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)?;
-    f.write_all(bytes)
+    use std::os::unix::fs::FileExt;
+    let mut f = crate::state::layout::open_append(path)?;
+    let len = f.metadata()?.len();
+    let mut last = [b'\n'];
+    if len > 0 {
+        f.read_exact_at(&mut last, len - 1)?;
+    }
+    if last[0] == b'\n' {
+        return f.write_all(bytes);
+    }
+    let mut fresh = Vec::with_capacity(bytes.len() + 1);
+    fresh.push(b'\n');
+    fresh.extend_from_slice(bytes);
+    f.write_all(&fresh)
 }
 
 #[cfg(test)]
@@ -265,6 +281,24 @@ mod tests {
         assert!(line.starts_with(r#"{"ts": ""#));
         assert!(line.contains(r#"Z", "event": "agent_exit", "round_num": 1, "exit_code": 0, "duration_s": 0.5, "timed_out": false, "exit_cause": "clean"}"#), "{line}");
         assert!(line.ends_with("}\n"));
+    }
+
+    #[test]
+    fn an_append_after_a_torn_line_starts_a_fresh_line() {
+        let d = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let p = d.path().join("events-2026-11.jsonl");
+        std::fs::write(&p, "{\"a\": 1}\n{\"torn\": ").unwrap_or_else(|e| panic!("{e}"));
+        append_line(&p, b"{\"b\": 2}\n").unwrap_or_else(|e| panic!("{e}"));
+        append_line(&p, b"{\"c\": 3}\n").unwrap_or_else(|e| panic!("{e}"));
+        let text = std::fs::read_to_string(&p).unwrap_or_default();
+        assert_eq!(
+            text, "{\"a\": 1}\n{\"torn\": \n{\"b\": 2}\n{\"c\": 3}\n",
+            "a whole line after a torn one gets its own line; no blank lines otherwise"
+        );
+        // a new file, and an empty one, get no leading newline
+        let q = d.path().join("new.jsonl");
+        append_line(&q, b"{}\n").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(std::fs::read_to_string(&q).unwrap_or_default(), "{}\n");
     }
 }
 

@@ -1,8 +1,48 @@
-//! File names inside a project's log_dir (spec §4.1). Every path the tool reads
-//! or writes under log_dir comes from here.
+//! File names inside a project's log_dir (spec §4.1), and the modes they are
+//! created with. Every path the tool reads or writes under log_dir comes from
+//! here; every file the tool creates there is created 0600 through
+//! [`create_private`] or [`open_append`] (or `state::atomic`), every
+//! directory 0700 through [`create_dirs`]. Modes are set at creation only:
+//! a directory the user made keeps the mode the user gave it.
 
 use chrono::{DateTime, Utc};
+use std::fs::File;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+
+/// The mode of every file the tool creates in a log_dir.
+pub const FILE_MODE: u32 = 0o600;
+/// The mode of every directory the tool creates for a log_dir.
+pub const DIR_MODE: u32 = 0o700;
+
+/// Create `dir` and any missing parents, each new one 0700. Existing
+/// directories are left as they are.
+pub fn create_dirs(dir: &Path) -> std::io::Result<()> {
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(DIR_MODE)
+        .create(dir)
+}
+
+/// Create (or truncate) `path` for writing, 0600 if it is new.
+pub fn create_private(path: &Path) -> std::io::Result<File> {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(FILE_MODE)
+        .open(path)
+}
+
+/// Open `path` for appending (and reading), created 0600 if missing.
+pub fn open_append(path: &Path) -> std::io::Result<File> {
+    std::fs::OpenOptions::new()
+        .read(true)
+        .append(true)
+        .create(true)
+        .mode(FILE_MODE)
+        .open(path)
+}
 
 /// The log_dir of one project.
 #[derive(Debug, Clone)]

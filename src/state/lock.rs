@@ -17,6 +17,12 @@ pub enum LockError {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// `flock` failed for a reason other than another holder.
+    #[error("cannot lock {path}: {source} (the log_dir's filesystem must support flock; put log_dir on a local disk)")]
+    Lock {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// A held lock; released (and the sidecar removed) on drop.
@@ -34,23 +40,42 @@ impl Drop for LockGuard {
     }
 }
 
+/// `flock(LOCK_EX|LOCK_NB)` on `file`: `Ok(true)` taken, `Ok(false)` held by
+/// someone else (`EWOULDBLOCK`), any other failure an error.
+fn lock_nb(file: &File) -> std::io::Result<bool> {
+    loop {
+        // SAFETY: flock on a valid descriptor we own; it touches no memory.
+        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        if rc == 0 {
+            return Ok(true);
+        }
+        let e = std::io::Error::last_os_error();
+        match e.raw_os_error() {
+            Some(libc::EWOULDBLOCK) => return Ok(false),
+            Some(libc::EINTR) => continue,
+            _ => return Err(e),
+        }
+    }
+}
+
 fn try_flock(path: &Path) -> Result<Option<File>, LockError> {
     let file = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
-        .mode(0o644)
+        .mode(crate::state::layout::FILE_MODE)
         .open(path)
         .map_err(|source| LockError::Io {
             path: path.to_path_buf(),
             source,
         })?;
-    // SAFETY: flock on a valid descriptor we own.
-    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-    if rc == 0 {
-        Ok(Some(file))
-    } else {
-        Ok(None)
+    match lock_nb(&file) {
+        Ok(true) => Ok(Some(file)),
+        Ok(false) => Ok(None),
+        Err(source) => Err(LockError::Lock {
+            path: path.to_path_buf(),
+            source,
+        }),
     }
 }
 
@@ -72,7 +97,10 @@ pub fn acquire(path: &Path, sidecar: Option<&Path>) -> Result<LockGuard, LockErr
                     "cmdline": cmd.trim(),
                     "create_time": crate::sys::proc::create_time(me),
                 });
-                let _ = std::fs::write(s, crate::state::pyjson::to_line(&v));
+                let _ = crate::state::atomic::write_fast(
+                    s,
+                    crate::state::pyjson::to_line(&v).as_bytes(),
+                );
             }
             Ok(LockGuard {
                 _file: file,
@@ -155,5 +183,43 @@ mod tests {
         drop(g);
         assert!(!s.exists());
         assert!(acquire(&l, Some(&s)).is_ok());
+    }
+
+    #[test]
+    fn a_flock_error_is_an_error_not_held() {
+        // An O_PATH descriptor cannot be locked (EBADF): that is a failure
+        // to report, not another holder.
+        let d = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let l = d.path().join("agent-runner.lock");
+        std::fs::write(&l, "").unwrap_or_else(|e| panic!("{e}"));
+        let f = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_PATH)
+            .open(&l)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let r = lock_nb(&f);
+        assert_eq!(
+            r.as_ref().err().and_then(|e| e.raw_os_error()),
+            Some(libc::EBADF),
+            "{r:?}"
+        );
+        // contention is still "held"
+        let a = std::fs::File::open(&l).unwrap_or_else(|e| panic!("{e}"));
+        let b = std::fs::File::open(&l).unwrap_or_else(|e| panic!("{e}"));
+        assert!(lock_nb(&a).is_ok_and(|t| t));
+        assert!(lock_nb(&b).is_ok_and(|t| !t));
+    }
+
+    #[test]
+    fn the_lock_and_its_sidecar_are_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let l = d.path().join("agent-runner.lock");
+        let s = d.path().join("agent-runner.lock.holder");
+        let _g = acquire(&l, Some(&s)).unwrap_or_else(|e| panic!("{e}"));
+        for p in [&l, &s] {
+            let mode = std::fs::metadata(p).map(|m| m.permissions().mode() & 0o777);
+            assert_eq!(mode.ok(), Some(0o600), "{}", p.display());
+        }
     }
 }

@@ -36,9 +36,16 @@ static LAST: AtomicI32 = AtomicI32::new(0);
 static PROCESS: OnceLock<Doorbell> = OnceLock::new();
 
 /// The only signal handler. Async-signal-safe: atomics, a `OnceLock::get`
-/// (an atomic load; it never blocks) and one `write(2)`; errno is restored
-/// so the interrupted code never sees the handler's.
+/// (an atomic load; it never blocks) and what [`record`] does.
 extern "C" fn on_signal(sig: libc::c_int) {
+    record(sig, PROCESS.get());
+}
+
+/// The handler's work: count `sig`, remember it, ring `bell`. errno is saved
+/// first and restored last, so the interrupted code never sees the
+/// handler's (ringing a full pipe sets it to `EAGAIN`); the test
+/// `the_handler_leaves_errno_as_it_found_it` shows it.
+fn record(sig: libc::c_int, bell: Option<&Doorbell>) {
     let saved = Errno::last_raw();
     match sig {
         libc::SIGTERM => TERM.fetch_add(1, Ordering::SeqCst),
@@ -46,7 +53,7 @@ extern "C" fn on_signal(sig: libc::c_int) {
         _ => HUP.fetch_add(1, Ordering::SeqCst),
     };
     LAST.store(sig, Ordering::SeqCst);
-    if let Some(bell) = PROCESS.get() {
+    if let Some(bell) = bell {
         bell.ring();
     }
     Errno::set_raw(saved);
@@ -268,5 +275,18 @@ mod tests {
         assert!(ready(&bell), "polling does not consume the ring");
         bell.drain();
         assert!(bell.is_rung() && !ready(&bell));
+    }
+
+    #[test]
+    fn the_handler_leaves_errno_as_it_found_it() {
+        // A full pipe: the handler's write fails with EAGAIN, which must not
+        // leak into the code the signal interrupted.
+        let bell = Doorbell::new().unwrap_or_else(|e| panic!("{e}"));
+        while nix::unistd::write(&bell.inner.write, &[0u8; 4096]).is_ok() {}
+        assert_eq!(Errno::last(), Errno::EAGAIN, "the pipe is full");
+        Errno::set_raw(libc::EOWNERDEAD);
+        record(libc::SIGHUP, Some(&bell));
+        assert_eq!(Errno::last_raw(), libc::EOWNERDEAD);
+        assert!(bell.is_rung());
     }
 }

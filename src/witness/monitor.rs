@@ -23,7 +23,8 @@ pub trait StopAction: Send + Sync {
 }
 
 /// SIGTERM to the pid in `<log_dir>/serve.pid`, after checking that pid is
-/// still the process that wrote the file (start-time token).
+/// still the process that wrote the file (start-time token), through a pidfd
+/// opened before the check (a recycled pid is never signalled).
 #[derive(Debug, Default, Clone, Copy)]
 pub struct PidFileStop;
 
@@ -45,12 +46,15 @@ impl StopAction for PidFileStop {
                 layout.serve_pid().display()
             ));
         }
-        nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(rec.pid),
-            nix::sys::signal::Signal::SIGTERM,
-        )
-        .map_err(|e| format!("cannot signal serve pid {}: {e}", rec.pid))?;
-        Ok(format!("sent SIGTERM to serve pid {}", rec.pid))
+        match rec.signal(nix::sys::signal::Signal::SIGTERM) {
+            Ok(true) => Ok(format!("sent SIGTERM to serve pid {}", rec.pid)),
+            Ok(false) => Err(format!(
+                "serve pid {} from '{}' ended before it could be signalled",
+                rec.pid,
+                layout.serve_pid().display()
+            )),
+            Err(e) => Err(format!("cannot signal serve pid {}: {e}", rec.pid)),
+        }
     }
 }
 

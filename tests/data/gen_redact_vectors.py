@@ -2,7 +2,8 @@
 
 Usage: /opt/pyar/bin/python tests/data/gen_redact_vectors.py < inputs.json > tests/data/redact_vectors.json
 where inputs.json is a JSON list of strings, or the existing vectors file (its
-inputs are reused). Expected output is upstream's `redact_secrets` applied
+inputs are reused; an entry with a third element, where we mask more than
+upstream and say why, is kept as it is). Expected output is upstream's `redact_secrets` applied
 until the text stops changing (our `redact` is the fixed point; it equals one
 upstream pass whenever upstream is idempotent).
 """
@@ -23,6 +24,10 @@ def fixed_point(s: str) -> str:
 
 
 data = json.load(sys.stdin)
-inputs = [d[0] if isinstance(d, list) else d for d in data]
-json.dump([[s, fixed_point(s)] for s in inputs], sys.stdout, ensure_ascii=False, indent=1)
+out = [
+    d if isinstance(d, list) and len(d) == 3 else [d[0] if isinstance(d, list) else d]
+    for d in data
+]
+out = [d if len(d) == 3 else [d[0], fixed_point(d[0])] for d in out]
+json.dump(out, sys.stdout, ensure_ascii=False, indent=1)
 sys.stdout.write("\n")

@@ -2,6 +2,7 @@
 //! HOME, a config written from parts, fake agents, and the built binary.
 #![allow(dead_code)]
 
+pub mod fault;
 pub mod logdir;
 pub mod process_agent;
 pub mod sshd;
