@@ -153,15 +153,19 @@ impl Link {
             .map_err(failed)?;
         *good = true;
         // Python's tail says nothing while the host is quiet: evaluate on a
-        // timer (time-based detectors) and, with --once, after the replay.
-        let every = if self.opts.once {
-            Duration::from_secs(1)
-        } else {
-            Duration::from_secs_f64(self.opts.interval_s)
-        };
+        // timer (time-based detectors) and, with --once, after the replay:
+        // 1 s without a line once lines came, or ONCE_FIRST_LINE without
+        // any (the Python tool takes seconds to start on a busy Pi).
+        let interval = Duration::from_secs_f64(self.opts.interval_s);
+        let mut lines_seen = false;
         let mut buf: Vec<u8> = Vec::new();
         let mut stderr = StderrTail::default();
         loop {
+            let every = match (self.opts.once, lines_seen) {
+                (true, true) => Duration::from_secs(1),
+                (true, false) => ONCE_FIRST_LINE,
+                (false, _) => interval,
+            };
             let ev = match tokio::time::timeout(every, st.next()).await {
                 Ok(ev) => ev,
                 Err(_) => {
@@ -175,6 +179,7 @@ impl Link {
             };
             match ev {
                 Some(StreamEvent::Stdout(d)) => {
+                    lines_seen = true;
                     buf.extend_from_slice(&d);
                     let mut changed = false;
                     while let Some(end) = buf.iter().position(|b| *b == b'\n') {
@@ -201,6 +206,10 @@ impl Link {
         }
     }
 }
+
+/// With `--once`, how long the relay waits for the Python tool's first line
+/// before it evaluates what it has (nothing: the host has no recent events).
+const ONCE_FIRST_LINE: Duration = Duration::from_secs(15);
 
 /// The kinds a Python relay asks for: the Python tool's own and ours.
 fn relay_kinds() -> Vec<&'static str> {
