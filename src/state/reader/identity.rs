@@ -9,8 +9,10 @@ use std::path::{Path, PathBuf};
 
 /// Bytes of the first line the fingerprint covers.
 pub const HEAD_BYTES: usize = 256;
-/// Entries of the log_dir looked at when searching a file by identity.
-const FIND_MAX_ENTRIES: usize = 4096;
+/// Entries of the log_dir looked at when searching files by identity (a
+/// log_dir also holds a `round-<N>.log` per round; only inode numbers are
+/// compared, from the directory listing itself).
+const FIND_MAX_ENTRIES: usize = 1 << 16;
 
 /// FNV-1a, 64 bits: stable across builds and machines (a probe and a
 /// witness of different versions compare these).
@@ -54,24 +56,37 @@ pub fn file_id(f: &File, ino: u64) -> std::io::Result<Option<FileId>> {
     }))
 }
 
-/// The file in `dir` (under any name: a rotation renames it) whose identity
-/// is `id`, opened; `None` when it is gone. Looks at a bounded number of
-/// entries and stats only those with the right inode.
-pub fn find(dir: &Path, id: FileId) -> Option<(PathBuf, File)> {
-    let rd = std::fs::read_dir(dir).ok()?;
+/// The files in `dir` (under any name: a rotation renames them) whose
+/// identities are among `ids`, opened, in one pass over the directory;
+/// those not found are gone. Looks at a bounded number of entries and opens
+/// only those with a wanted inode.
+pub fn find(dir: &Path, ids: &[FileId]) -> Vec<(FileId, PathBuf, File)> {
+    let mut found = Vec::new();
+    if ids.is_empty() {
+        return found;
+    }
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return found;
+    };
     for e in rd.flatten().take(FIND_MAX_ENTRIES) {
-        if e.ino() != id.ino {
+        let ino = e.ino();
+        if !ids.iter().any(|id| id.ino == ino) {
             continue;
         }
         let Ok(f) = File::open(e.path()) else {
             continue;
         };
-        let same = f.metadata().is_ok_and(|m| m.is_file() && m.ino() == id.ino);
-        if same && file_id(&f, id.ino).ok().flatten() == Some(id) {
-            return Some((e.path(), f));
+        if !f.metadata().is_ok_and(|m| m.is_file() && m.ino() == ino) {
+            continue;
+        }
+        let Some(id) = file_id(&f, ino).ok().flatten() else {
+            continue;
+        };
+        if ids.contains(&id) && !found.iter().any(|(x, _, _)| *x == id) {
+            found.push((id, e.path(), f));
         }
     }
-    None
+    found
 }
 
 /// Bytes `[offset, offset + len)` of `f` (fewer at its end).

@@ -202,9 +202,15 @@ impl RevLines {
     }
 }
 
-/// The offset just after the last `\n` at or before `len`.
+/// The offset just after the last `\n` at or before `len` (one byte read
+/// when the file ends with a complete line, as it nearly always does).
 pub(super) fn complete_end(path: &Path, len: u64) -> std::io::Result<u64> {
-    Ok(RevLines::open(path, true)?.complete_end()?.min(len))
+    let mut r = RevLines::open(path, true)?;
+    let end = r.size.min(len);
+    if end == 0 || read_span(&r.file, end - 1, 1)? == b"\n" {
+        return Ok(end);
+    }
+    Ok(r.complete_end()?.min(len))
 }
 
 /// The last `n` lines of a text file (partial last line included), for round

@@ -147,7 +147,7 @@ impl EventTail {
                 };
                 match (c.id, id) {
                     (Some(want), have) if have != Some(want) => {
-                        t.find_moved(c, want);
+                        t.find_moved(&[(c, want)]);
                         t.notice(&name, Change::Replaced);
                         t.files
                             .insert(name.clone(), Tracked::new(&name, ino, id, 0));
@@ -167,7 +167,7 @@ impl EventTail {
             }
         }
         if let (false, Some(want)) = (found, c.id) {
-            t.find_moved(c, want);
+            t.find_moved(&[(c, want)]);
         }
         t
     }
@@ -204,34 +204,46 @@ impl EventTail {
             t.files
                 .insert(name.clone(), Tracked::new(&name, ino, id, offset));
         }
-        for (c, _) in p.cursors().iter().zip(matched).filter(|(_, m)| !m) {
-            if let Some(want) = c.id {
-                if !t.find_moved(c, want) {
-                    // Not in the log_dir now; it may come back.
-                    t.push_gone(Tracked::new(&c.file, want.ino, Some(want), c.offset));
-                }
+        let missing: Vec<(&Cursor, FileId)> = p
+            .cursors()
+            .iter()
+            .zip(matched)
+            .filter(|(_, m)| !m)
+            .filter_map(|(c, _)| Some((c, c.id?)))
+            .collect();
+        let found = t.find_moved(&missing);
+        for (c, want) in missing {
+            if !found.contains(&want) {
+                // Not in the log_dir now; it may come back.
+                t.push_gone(Tracked::new(&c.file, want.ino, Some(want), c.offset));
             }
         }
         t
     }
 
-    /// Look for the file of `c` (identity `want`) under another name in the
-    /// log_dir: found, its remaining lines are read at the next poll.
-    fn find_moved(&mut self, c: &Cursor, want: FileId) -> bool {
-        let Some((path, file)) = identity::find(&self.dir, want) else {
-            return false;
-        };
-        let to = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        if to != c.file {
-            self.notice(&c.file, Change::Moved(to));
+    /// Look for the files of these cursors (with their identities) under
+    /// other names in the log_dir: those found have their remaining lines
+    /// read at the next poll. Returns the identities found.
+    fn find_moved(&mut self, wanted: &[(&Cursor, FileId)]) -> Vec<FileId> {
+        let ids: Vec<FileId> = wanted.iter().map(|(_, id)| *id).collect();
+        let mut got = Vec::new();
+        for (id, path, file) in identity::find(&self.dir, &ids) {
+            let Some((c, _)) = wanted.iter().find(|(_, w)| *w == id) else {
+                continue;
+            };
+            let to = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            if to != c.file {
+                self.notice(&c.file, Change::Moved(to));
+            }
+            let mut tr = Tracked::new(&c.file, id.ino, Some(id), c.offset);
+            tr.file = Some(file);
+            self.push_gone(tr);
+            got.push(id);
         }
-        let mut tr = Tracked::new(&c.file, want.ino, Some(want), c.offset);
-        tr.file = Some(file);
-        self.push_gone(tr);
-        true
+        got
     }
 
     fn track_at_end(&mut self, name: &str, path: &Path) {
