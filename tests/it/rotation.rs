@@ -612,3 +612,67 @@ fn the_local_readers_give_a_huge_line_as_a_stub_and_stay_small() {
         w.dump()
     );
 }
+
+#[test]
+fn a_probe_resumes_from_an_original_cursor_and_sends_both_forms() {
+    // An older witness sends and reads the original cursor form; this
+    // witness reads `at` and resumes from the `position` frame.
+    let tmp = tempfile::tempdir().unwrap();
+    let logs = tmp.path().join("logs");
+    std::fs::create_dir_all(&logs).unwrap();
+    let f = logs.join("events-2026-12.jsonl");
+    append_range(&f, "tick", 0, 3);
+    let off = std::fs::metadata(&f).unwrap().len();
+    append_range(&f, "tick", 3, 5);
+    let o = Command::new(BIN)
+        .args(["--config", "/nonexistent/agent-runner.toml", "probe"])
+        .arg("--log-dir")
+        .arg(&logs)
+        .arg("--since")
+        .arg(format!("events-2026-12.jsonl:{off}"))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0));
+    let frames: Vec<Value> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(frames[0]["features"], serde_json::json!(["position"]));
+    let events: Vec<&Value> = frames.iter().filter(|f| f["type"] == "event").collect();
+    assert_eq!(events.len(), 2, "{frames:?}");
+    let len = std::fs::metadata(&f).unwrap().len();
+    let last = events[1];
+    assert_eq!(last["cursor"], format!("events-2026-12.jsonl:{len}"));
+    let at = last["at"].as_str().unwrap();
+    let c: agent_runner::state::reader::Cursor = at.parse().unwrap();
+    assert_eq!((c.offset, c.id.is_some()), (len, true), "{at}");
+    let pos = frames
+        .iter()
+        .find(|f| f["type"] == "position")
+        .and_then(|f| f["position"].as_str())
+        .unwrap();
+    let p: agent_runner::state::reader::Position = pos.parse().unwrap();
+    assert_eq!(p.cursors(), [c]);
+    // Resumed from that position after a rotation: the new file only.
+    std::fs::rename(&f, logs.join("old.1")).unwrap();
+    append_range(&f, "tick", 5, 7);
+    let o = Command::new(BIN)
+        .args(["--config", "/nonexistent/agent-runner.toml", "probe"])
+        .arg("--log-dir")
+        .arg(&logs)
+        .args(["--since", pos])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stdout);
+    let seqs: Vec<u64> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|f| f["type"] == "event")
+        .filter_map(|f| serde_json::from_str::<Value>(f["line"].as_str()?).ok())
+        .filter_map(|v| v["seq"].as_u64())
+        .collect();
+    assert_eq!(seqs, vec![5, 6], "{text}");
+    assert!(text.contains("\"type\":\"notice\""), "{text}");
+}
