@@ -335,7 +335,7 @@ pub fn run(a: &ProbeOptions) -> Result<(), ProbeError> {
     let mut wanted = TailWanted::default();
     let mut tail = match &since {
         Some(s) => {
-            let (lines, t) = reader::since(dir, s).map_err(io)?;
+            let (lines, t) = reader::since_capped(dir, s, frame::MAX_FRAME).map_err(io)?;
             for l in &lines {
                 event_frame(&mut out, &mut wanted, l);
             }

@@ -122,6 +122,16 @@ impl FromStr for Since {
 /// no duplicate if the caller follows on with it). A time replays the month
 /// files from its month on (the others are followed from their end).
 pub fn since(dir: &Path, from: &Since) -> std::io::Result<(Vec<Line>, EventTail)> {
+    since_capped(dir, from, MAX_LINE)
+}
+
+/// [`since`] keeping lines of at most `max_line` bytes (longer ones are
+/// stubs), for the replay and the tail it returns.
+pub fn since_capped(
+    dir: &Path,
+    from: &Since,
+    max_line: usize,
+) -> std::io::Result<(Vec<Line>, EventTail)> {
     let mut tail = match from {
         Since::Cursor(c) => EventTail::from_cursor(dir, c),
         Since::Position(p) => EventTail::from_position(dir, p),
@@ -133,6 +143,7 @@ pub fn since(dir: &Path, from: &Since) -> std::io::Result<(Vec<Line>, EventTail)
             tl
         }
     };
+    tail.max_line(max_line);
     let mut out = Vec::new();
     match from {
         Since::Cursor(_) | Since::Position(_) => tail.poll_with(|l| out.push(l))?,

@@ -298,11 +298,16 @@ fn a_huge_line_is_read_past_as_a_stub_even_while_it_is_written() {
     assert_eq!(seqs(&got[1..]), vec![1]);
     let len = std::fs::metadata(&f).unwrap().len();
     assert_eq!(t.cursor().unwrap().offset, len);
-    // A lower cap (the probe's): a 100 KiB line is a stub too.
+    // A lower cap (the probe's): a 100 KiB line is a stub too, in a
+    // replay as in a follow.
     let mut t = EventTail::at_end(d.path());
     t.max_line(64 * 1024);
+    let c = t.cursor().unwrap();
     append(&f, std::str::from_utf8(&huge(100 * 1024)).unwrap());
     let got = t.poll().unwrap();
+    assert_eq!(got[0].cut, Some(100 * 1024 - 1));
+    let (got, _) = since_capped(d.path(), &Since::Cursor(c), 64 * 1024).unwrap();
+    assert_eq!(got.len(), 1);
     assert_eq!(got[0].cut, Some(100 * 1024 - 1));
 }
 
