@@ -102,7 +102,11 @@ pub fn gather(layout: &Layout) -> std::io::Result<Snapshot> {
     gather_rest(layout, events, t.corrupt)
 }
 
-/// The monitor's view of a log_dir, carried between polls.
+/// The monitor's view of a log_dir, carried between polls: the newest
+/// events, then what is appended, followed by file identity (a rotated,
+/// truncated or re-created events file is read from its start, said in a
+/// warning; a file whose name sorts first after a clock step is followed
+/// too).
 #[derive(Debug)]
 pub struct Source {
     layout: Layout,
@@ -137,6 +141,9 @@ impl Source {
                 let before = tail.corrupt();
                 for l in tail.poll()? {
                     self.buf.push_back(l.value);
+                }
+                for n in tail.take_notices() {
+                    tracing::warn!("{}: {n}", self.layout.log_dir.display());
                 }
                 self.corrupt += tail.corrupt() - before;
                 while self.buf.len() > RECENT_EVENTS {

@@ -1,18 +1,19 @@
 //! The `probe --stream` wire format: newline-delimited JSON objects, each with
 //! `"v": 1` and a `"type"` (`hello`, `snapshot`, `event`, `metric`,
-//! `log_tail`, `error`). Documented in `docs/fleet.md`.
+//! `log_tail`, `position`, `notice`, `error`). Documented in `docs/fleet.md`. Fields and
+//! types are only ever added within a version: a witness ignores what it
+//! does not know, so older witnesses and probes keep working together.
 //!
 //! This module owns encoding with a hard size bound ([`MAX_FRAME`]) and
 //! decoding on the witness side; it does no I/O.
 
+use crate::state::reader;
 use serde_json::{json, Map, Value};
 
 /// Frame format version.
 pub const VERSION: u64 = 1;
 /// No frame (including its newline) is longer than this.
 pub const MAX_FRAME: usize = 64 * 1024;
-/// Room kept for the envelope when a payload string is cut.
-const ENVELOPE: usize = 1024;
 
 /// Encode `frame` as one line (with `\n`), never longer than [`MAX_FRAME`].
 /// An `event`/`metric` whose `line` is too long is replaced by a small stub
@@ -86,46 +87,9 @@ pub fn keep_end(s: &str, max: usize) -> &str {
 }
 
 /// A small JSON object standing in for an over-long event line: the fields a
-/// detector keys on survive, the rest is marked as cut.
+/// detector keys on survive, the rest is marked as cut (the reader's stub).
 fn stub_line(raw: &str) -> String {
-    let head = keep_start(raw, MAX_FRAME - ENVELOPE);
-    let mut m = Map::new();
-    // The common fields usually sit at the start of a line: pull them out of
-    // the head with a lenient scan rather than a full parse.
-    for key in ["ts", "event", "round_num", "phase"] {
-        if let Some(v) = scan_field(head, key) {
-            m.insert(key.into(), v);
-        }
-    }
-    m.insert("truncated".into(), json!(true));
-    m.insert("original_bytes".into(), json!(raw.len()));
-    Value::Object(m).to_string()
-}
-
-fn keep_start(s: &str, max: usize) -> &str {
-    if s.len() <= max {
-        return s;
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
-}
-
-/// `"key": <string or number>` found in `s`, parsed.
-fn scan_field(s: &str, key: &str) -> Option<Value> {
-    let pat = format!("\"{key}\"");
-    let at = s.find(&pat)? + pat.len();
-    let rest = s[at..].trim_start().strip_prefix(':')?.trim_start();
-    if let Some(r) = rest.strip_prefix('"') {
-        let end = r.find('"')?;
-        return Some(json!(r[..end]));
-    }
-    let end = rest
-        .find(|c: char| !(c.is_ascii_digit() || c == '-' || c == '.'))
-        .unwrap_or(rest.len());
-    serde_json::from_str(&rest[..end]).ok()
+    reader::stub_text(raw.as_bytes(), raw.len() as u64)
 }
 
 /// The fields of a `json!({...})` object (anything else: none).
@@ -150,7 +114,8 @@ pub fn frame(kind: &str, fields: Map<String, Value>) -> Map<String, Value> {
 pub enum Frame {
     Hello(Map<String, Value>),
     Snapshot(Map<String, Value>),
-    /// Raw event line and the cursor just after it.
+    /// Raw event line and the cursor just after it: the frame's `at` (with
+    /// the file's identity) when the probe sends one, else its `cursor`.
     Event {
         cursor: String,
         line: String,
@@ -161,6 +126,15 @@ pub enum Frame {
     LogTail {
         round: u64,
         text: String,
+    },
+    /// Where the probe stands in every events file (`pos:…`), before the
+    /// first snapshot.
+    Position(String),
+    /// A change to a followed file (truncated, replaced, …), told by the
+    /// probe: the file and a one-line message.
+    Notice {
+        file: String,
+        message: String,
     },
     Error(String),
     /// A newer frame type or version this witness does not know (ignored).
@@ -181,8 +155,16 @@ pub fn decode(line: &str) -> Result<Frame, String> {
         "hello" => Frame::Hello(m),
         "snapshot" => Frame::Snapshot(m),
         "event" => Frame::Event {
-            cursor: s("cursor"),
+            cursor: match m.get("at").and_then(Value::as_str) {
+                Some(at) => at.to_string(),
+                None => s("cursor"),
+            },
             line: s("line"),
+        },
+        "position" => Frame::Position(s("position")),
+        "notice" => Frame::Notice {
+            file: s("file"),
+            message: s("message"),
         },
         "metric" => Frame::Metric { line: s("line") },
         "log_tail" => Frame::LogTail {
@@ -255,6 +237,32 @@ mod tests {
         let line = encode(frame("snapshot", f));
         assert!(line.len() <= MAX_FRAME);
         assert!(matches!(decode(line.trim_end()).unwrap(), Frame::Error(_)));
+    }
+
+    #[test]
+    fn an_event_cursor_with_identity_is_preferred_and_notices_decode() {
+        let f = decode(
+            r#"{"v":1,"type":"event","cursor":"events-2026-11.jsonl:10","at":"events-2026-11.jsonl:10:5.00000000000000ff","line":"{}"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            f,
+            Frame::Event {
+                cursor: "events-2026-11.jsonl:10:5.00000000000000ff".into(),
+                line: "{}".into()
+            }
+        );
+        let f = decode(
+            r#"{"v":1,"type":"notice","file":"events-2026-11.jsonl","what":"truncated","message":"m"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            f,
+            Frame::Notice {
+                file: "events-2026-11.jsonl".into(),
+                message: "m".into()
+            }
+        );
     }
 
     #[test]

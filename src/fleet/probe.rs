@@ -4,6 +4,17 @@
 //! happen `event`/`metric`/`log_tail` frames and a `snapshot` every
 //! `--interval` seconds.
 //!
+//! Events are followed by file identity (`state::reader::EventTail`): a
+//! rotated, truncated or re-created events file is read from its start
+//! without loss (the old file's remainder first) and told in a `notice`
+//! frame; a file renamed away and back is not sent again; a line longer
+//! than a frame is read past without being kept and sent as a stub. Event
+//! frames carry the cursor in its original form (`cursor`, for older
+//! witnesses) and with the file's identity (`at`); a `position` frame
+//! before the first snapshot says where the probe stands in every file,
+//! which a witness resumes from (`--since pos:…`, announced in the hello's
+//! `features`).
+//!
 //! It only reads the log_dir; it never writes, decides or acts. It exits as
 //! soon as its channel is gone: stdin reaching EOF (the witness keeps it open),
 //! a failed stdout write (EPIPE; Rust ignores SIGPIPE so the write fails), or
@@ -28,6 +39,9 @@ use std::time::{Duration, Instant};
 pub const CLOCK_OFFSET_ENV: &str = "AGENT_RUNNER_PROBE_CLOCK_OFFSET_S";
 /// A round-log tail is cut to this many bytes (its end is kept).
 const TAIL_BYTES: usize = 48 * 1024;
+/// What this probe can do beyond frame version 1's first form, in its
+/// hello: `position` = `--since pos:…` and `at` cursors with identities.
+pub const FEATURES: &[&str] = &["position"];
 
 /// What the probe was asked for.
 #[derive(Debug, Clone)]
@@ -149,16 +163,33 @@ fn hello(cfg: &Config, a: &ProbeOptions) -> Map<String, Value> {
         "thresholds": serde_json::to_value(&th).unwrap_or(Value::Null),
         "auto_stop_on": cfg.monitor.auto_stop_on,
         "remote_failure_tolerance_s": cfg.monitor.remote_failure_tolerance_s,
+        "features": FEATURES,
     }))
 }
 
 fn event_frame(out: &mut Out, wanted: &mut TailWanted, l: &Line) -> bool {
     let w = wanted.note(l);
-    out.send(
-        "event",
-        obj(json!({"cursor": l.end.to_string(), "line": l.text})),
-    );
+    let mut f = obj(json!({"cursor": l.end.legacy(), "line": l.text}));
+    if l.end.id.is_some() {
+        f.insert("at".into(), json!(l.end.to_string()));
+    }
+    if l.cut.is_some() {
+        f.insert("truncated".into(), json!(true));
+    }
+    out.send("event", f);
     w
+}
+
+/// Tell the witness what changed in the followed files.
+fn notices(out: &mut Out, tail: &mut EventTail) -> bool {
+    let ns = tail.take_notices();
+    for n in &ns {
+        out.send(
+            "notice",
+            obj(json!({"file": n.file, "what": n.what(), "message": n.to_string()})),
+        );
+    }
+    !ns.is_empty()
 }
 
 fn snapshot(
@@ -306,7 +337,7 @@ pub fn run(a: &ProbeOptions) -> Result<(), ProbeError> {
     let mut wanted = TailWanted::default();
     let mut tail = match &since {
         Some(s) => {
-            let (lines, t) = reader::since(dir, s).map_err(io)?;
+            let (lines, t) = reader::since_capped(dir, s, frame::MAX_FRAME).map_err(io)?;
             for l in &lines {
                 event_frame(&mut out, &mut wanted, l);
             }
@@ -314,7 +345,9 @@ pub fn run(a: &ProbeOptions) -> Result<(), ProbeError> {
         }
         None if a.backlog == 0 => EventTail::at_end(dir),
         None => {
-            let t = reader::tail_last_n(dir, &[], a.backlog).map_err(io)?;
+            let shards = reader::shard_files(dir, "events-");
+            let t = reader::tail_last_n_capped(&shards, &[], a.backlog, frame::MAX_FRAME)
+                .map_err(io)?;
             for l in &t.lines {
                 event_frame(&mut out, &mut wanted, l);
             }
@@ -324,6 +357,9 @@ pub fn run(a: &ProbeOptions) -> Result<(), ProbeError> {
             }
         }
     };
+    // No line longer than a frame is ever held: it is read past, as a stub.
+    tail.max_line(frame::MAX_FRAME);
+    notices(&mut out, &mut tail);
     // Metrics: the newest samples, then what is appended.
     let shards = reader::shard_files(dir, "metrics-");
     for l in reader::tail_last_n_in(&shards, &[], RECENT_METRICS)
@@ -334,8 +370,15 @@ pub fn run(a: &ProbeOptions) -> Result<(), ProbeError> {
     }
     let mut mtail = EventTail::metrics_from_start(dir);
     mtail.seek_to_end();
+    mtail.max_line(frame::MAX_FRAME);
     let mut seen_logs = HashMap::new();
     log_tails(&mut out, &layout, &wanted, &mut seen_logs);
+    // Where the probe stands in every events file, what a witness resumes
+    // from; then the first snapshot, which marks the end of the backlog.
+    out.send(
+        "position",
+        obj(json!({"position": tail.position().to_string()})),
+    );
     out.send(
         "snapshot",
         snapshot(&project, &layout, host_now(offset_ms), &tail),
@@ -375,6 +418,8 @@ pub fn run(a: &ProbeOptions) -> Result<(), ProbeError> {
             }
             Err(e) => tracing::warn!("probe: reading events failed: {e}"),
         }
+        wrote |= notices(&mut out, &mut tail);
+        let _ = mtail.take_notices();
         if let Ok(lines) = mtail.poll() {
             for l in &lines {
                 out.send("metric", obj(json!({"line": l.text})));

@@ -287,6 +287,10 @@ async fn drive(
         mode,
         tty,
     } = view;
+    // Diagnostics as JSON lines on stdout with `--json`; in `--mode events`
+    // stdout carries only the relayed event lines, everything else goes to
+    // stderr.
+    let diag_json = json_out && mode != Mode::Events;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let gate = Arc::new(tokio::sync::Semaphore::new(MAX_HANDSHAKES));
     let n = specs.len();
@@ -369,7 +373,7 @@ async fn drive(
                     }
                     Report::Blip { host, fields: f } => {
                         local.emit(Kind::MonitorRemoteBlip, f.clone());
-                        if json_out { line(tagged(&host, "blip", f)) } else {
+                        if diag_json { line(tagged(&host, "blip", f)) } else {
                             let _ = writeln!(err, "{}", plain(format!("agent-runner: {host}: link blip (attempt {}, retry in {}s): {}",
                                 f.get("attempt").cloned().unwrap_or_default(),
                                 f.get("next_sleep_s").cloned().unwrap_or_default(),
@@ -381,11 +385,13 @@ async fn drive(
                         local.emit(Kind::MonitorAlertEmitted, fields! {
                             "detector" => alert.detector, "severity" => alert.severity.as_str(),
                             "message" => alert.message, "auto_action" => alert.auto_action.as_str(), "host" => host});
-                        if json_out { line(tagged(&host, "alert", alert_map(&alert))) } else { line(plain(format!("{host}: {}", alert.to_text_line()))) }
+                        if diag_json { line(tagged(&host, "alert", alert_map(&alert))) }
+                        else if mode == Mode::Events { let _ = writeln!(err, "{}", plain(format!("agent-runner: {host}: {}", alert.to_text_line()))); }
+                        else { line(plain(format!("{host}: {}", alert.to_text_line()))) }
                     }
                     Report::Giveup { host, fields: f } => {
                         local.emit(Kind::MonitorRemoteGiveup, f.clone());
-                        if json_out { line(tagged(&host, "giveup", f.clone())) }
+                        if diag_json { line(tagged(&host, "giveup", f.clone())) }
                         let _ = writeln!(err, "{}", plain(format!("agent-runner: relay to '{host}' gave up after {}s / {} attempts: {}",
                             f.get("total_elapsed_s").cloned().unwrap_or_default(),
                             f.get("total_attempts").cloned().unwrap_or_default(),
@@ -408,7 +414,10 @@ async fn drive(
                     }
                     Report::NoProbe { host, message } => {
                         let _ = writeln!(err, "agent-runner: {}", termsafe::text(&message));
-                        if json_out { line(tagged(&host, "no_probe", fields! {"message" => message})) }
+                        if diag_json { line(tagged(&host, "no_probe", fields! {"message" => message})) }
+                    }
+                    Report::Notice { host, message } => {
+                        let _ = writeln!(err, "{}", plain(format!("agent-runner: host '{host}': {message}")));
                     }
                     Report::Done { host } => {
                         pending.remove(&host);

@@ -1,6 +1,9 @@
-//! `events --kind K[,K2] [--window N | --tail] [--since CURSOR|TS]`: the last
-//! N matching events, a replay since a cursor or time, or a live follow. Lines
-//! are printed verbatim as they are in the file.
+//! `events --kind K[,K2] [--window N | --tail] [--since CURSOR|POSITION|TS]`:
+//! the last N matching events, a replay since a cursor, position or time, or
+//! a live follow. Lines are printed verbatim as they are in the file (a line
+//! longer than 1 MiB as a stub with `"truncated": true`). A follow goes on
+//! through rotation, truncation and re-creation of the events files (each
+//! said in a warning on stderr, naming the file).
 
 use crate::state::reader::{self, EventTail, Since};
 use crate::state::wake::Wake;
@@ -21,7 +24,8 @@ pub struct EventsQuery {
     pub window: Option<usize>,
     /// Follow: print matching events as they are appended.
     pub tail: bool,
-    /// Replay from a cursor (`events-2026-11.jsonl:12345`) or an ISO-8601 time.
+    /// Replay from a cursor (`events-2026-11.jsonl:12345[:INODE.HEAD]`), a
+    /// position (`pos:…`) or an ISO-8601 time.
     pub since: Option<String>,
 }
 
@@ -78,7 +82,10 @@ pub fn run(log_dir: &Path, a: &EventsQuery, out: &mut dyn Write) -> Result<(), E
     let wanted = |k: &str| kr.contains(&k);
     let mut follow = None;
     if let Some(since) = &since {
-        let (lines, tail) = reader::since(log_dir, since)?;
+        let (lines, mut tail) = reader::since(log_dir, since)?;
+        for n in tail.take_notices() {
+            tracing::warn!("{}: {n}", log_dir.display());
+        }
         for l in lines.iter().filter(|l| wanted(l.kind())) {
             writeln!(out, "{}", l.text)?;
         }
@@ -104,6 +111,9 @@ pub fn run(log_dir: &Path, a: &EventsQuery, out: &mut dyn Write) -> Result<(), E
     }
     loop {
         let lines = tail.poll()?;
+        for n in tail.take_notices() {
+            tracing::warn!("{}: {n}", log_dir.display());
+        }
         for l in lines.iter().filter(|l| wanted(l.kind())) {
             writeln!(out, "{}", l.text)?;
         }

@@ -86,7 +86,10 @@ fn render(p: &UnitParts<'_>) -> String {
     ));
     s.push_str("[Unit]\n");
     s.push_str(&format!("Description={}\n", p.description));
-    s.push_str("After=network-online.target\nWants=network-online.target\n");
+    // Month files are named by the wall clock: on a Pi without a real-time
+    // clock, start once it is set. time-sync.target is passive (only the
+    // clock's synchroniser pulls it in), so it is ordered after, not wanted.
+    s.push_str("After=network-online.target time-sync.target\nWants=network-online.target\n");
     s.push_str("StartLimitIntervalSec=300\nStartLimitBurst=5\n\n");
     s.push_str("[Service]\nType=simple\n");
     if let (Scope::System, Some(u)) = (p.scope, p.user) {

@@ -30,6 +30,8 @@ impl Wake {
                         AddWatchFlags::IN_MODIFY
                             | AddWatchFlags::IN_CREATE
                             | AddWatchFlags::IN_MOVED_TO
+                            | AddWatchFlags::IN_MOVED_FROM
+                            | AddWatchFlags::IN_DELETE
                             | AddWatchFlags::IN_DELETE_SELF
                             | AddWatchFlags::IN_MOVE_SELF,
                     )
@@ -79,8 +81,9 @@ impl Wake {
 
     /// Wait until something in the log_dir changed or `timeout` passed
     /// (polling: at most [`TICK`]). The caller re-reads the logs either way.
-    /// True when files may have appeared (created or moved in, or unknown
-    /// because this is polling): the caller lists the directory again.
+    /// True when files may have appeared or left (created, moved in or out,
+    /// deleted, or unknown because this is polling): the caller lists the
+    /// directory again.
     pub fn wait(&mut self, timeout: Duration) -> bool {
         #[cfg(target_os = "linux")]
         if let Some(n) = &self.notify {
@@ -121,9 +124,16 @@ impl Wake {
                             e.mask
                                 .intersects(F::IN_DELETE_SELF | F::IN_MOVE_SELF | F::IN_IGNORED)
                         });
+                        // Files appeared or left (a rotation, a delete):
+                        // the listing changed.
                         created |= evs.iter().any(|e| {
-                            e.mask
-                                .intersects(F::IN_CREATE | F::IN_MOVED_TO | F::IN_Q_OVERFLOW)
+                            e.mask.intersects(
+                                F::IN_CREATE
+                                    | F::IN_MOVED_TO
+                                    | F::IN_MOVED_FROM
+                                    | F::IN_DELETE
+                                    | F::IN_Q_OVERFLOW,
+                            )
                         });
                     }
                     Err(nix::errno::Errno::EAGAIN) => break,

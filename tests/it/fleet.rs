@@ -15,14 +15,14 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// A remote project: a config and a log_dir written by hand.
-struct Remote {
-    dir: PathBuf,
-    logs: PathBuf,
-    config: PathBuf,
+pub(super) struct Remote {
+    pub(super) dir: PathBuf,
+    pub(super) logs: PathBuf,
+    pub(super) config: PathBuf,
 }
 
 impl Remote {
-    fn new(h: &Harness, name: &str, runtime_extra: &str, monitor_extra: &str) -> Remote {
+    pub(super) fn new(h: &Harness, name: &str, runtime_extra: &str, monitor_extra: &str) -> Remote {
         let dir = h.root.path().join(format!("remote-{name}"));
         let logs = dir.join("logs");
         std::fs::create_dir_all(logs.join("rounds")).unwrap();
@@ -62,7 +62,7 @@ impl Remote {
     }
 }
 
-fn monitor(h: &Harness, args: &[&str]) -> Command {
+pub(super) fn monitor(h: &Harness, args: &[&str]) -> Command {
     let mut c = Command::new(BIN);
     c.env("HOME", &h.home)
         .env_remove("SSH_AUTH_SOCK")
@@ -146,7 +146,7 @@ fn has_alert(v: &[Value], host: &str, detector: &str) -> bool {
 }
 
 /// Pids of remote probes reading `config`.
-fn probes_for(config: &Path) -> Vec<i32> {
+pub(super) fn probes_for(config: &Path) -> Vec<i32> {
     let c = config.display().to_string();
     agent_runner::sys::proc::all()
         .into_iter()
@@ -344,7 +344,7 @@ fn disk_critical_auto_stops_the_remote_serve_over_the_same_session() {
 }
 
 /// Restart a killed sshd on its port, from the config the harness wrote.
-fn respawn(s: &sshd::Sshd) -> Child {
+pub(super) fn respawn(s: &sshd::Sshd) -> Child {
     let c = Command::new(sshd::SSHD)
         .args(["-D", "-e", "-f"])
         .arg(s.dir.join("sshd_config"))
@@ -362,7 +362,7 @@ fn respawn(s: &sshd::Sshd) -> Child {
 
 /// `local.toml` for the witness: its own log_dir (returned) and a failure
 /// tolerance long enough that an outage is blips, never a give-up.
-fn witness_config(h: &Harness) -> PathBuf {
+pub(super) fn witness_config(h: &Harness) -> PathBuf {
     let local_logs = h.root.path().join("witness-logs");
     std::fs::create_dir_all(&local_logs).unwrap();
     std::fs::write(

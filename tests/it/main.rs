@@ -21,6 +21,7 @@ mod monitor_python_parity;
 mod observe;
 mod observe_cli;
 mod parsers;
+mod rotation;
 mod round;
 mod round_process;
 mod secrets;

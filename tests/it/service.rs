@@ -98,6 +98,13 @@ fn dry_run_units_pass_systemd_analyze_and_carry_the_contract() {
             ] {
                 assert!(text.contains(line), "{name} lacks {line}:\n{text}");
             }
+            // A Pi without a real-time clock: start after the clock is set
+            // (month files are named by it).
+            assert!(
+                text.lines()
+                    .any(|l| l.starts_with("After=") && l.contains("time-sync.target")),
+                "{name} is not ordered after time-sync.target:\n{text}"
+            );
             assert!(
                 text.contains(&format!(
                     "ExecStart={}",

@@ -75,6 +75,12 @@ pub enum Report {
         detector: String,
         result: Result<String, String>,
     },
+    /// A followed events file on the host changed (truncated, replaced, …)
+    /// and was read from its start: a one-line message naming the file.
+    Notice {
+        host: String,
+        message: String,
+    },
     /// The remote binary is missing or too old (message names the host).
     NoProbe {
         host: String,
@@ -178,6 +184,14 @@ impl Link {
                 line,
             });
         }
+    }
+
+    /// Say a followed file changed on the host.
+    fn report_notice(&self, message: String) {
+        self.send(Report::Notice {
+            host: self.spec.name.clone(),
+            message,
+        });
     }
 
     /// Say the host is connected, with its hello.

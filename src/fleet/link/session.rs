@@ -142,8 +142,8 @@ impl Link {
             "--interval".into(),
             interval,
         ];
-        match &self.view.cursor {
-            Some(c) => argv.extend(["--since".into(), c.to_string()]),
+        match self.view.resume_since() {
+            Some(since) => argv.extend(["--since".into(), since]),
             None => argv.extend(["--backlog".into(), self.opts.backlog.to_string()]),
         }
         let refs: Vec<&str> = argv.iter().map(String::as_str).collect();
@@ -194,10 +194,14 @@ impl Link {
                                 changed = true;
                                 ready = true;
                             }
+                            Applied::Notice(m) => self.report_notice(m),
                             Applied::Error(e) => {
                                 return Err(Ended::Failed(format!("the remote probe said: {e}")))
                             }
                             Applied::Nothing => {}
+                        }
+                        for m in self.view.take_notes() {
+                            self.report_notice(m);
                         }
                     }
                     buf.drain(..start);

@@ -8,7 +8,7 @@ use super::super::frame::Frame;
 use super::retention::{compact, prune_metrics, COMPACT_AT, DETECTOR_FIELDS};
 use crate::detect::window::{Record, Thresholds, Window};
 use crate::detect::{self as detectors, Alert};
-use crate::state::reader::{self, Cursor};
+use crate::state::reader::{self, Cursor, Position};
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, VecDeque};
@@ -53,6 +53,14 @@ pub struct HostView {
     host_now: Option<(DateTime<Utc>, Instant)>,
     /// Cursor after the last event taken.
     pub cursor: Option<Cursor>,
+    /// Where the probe stands in every events file (from its first
+    /// snapshot, then moved by each event taken): what a resume sends, and
+    /// what tells a duplicate (a cursor it covers) from a new line.
+    pub position: Option<Position>,
+    /// No event taken yet on this connection (an older probe's cursors).
+    fresh_connection: bool,
+    /// What the link should say on stderr (a file an older probe re-read).
+    notes: Vec<String>,
     /// Events taken since start (across reconnects).
     pub events_received: u64,
     /// Events refused because their cursor was not after ours.
@@ -74,8 +82,13 @@ pub enum Applied {
     Event(String),
     Snapshot,
     Hello,
+    /// The probe says a followed file changed (message names the file).
+    Notice(String),
     Error(String),
 }
+
+/// Notes kept until the link takes them.
+const NOTES_MAX: usize = 16;
 
 impl HostView {
     /// Take one frame.
@@ -83,6 +96,11 @@ impl HostView {
         match f {
             Frame::Hello(m) => {
                 self.thresholds = m.get("thresholds").and_then(shared_thresholds);
+                if !has_feature(&m, "position") {
+                    // An older probe: its cursors carry no identity.
+                    self.position = None;
+                }
+                self.fresh_connection = true;
                 self.hello = Some(m);
                 // The probe re-sends these after every (re)connect.
                 self.metrics.clear();
@@ -91,14 +109,12 @@ impl HostView {
             }
             Frame::Event { cursor, line } => {
                 let c = cursor.parse::<Cursor>().ok();
-                if let (Some(new), Some(old)) = (&c, &self.cursor) {
-                    if new <= old {
+                let fresh = std::mem::take(&mut self.fresh_connection);
+                if let Some(c) = c {
+                    if !self.take_cursor(c, fresh) {
                         self.duplicates_dropped += 1;
                         return Applied::Nothing;
                     }
-                }
-                if c.is_some() {
-                    self.cursor = c;
                 }
                 match reader::parse_line(line.as_bytes()) {
                     Some((_, parsed)) => self.take_event(parsed, line),
@@ -134,8 +150,78 @@ impl HostView {
                 self.snapshot = Some(m);
                 Applied::Snapshot
             }
+            Frame::Position(p) => {
+                // After a connect's backlog: where the probe stands now.
+                if let Ok(p) = p.parse::<Position>() {
+                    self.position = Some(p);
+                }
+                Applied::Nothing
+            }
+            Frame::Notice { message, .. } => Applied::Notice(message),
             Frame::Error(e) => Applied::Error(e),
             Frame::Unknown(_) => Applied::Nothing,
+        }
+    }
+
+    /// Take an event's cursor: false when it is a duplicate.
+    ///
+    /// With the file's identity (this version's probe), a duplicate is a
+    /// cursor the [`Position`] covers, whatever the file's name and however
+    /// names sort. Without (an older probe), cursors compare by name and
+    /// offset: one not after the last is a resume's replay when it is the
+    /// first of a connection (or the very same cursor); later on the same
+    /// connection it means the probe read a file again from its start
+    /// (replaced or truncated) or one named before (a clock that stepped
+    /// back), and it is taken, and said.
+    fn take_cursor(&mut self, c: Cursor, fresh: bool) -> bool {
+        if c.id.is_some() {
+            if let Some(p) = &mut self.position {
+                if !p.advance(&c) {
+                    return false;
+                }
+            }
+            self.cursor = Some(c);
+            return true;
+        }
+        if let Some(old) = &self.cursor {
+            let (new, last) = ((c.file.as_str(), c.offset), (old.file.as_str(), old.offset));
+            let behind = new <= last;
+            if behind && (fresh || new == last) {
+                return false;
+            }
+            if behind && self.notes.len() < NOTES_MAX {
+                self.notes.push(format!(
+                    "'{}' was read again from offset {} (after {}:{}): the file was replaced or truncated, or the clock stepped back; taking its lines (deploy this version for exact resumes)",
+                    c.file, c.offset, old.file, old.offset
+                ));
+            }
+        }
+        self.cursor = Some(c);
+        true
+    }
+
+    /// What the link should say on stderr since the last call.
+    pub fn take_notes(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.notes)
+    }
+
+    /// Does the connected probe resume from a position (`--since pos:…`)?
+    pub fn probe_has_position(&self) -> bool {
+        self.hello
+            .as_ref()
+            .is_some_and(|h| has_feature(h, "position"))
+    }
+
+    /// The `--since` value for a resume: the position when the probe takes
+    /// one, else the last cursor (in the original form for an older probe);
+    /// `None` before any event (a first connect).
+    pub fn resume_since(&self) -> Option<String> {
+        let new = self.probe_has_position();
+        match (&self.position, &self.cursor) {
+            (Some(p), _) if new => Some(p.to_string()),
+            (_, Some(c)) if new => Some(c.to_string()),
+            (_, Some(c)) => Some(c.legacy()),
+            _ => None,
         }
     }
 
@@ -221,6 +307,14 @@ impl HostView {
     }
 }
 
+/// Does a hello list `feature` in its `features`?
+fn has_feature(hello: &Map<String, Value>, feature: &str) -> bool {
+    hello
+        .get("features")
+        .and_then(Value::as_array)
+        .is_some_and(|a| a.iter().any(|f| f.as_str() == Some(feature)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -260,6 +354,10 @@ mod tests {
             )),
             Applied::Nothing
         );
+        // A reconnect: the first event not after the cursor is a replay.
+        let mut hello = Map::new();
+        hello.insert("thresholds".into(), serde_json::to_value(&th).unwrap());
+        assert_eq!(v.apply(Frame::Hello(hello)), Applied::Hello);
         assert_eq!(
             v.apply(ev(
                 "events-2026-10.jsonl:900",
@@ -289,5 +387,89 @@ mod tests {
         let alerts = v.detect().unwrap();
         assert!(alerts.iter().any(|a| a.detector == "hung"), "{alerts:?}");
         assert_eq!(v.round(), Some((1, None, true)));
+    }
+}
+
+#[cfg(test)]
+mod cursor_tests {
+    use super::*;
+    use serde_json::json;
+
+    fn ev(cursor: &str, n: u64) -> Frame {
+        Frame::Event {
+            cursor: cursor.into(),
+            line: format!(
+                "{{\"ts\": \"2026-01-01T00:00:00.000Z\", \"event\": \"tick\", \"seq\": {n}}}"
+            ),
+        }
+    }
+
+    fn hello(features: bool) -> Frame {
+        let mut m = Map::new();
+        if features {
+            m.insert("features".into(), json!(["position"]));
+        }
+        Frame::Hello(m)
+    }
+
+    fn taken(v: &mut HostView, cursor: &str) -> bool {
+        matches!(v.apply(ev(cursor, 0)), Applied::Event(_))
+    }
+
+    const A: &str = "1.00000000000000aa";
+    const B: &str = "2.00000000000000bb";
+
+    #[test]
+    fn with_identities_a_rotated_file_and_an_earlier_name_are_new_and_replays_are_not() {
+        let mut v = HostView::default();
+        v.apply(hello(true));
+        assert_eq!(v.resume_since(), None, "a first connect takes a backlog");
+        // After the backlog: where the probe stands.
+        v.apply(Frame::Position(format!("pos:events-2026-12.jsonl:500:{A}")));
+        assert!(!taken(&mut v, &format!("events-2026-12.jsonl:500:{A}")));
+        assert!(taken(&mut v, &format!("events-2026-12.jsonl:600:{A}")));
+        // Rotated: the new file's small offsets are new lines.
+        assert!(taken(&mut v, &format!("events-2026-12.jsonl:100:{B}")));
+        // A clock that stepped back: a name that sorts first.
+        assert!(taken(&mut v, "events-2025-06.jsonl:80:3.0000000000000003"));
+        assert!(!taken(&mut v, &format!("events-2026-12.jsonl:600:{A}")));
+        assert!(!taken(&mut v, &format!("events-2026-12.jsonl:100:{B}")));
+        assert_eq!(v.duplicates_dropped, 3);
+        // The resume sends the whole position.
+        let since = v.resume_since().unwrap();
+        let p: Position = since.parse().unwrap();
+        assert_eq!(p.cursors().len(), 3, "{since}");
+        assert!(since.contains("events-2025-06.jsonl:80:3."), "{since}");
+        // The probe became an older one: the last cursor, in its old form.
+        v.apply(hello(false));
+        assert_eq!(v.position, None);
+        assert_eq!(v.resume_since().as_deref(), Some("events-2025-06.jsonl:80"));
+    }
+
+    #[test]
+    fn an_older_probe_rereading_a_file_is_taken_and_said_but_a_replay_is_not() {
+        let mut v = HostView::default();
+        v.apply(hello(false));
+        assert!(taken(&mut v, "events-2026-12.jsonl:500"));
+        // Truncated or replaced on the host: offsets start again.
+        assert!(taken(&mut v, "events-2026-12.jsonl:100"));
+        let notes = v.take_notes();
+        assert_eq!(notes.len(), 1);
+        assert!(
+            notes[0].contains("'events-2026-12.jsonl' was read again"),
+            "{notes:?}"
+        );
+        assert!(
+            !taken(&mut v, "events-2026-12.jsonl:100"),
+            "the same cursor"
+        );
+        // A reconnect resumes after the cursor; its first line is a replay.
+        v.apply(hello(false));
+        assert_eq!(
+            v.resume_since().as_deref(),
+            Some("events-2026-12.jsonl:100")
+        );
+        assert!(!taken(&mut v, "events-2026-12.jsonl:90"));
+        assert!(taken(&mut v, "events-2026-12.jsonl:200"));
     }
 }
