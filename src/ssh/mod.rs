@@ -9,6 +9,7 @@
 pub mod auth;
 pub mod config;
 pub mod doctor;
+pub mod exec;
 pub mod known_hosts;
 pub mod proxy;
 pub mod quote;

@@ -16,9 +16,11 @@ use std::time::Duration;
 
 use russh::client::{self, Handle, Msg};
 use russh::keys::{Algorithm, PublicKeyOrCertificate};
-use russh::{Channel, ChannelMsg, Disconnect, Preferred};
+use russh::{Channel, Disconnect, Preferred};
 
 use super::auth::{self, AuthError};
+use super::exec::{collect, MAX_EXEC_OUTPUT};
+pub use super::exec::{ExecStream, Output, StreamEvent};
 use super::known_hosts::{self, HostKeyError, KnownHosts, Verdict};
 use super::proxy;
 use super::quote::command_line;
@@ -115,6 +117,13 @@ pub enum SshError {
     },
     #[error("'{alias}': the session is closed (peer gone or keepalive unanswered); reconnect")]
     Closed { alias: String },
+    #[error("'{alias}': remote command '{cmd}' wrote more than {} MiB to {stream}; the channel was closed and its output dropped", MAX_EXEC_OUTPUT / (1024 * 1024))]
+    OutputTooLarge {
+        alias: String,
+        cmd: String,
+        /// `stdout` or `stderr`.
+        stream: &'static str,
+    },
 }
 
 impl SshError {
@@ -133,73 +142,11 @@ impl SshError {
             },
             SshError::HostKey { .. } => Step::HostKey,
             SshError::Auth { .. } => Step::Auth,
-            SshError::Channel { .. } | SshError::Deadline { .. } | SshError::Closed { .. } => {
-                Step::Exec
-            }
+            SshError::Channel { .. }
+            | SshError::Deadline { .. }
+            | SshError::Closed { .. }
+            | SshError::OutputTooLarge { .. } => Step::Exec,
         }
-    }
-}
-
-/// The result of one remote command.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Output {
-    /// Exit status; None if the command died by a signal or sent none.
-    pub status: Option<u32>,
-    /// Signal name if the command was killed by one.
-    pub signal: Option<String>,
-    pub stdout: Vec<u8>,
-    pub stderr: Vec<u8>,
-}
-
-impl Output {
-    pub fn success(&self) -> bool {
-        self.status == Some(0)
-    }
-}
-
-/// One event from a long-lived exec stream.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum StreamEvent {
-    Stdout(Vec<u8>),
-    Stderr(Vec<u8>),
-    Exit(u32),
-    Signal(String),
-}
-
-/// A remote command whose output is read as it comes.
-pub struct ExecStream {
-    channel: Channel<Msg>,
-}
-
-impl ExecStream {
-    /// The next output chunk or exit notice; None once the channel closed.
-    pub async fn next(&mut self) -> Option<StreamEvent> {
-        loop {
-            match self.channel.wait().await? {
-                ChannelMsg::Data { data } => return Some(StreamEvent::Stdout(data.to_vec())),
-                ChannelMsg::ExtendedData { data, ext: 1 } => {
-                    return Some(StreamEvent::Stderr(data.to_vec()))
-                }
-                ChannelMsg::ExitStatus { exit_status } => {
-                    return Some(StreamEvent::Exit(exit_status))
-                }
-                ChannelMsg::ExitSignal { signal_name, .. } => {
-                    return Some(StreamEvent::Signal(format!("{signal_name:?}")))
-                }
-                _ => continue,
-            }
-        }
-    }
-
-    /// Send data to the command's stdin.
-    pub async fn write(&mut self, data: &[u8]) -> Result<(), russh::Error> {
-        self.channel.data(data).await
-    }
-
-    /// Close the channel (the remote command gets SIGHUP/EOF).
-    pub async fn close(self) {
-        let _ = self.channel.eof().await;
-        let _ = self.channel.close().await;
     }
 }
 
@@ -579,25 +526,14 @@ impl Session {
     }
 
     /// Run `argv` (quoted for the remote shell) and collect its output, all
-    /// within `deadline`.
+    /// within `deadline`. Each of stdout and stderr may bring at most
+    /// [`MAX_EXEC_OUTPUT`] bytes; past that the channel is closed and the
+    /// result is [`SshError::OutputTooLarge`].
     pub async fn exec(&self, argv: &[&str], deadline: Duration) -> Result<Output, SshError> {
         let cmd = command_line(argv);
         let run = async {
             let mut ch = self.start(&cmd).await?;
-            let mut out = Output::default();
-            while let Some(msg) = ch.wait().await {
-                match msg {
-                    ChannelMsg::Data { data } => out.stdout.extend_from_slice(&data),
-                    ChannelMsg::ExtendedData { data, ext: 1 } => {
-                        out.stderr.extend_from_slice(&data)
-                    }
-                    ChannelMsg::ExitStatus { exit_status } => out.status = Some(exit_status),
-                    ChannelMsg::ExitSignal { signal_name, .. } => {
-                        out.signal = Some(format!("{signal_name:?}"))
-                    }
-                    _ => {}
-                }
-            }
+            let out = collect(&mut ch, &self.alias, &cmd).await?;
             if out.status.is_none() && out.signal.is_none() && !self.is_alive() {
                 return Err(SshError::Closed {
                     alias: self.alias.clone(),
@@ -618,7 +554,7 @@ impl Session {
         let cmd = command_line(argv);
         let open = async {
             let channel = self.start(&cmd).await?;
-            Ok(ExecStream { channel })
+            Ok(ExecStream::new(channel))
         };
         self.within(&cmd, deadline, open).await
     }
