@@ -21,7 +21,7 @@ use russh::{Channel, Disconnect, Preferred};
 use super::auth::{self, AuthError};
 use super::exec::{collect, MAX_EXEC_OUTPUT};
 pub use super::exec::{ExecStream, Output, StreamEvent};
-use super::known_hosts::{self, HostKeyError, KnownHosts, Verdict};
+use super::known_hosts::{HostKeyError, HostKeys, Verdict};
 use super::proxy;
 use super::quote::command_line;
 use super::resolved::ResolvedHost;
@@ -156,6 +156,7 @@ type KeyOutcome = Arc<Mutex<Option<Result<Verdict, HostKeyError>>>>;
 /// russh callbacks: host-key policy only.
 pub struct ClientHandler {
     host: ResolvedHost,
+    keys: HostKeys,
     outcome: KeyOutcome,
     phase: Arc<AtomicU8>,
 }
@@ -169,10 +170,10 @@ impl client::Handler for ClientHandler {
     ) -> Result<bool, Self::Error> {
         self.phase.store(1, Ordering::SeqCst);
         let result = match server_public_key {
-            PublicKeyOrCertificate::PublicKey { key, .. } => known_hosts::verify(&self.host, key),
+            PublicKeyOrCertificate::PublicKey { key, .. } => self.keys.verify(&self.host, key),
             PublicKeyOrCertificate::Certificate(c) => {
                 // Host certificates are not supported: judge the bare key.
-                known_hosts::verify(
+                self.keys.verify(
                     &self.host,
                     &russh::keys::PublicKey::from(c.public_key().clone()),
                 )
@@ -222,12 +223,10 @@ fn keepalive_of(host: &ResolvedHost) -> (Option<Duration>, usize) {
 }
 
 /// Host-key algorithms to offer: the types already recorded for this host
-/// first (so a known host is verified against its recorded key), then the rest.
-fn preferred_for(host: &ResolvedHost) -> Preferred {
-    let name = known_hosts::lookup_name(&host.hostname, host.port, host.host_key_alias.as_deref());
-    let (user, global) = known_hosts::files_for(host);
-    let all: Vec<_> = user.into_iter().chain(global).collect();
-    let known = KnownHosts::load(&all).known_algorithms(&name);
+/// first (so a known host is verified against its recorded key, as OpenSSH
+/// does), then the rest.
+fn preferred_for(keys: &HostKeys) -> Preferred {
+    let known = keys.recorded_algorithms();
     let default = Preferred::default();
     let mut keys: Vec<Algorithm> = Vec::new();
     for k in &known {
@@ -255,7 +254,7 @@ fn preferred_for(host: &ResolvedHost) -> Preferred {
 /// smaller on the witness (measured at 200 hosts) (a probe's connect burst just comes in more packets).
 const MAX_PACKET: u32 = 8 * 1024;
 
-fn client_config(host: &ResolvedHost) -> Arc<client::Config> {
+fn client_config(host: &ResolvedHost, keys: &HostKeys) -> Arc<client::Config> {
     let (keepalive_interval, keepalive_max) = keepalive_of(host);
     Arc::new(client::Config {
         nodelay: true,
@@ -263,7 +262,7 @@ fn client_config(host: &ResolvedHost) -> Arc<client::Config> {
         keepalive_interval,
         keepalive_max,
         inactivity_timeout: None,
-        preferred: preferred_for(host),
+        preferred: preferred_for(keys),
         ..Default::default()
     })
 }
@@ -370,14 +369,21 @@ async fn connect_inner(
     via: Option<Session>,
     phase: Arc<AtomicU8>,
 ) -> Result<Session, SshError> {
+    let alias = host.alias.clone();
+    // Read known_hosts (and RevokedHostKeys) before connecting: a file that
+    // cannot be read refuses the connection.
+    let keys = HostKeys::load(host).map_err(|e| SshError::HostKey {
+        alias: alias.clone(),
+        source: Box::new(e),
+    })?;
+    let config = client_config(host, &keys);
     let outcome: KeyOutcome = Arc::new(Mutex::new(None));
     let handler = ClientHandler {
         host: host.clone(),
+        keys,
         outcome: outcome.clone(),
         phase: phase.clone(),
     };
-    let config = client_config(host);
-    let alias = host.alias.clone();
     let mut proxy_child = None;
     let mut hops = Vec::new();
     let result = if let Some(jump) = via {
@@ -598,6 +604,7 @@ mod tests {
             server_alive_interval: Duration::from_secs(interval),
             server_alive_count_max: count,
             batch_mode: true,
+            revoked_host_keys: None,
         }
     }
 

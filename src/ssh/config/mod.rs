@@ -172,6 +172,8 @@ struct Options {
     batch_mode: Option<bool>,
     canonicalize_hostname: Option<u8>,
     ignore_unknown: Option<String>,
+    revoked_host_keys: Option<String>,
+    known_hosts_command: Option<String>,
 }
 
 /// The outcome of reading the config for one alias, before defaults.

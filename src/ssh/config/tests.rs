@@ -267,3 +267,16 @@ fn proxy_command_tokens() {
     let r = resolve("none", &o).unwrap();
     assert_eq!(proxy_command_line(&r).unwrap(), None);
 }
+
+#[test]
+fn known_hosts_none_reads_no_file() {
+    let fx = Fx::new();
+    let o = fx.f("UserKnownHostsFile none\nGlobalKnownHostsFile none\n");
+    let r = resolve("box", &o).unwrap();
+    let (user, global) = crate::ssh::known_hosts::files_for(&r);
+    assert!(user.is_empty(), "UserKnownHostsFile none read {user:?}");
+    assert!(
+        global.is_empty(),
+        "GlobalKnownHostsFile none read {global:?}"
+    );
+}
