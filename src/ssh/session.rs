@@ -22,6 +22,7 @@ use super::auth::{self, AuthError};
 use super::exec::{collect, MAX_EXEC_OUTPUT};
 pub use super::exec::{ExecStream, Output, StreamEvent};
 use super::known_hosts::{HostKeyError, HostKeys, Verdict};
+use super::names::{self, NameKind};
 use super::proxy;
 use super::quote::command_line;
 use super::resolved::ResolvedHost;
@@ -289,6 +290,13 @@ fn connect_depth<'a>(
         if host.alias.starts_with('-') || host.hostname.starts_with('-') {
             return Err(SshError::BadAlias(host.alias.clone()));
         }
+        let origin = format!("the settings for '{}'", host.alias);
+        let bad = |e: names::BadName| SshError::Resolve {
+            alias: host.alias.clone(),
+            reason: e.to_string(),
+        };
+        names::check(NameKind::Alias, &host.alias, &origin).map_err(bad)?;
+        names::check(NameKind::HostName, &host.hostname, &origin).map_err(bad)?;
         if host.proxy_jump.is_empty() {
             return connect_via(host, None).await;
         }
@@ -308,6 +316,11 @@ fn connect_depth<'a>(
                 alias: host.alias.clone(),
                 reason: format!("ProxyJump hop '{spec}' is not '[user@]host[:port]'"),
             })?;
+            let origin = format!("ProxyJump '{spec}'");
+            names::check(NameKind::Alias, &hop.host, &origin).map_err(bad)?;
+            if let Some(u) = &hop.user {
+                names::check(NameKind::User, u, &origin).map_err(bad)?;
+            }
             let mut r = resolver(&hop.host).map_err(|e| SshError::Hop {
                 hop: spec.clone(),
                 inner: Box::new(e),

@@ -41,8 +41,18 @@ const KEYS: &[&str] = &[
 ];
 
 /// (case, host, what our error says): configs `ssh -G` resolves that we
-/// refuse on purpose (docs/ssh.md, "What we refuse"): KnownHostsCommand.
+/// refuse on purpose (docs/ssh.md, "What we refuse"): a HostName or User
+/// with characters a shell would read, and KnownHostsCommand.
 const STRICTER: &[(&str, &str, &str)] = &[
+    ("07_quotes", "q", "invalid User 'with space'"),
+    ("08_comments", "c", "invalid User 'c#hash'"),
+    (
+        "20_hostname_tokens",
+        "beta",
+        "invalid HostName 'beta-%-pct'",
+    ),
+    ("60_user_literal_tokens", "ul", "invalid User '%u-literal'"),
+    ("63_quoted_equals_value", "qe", "invalid User 'spaced user'"),
     (
         "79_known_hosts_command",
         "k",

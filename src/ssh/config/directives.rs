@@ -126,6 +126,12 @@ pub(super) fn apply(o: &mut Options, d: &Directive) -> Result<(), SshConfigError
 /// one string.
 fn string(o: &mut Options, d: &Directive) -> Result<(), SshConfigError> {
     let v = d.one()?.clone();
+    let at = Some((d.file.to_path_buf(), d.ln));
+    match d.kw {
+        "hostname" if d.on && o.hostname.is_none() => o.hostname_at = at,
+        "user" if d.on && o.user.is_none() => o.user_at = at,
+        _ => {}
+    }
     let slot = match d.kw {
         "hostname" => &mut o.hostname,
         "user" => &mut o.user,
