@@ -34,6 +34,7 @@ fn main() -> Result<(), String> {
         server_alive_interval: Duration::ZERO,
         server_alive_count_max: 3,
         batch_mode: true,
+        revoked_host_keys: None,
     };
     let runs: usize = runs.parse().map_err(|_| format!("bad runs '{runs}'"))?;
     let rt = tokio::runtime::Builder::new_current_thread()

@@ -5,6 +5,7 @@
 use super::{CliError, CmdResult, GlobalArgs};
 use crate::deploy::{self, DEFAULT_REMOTE_PATH};
 use crate::exit_code;
+use crate::ssh::names::{self, NameKind};
 use clap::Args;
 use std::path::PathBuf;
 
@@ -43,6 +44,12 @@ pub fn run(g: &GlobalArgs, a: &DeployArgs) -> CmdResult {
             "deploy needs a host: 'agent-runner deploy --host HOST'",
         ));
     };
+    let origin = if a.host.is_some() {
+        "--host"
+    } else {
+        "the HOST argument"
+    };
+    names::check(NameKind::Alias, alias, origin).map_err(|e| CliError::usage(e.to_string()))?;
     if a.rollback {
         return rollback(g, a, alias);
     }

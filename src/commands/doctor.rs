@@ -3,6 +3,7 @@
 
 use super::{CliError, CmdResult, GlobalArgs};
 use crate::exit_code;
+use crate::ssh::names::{self, NameKind};
 use clap::Args;
 use std::path::PathBuf;
 
@@ -22,6 +23,7 @@ pub fn run(g: &GlobalArgs, a: &DoctorArgs) -> CmdResult {
             "'doctor (without --host)' is not available yet in this version (see the README for what is)",
         ));
     };
+    names::check(NameKind::Alias, host, "--host").map_err(|e| CliError::usage(e.to_string()))?;
     let report = crate::ssh::doctor::check(host, a.ssh_config.as_deref())
         .map_err(|e| CliError::failure(format!("cannot start the async runtime: {e}")))?;
     if g.json {

@@ -4,6 +4,7 @@
 use super::{CliError, CmdResult};
 use crate::exit_code;
 use crate::ssh::config::{self, ResolveOptions, SshConfigError};
+use crate::ssh::names::{self, NameKind};
 use clap::Args;
 use std::io::Write;
 use std::path::PathBuf;
@@ -20,6 +21,8 @@ pub struct SshConfigArgs {
 
 pub fn run(a: &SshConfigArgs) -> CmdResult {
     let usage = |e: SshConfigError| CliError::usage(e.to_string());
+    names::check(NameKind::Alias, &a.host, "the HOST argument")
+        .map_err(|e| CliError::usage(e.to_string()))?;
     let ro = ResolveOptions::from_env(a.ssh_config.clone()).map_err(usage)?;
     let lines = config::resolve_full(&a.host, &ro)
         .and_then(|r| r.dump())

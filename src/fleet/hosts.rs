@@ -1,6 +1,9 @@
 //! The hosts file of `monitor --fleet FILE` (format in `hosts.example.toml`)
-//! and the per-host settings `--host` builds. Parsing and validation only.
+//! and the per-host settings `--host` builds. Parsing and validation only;
+//! aliases are checked by `ssh::names` (no shell syntax can reach a
+//! ProxyCommand).
 
+use crate::ssh::names::{self, NameKind};
 use serde::Deserialize;
 use std::path::Path;
 
@@ -67,19 +70,15 @@ pub fn remote_path(p: &str) -> String {
     }
 }
 
-/// Check an alias (no leading `-`, no whitespace, not empty).
-pub fn check_alias(alias: &str) -> Result<(), String> {
-    if alias.is_empty() || alias.starts_with('-') || alias.chars().any(char::is_whitespace) {
-        return Err(format!(
-            "invalid host alias '{alias}' (it must not be empty, start with '-' or contain spaces)"
-        ));
-    }
-    Ok(())
+/// Check an alias that came from `origin` (see [`crate::ssh::names`]: no
+/// shell syntax, no leading `-`, not empty).
+pub fn check_alias(alias: &str, origin: &str) -> Result<(), String> {
+    names::check(NameKind::Alias, alias, origin).map_err(|e| e.to_string())
 }
 
 /// A host given with `--host ALIAS` (default remote config).
 pub fn from_alias(alias: &str, remote_config: Option<&str>) -> Result<HostSpec, String> {
-    check_alias(alias)?;
+    check_alias(alias, "--host")?;
     Ok(HostSpec {
         alias: alias.to_string(),
         name: alias.to_string(),
@@ -113,7 +112,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Fleet, String> {
         .unwrap_or_else(|| DEFAULT_REMOTE_CONFIG.to_string());
     let mut hosts: Vec<HostSpec> = Vec::new();
     for h in doc.host {
-        check_alias(&h.alias).map_err(|e| format!("{e} in '{}'", path.display()))?;
+        check_alias(&h.alias, &format!("hosts file '{}'", path.display()))?;
         let name = h.name.unwrap_or_else(|| h.alias.clone());
         if hosts.iter().any(|x| x.name == name) {
             return Err(format!(
@@ -180,5 +179,31 @@ mod tests {
             .unwrap_err()
             .contains("no [[host]]"));
         assert!(parse(p, "[[host]]\nalias = \"a\"\nport = 2\n").is_err());
+    }
+
+    #[test]
+    fn shell_metacharacters_in_aliases_are_refused() {
+        let p = Path::new("h.toml");
+        for alias in [
+            "pi$(id>x)",
+            "pi`id`",
+            "pi;id",
+            "pi|id",
+            "pi&",
+            "pi>x",
+            "pi'x",
+            "pi\"x",
+            "pi\\x",
+            "pi\u{7}x",
+            "pi%n",
+        ] {
+            let e = from_alias(alias, None).unwrap_err();
+            assert!(e.contains("--host"), "{alias:?}: {e}");
+            let doc = format!("[[host]]\nalias = {}\n", toml::Value::String(alias.into()));
+            let e = parse(p, &doc).unwrap_err();
+            assert!(e.contains("'h.toml'"), "{alias:?}: {e}");
+        }
+        assert!(from_alias("pi-1.lan", None).is_ok());
+        assert!(from_alias("::1", None).is_ok());
     }
 }

@@ -47,4 +47,7 @@ pub struct ResolvedHost {
     pub server_alive_interval: Duration,
     pub server_alive_count_max: u32,
     pub batch_mode: bool,
+    /// `RevokedHostKeys` (used as written, like OpenSSH 9.2); None when
+    /// unset or `none`.
+    pub revoked_host_keys: Option<PathBuf>,
 }

@@ -16,10 +16,13 @@ use std::time::Duration;
 
 use russh::client::{self, Handle, Msg};
 use russh::keys::{Algorithm, PublicKeyOrCertificate};
-use russh::{Channel, ChannelMsg, Disconnect, Preferred};
+use russh::{Channel, Disconnect, Preferred};
 
 use super::auth::{self, AuthError};
-use super::known_hosts::{self, HostKeyError, KnownHosts, Verdict};
+use super::exec::{collect, MAX_EXEC_OUTPUT};
+pub use super::exec::{ExecStream, Output, StreamEvent};
+use super::known_hosts::{HostKeyError, HostKeys, Verdict};
+use super::names::{self, NameKind};
 use super::proxy;
 use super::quote::command_line;
 use super::resolved::ResolvedHost;
@@ -115,6 +118,13 @@ pub enum SshError {
     },
     #[error("'{alias}': the session is closed (peer gone or keepalive unanswered); reconnect")]
     Closed { alias: String },
+    #[error("'{alias}': remote command '{cmd}' wrote more than {} MiB to {stream}; the channel was closed and its output dropped", MAX_EXEC_OUTPUT / (1024 * 1024))]
+    OutputTooLarge {
+        alias: String,
+        cmd: String,
+        /// `stdout` or `stderr`.
+        stream: &'static str,
+    },
 }
 
 impl SshError {
@@ -133,73 +143,11 @@ impl SshError {
             },
             SshError::HostKey { .. } => Step::HostKey,
             SshError::Auth { .. } => Step::Auth,
-            SshError::Channel { .. } | SshError::Deadline { .. } | SshError::Closed { .. } => {
-                Step::Exec
-            }
+            SshError::Channel { .. }
+            | SshError::Deadline { .. }
+            | SshError::Closed { .. }
+            | SshError::OutputTooLarge { .. } => Step::Exec,
         }
-    }
-}
-
-/// The result of one remote command.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Output {
-    /// Exit status; None if the command died by a signal or sent none.
-    pub status: Option<u32>,
-    /// Signal name if the command was killed by one.
-    pub signal: Option<String>,
-    pub stdout: Vec<u8>,
-    pub stderr: Vec<u8>,
-}
-
-impl Output {
-    pub fn success(&self) -> bool {
-        self.status == Some(0)
-    }
-}
-
-/// One event from a long-lived exec stream.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum StreamEvent {
-    Stdout(Vec<u8>),
-    Stderr(Vec<u8>),
-    Exit(u32),
-    Signal(String),
-}
-
-/// A remote command whose output is read as it comes.
-pub struct ExecStream {
-    channel: Channel<Msg>,
-}
-
-impl ExecStream {
-    /// The next output chunk or exit notice; None once the channel closed.
-    pub async fn next(&mut self) -> Option<StreamEvent> {
-        loop {
-            match self.channel.wait().await? {
-                ChannelMsg::Data { data } => return Some(StreamEvent::Stdout(data.to_vec())),
-                ChannelMsg::ExtendedData { data, ext: 1 } => {
-                    return Some(StreamEvent::Stderr(data.to_vec()))
-                }
-                ChannelMsg::ExitStatus { exit_status } => {
-                    return Some(StreamEvent::Exit(exit_status))
-                }
-                ChannelMsg::ExitSignal { signal_name, .. } => {
-                    return Some(StreamEvent::Signal(format!("{signal_name:?}")))
-                }
-                _ => continue,
-            }
-        }
-    }
-
-    /// Send data to the command's stdin.
-    pub async fn write(&mut self, data: &[u8]) -> Result<(), russh::Error> {
-        self.channel.data(data).await
-    }
-
-    /// Close the channel (the remote command gets SIGHUP/EOF).
-    pub async fn close(self) {
-        let _ = self.channel.eof().await;
-        let _ = self.channel.close().await;
     }
 }
 
@@ -209,6 +157,7 @@ type KeyOutcome = Arc<Mutex<Option<Result<Verdict, HostKeyError>>>>;
 /// russh callbacks: host-key policy only.
 pub struct ClientHandler {
     host: ResolvedHost,
+    keys: HostKeys,
     outcome: KeyOutcome,
     phase: Arc<AtomicU8>,
 }
@@ -222,10 +171,10 @@ impl client::Handler for ClientHandler {
     ) -> Result<bool, Self::Error> {
         self.phase.store(1, Ordering::SeqCst);
         let result = match server_public_key {
-            PublicKeyOrCertificate::PublicKey { key, .. } => known_hosts::verify(&self.host, key),
+            PublicKeyOrCertificate::PublicKey { key, .. } => self.keys.verify(&self.host, key),
             PublicKeyOrCertificate::Certificate(c) => {
                 // Host certificates are not supported: judge the bare key.
-                known_hosts::verify(
+                self.keys.verify(
                     &self.host,
                     &russh::keys::PublicKey::from(c.public_key().clone()),
                 )
@@ -275,12 +224,10 @@ fn keepalive_of(host: &ResolvedHost) -> (Option<Duration>, usize) {
 }
 
 /// Host-key algorithms to offer: the types already recorded for this host
-/// first (so a known host is verified against its recorded key), then the rest.
-fn preferred_for(host: &ResolvedHost) -> Preferred {
-    let name = known_hosts::lookup_name(&host.hostname, host.port, host.host_key_alias.as_deref());
-    let (user, global) = known_hosts::files_for(host);
-    let all: Vec<_> = user.into_iter().chain(global).collect();
-    let known = KnownHosts::load(&all).known_algorithms(&name);
+/// first (so a known host is verified against its recorded key, as OpenSSH
+/// does), then the rest.
+fn preferred_for(keys: &HostKeys) -> Preferred {
+    let known = keys.recorded_algorithms();
     let default = Preferred::default();
     let mut keys: Vec<Algorithm> = Vec::new();
     for k in &known {
@@ -308,7 +255,7 @@ fn preferred_for(host: &ResolvedHost) -> Preferred {
 /// smaller on the witness (measured at 200 hosts) (a probe's connect burst just comes in more packets).
 const MAX_PACKET: u32 = 8 * 1024;
 
-fn client_config(host: &ResolvedHost) -> Arc<client::Config> {
+fn client_config(host: &ResolvedHost, keys: &HostKeys) -> Arc<client::Config> {
     let (keepalive_interval, keepalive_max) = keepalive_of(host);
     Arc::new(client::Config {
         nodelay: true,
@@ -316,7 +263,7 @@ fn client_config(host: &ResolvedHost) -> Arc<client::Config> {
         keepalive_interval,
         keepalive_max,
         inactivity_timeout: None,
-        preferred: preferred_for(host),
+        preferred: preferred_for(keys),
         ..Default::default()
     })
 }
@@ -343,6 +290,13 @@ fn connect_depth<'a>(
         if host.alias.starts_with('-') || host.hostname.starts_with('-') {
             return Err(SshError::BadAlias(host.alias.clone()));
         }
+        let origin = format!("the settings for '{}'", host.alias);
+        let bad = |e: names::BadName| SshError::Resolve {
+            alias: host.alias.clone(),
+            reason: e.to_string(),
+        };
+        names::check(NameKind::Alias, &host.alias, &origin).map_err(bad)?;
+        names::check(NameKind::HostName, &host.hostname, &origin).map_err(bad)?;
         if host.proxy_jump.is_empty() {
             return connect_via(host, None).await;
         }
@@ -362,6 +316,11 @@ fn connect_depth<'a>(
                 alias: host.alias.clone(),
                 reason: format!("ProxyJump hop '{spec}' is not '[user@]host[:port]'"),
             })?;
+            let origin = format!("ProxyJump '{spec}'");
+            names::check(NameKind::Alias, &hop.host, &origin).map_err(bad)?;
+            if let Some(u) = &hop.user {
+                names::check(NameKind::User, u, &origin).map_err(bad)?;
+            }
             let mut r = resolver(&hop.host).map_err(|e| SshError::Hop {
                 hop: spec.clone(),
                 inner: Box::new(e),
@@ -423,14 +382,21 @@ async fn connect_inner(
     via: Option<Session>,
     phase: Arc<AtomicU8>,
 ) -> Result<Session, SshError> {
+    let alias = host.alias.clone();
+    // Read known_hosts (and RevokedHostKeys) before connecting: a file that
+    // cannot be read refuses the connection.
+    let keys = HostKeys::load(host).map_err(|e| SshError::HostKey {
+        alias: alias.clone(),
+        source: Box::new(e),
+    })?;
+    let config = client_config(host, &keys);
     let outcome: KeyOutcome = Arc::new(Mutex::new(None));
     let handler = ClientHandler {
         host: host.clone(),
+        keys,
         outcome: outcome.clone(),
         phase: phase.clone(),
     };
-    let config = client_config(host);
-    let alias = host.alias.clone();
     let mut proxy_child = None;
     let mut hops = Vec::new();
     let result = if let Some(jump) = via {
@@ -579,25 +545,14 @@ impl Session {
     }
 
     /// Run `argv` (quoted for the remote shell) and collect its output, all
-    /// within `deadline`.
+    /// within `deadline`. Each of stdout and stderr may bring at most
+    /// [`MAX_EXEC_OUTPUT`] bytes; past that the channel is closed and the
+    /// result is [`SshError::OutputTooLarge`].
     pub async fn exec(&self, argv: &[&str], deadline: Duration) -> Result<Output, SshError> {
         let cmd = command_line(argv);
         let run = async {
             let mut ch = self.start(&cmd).await?;
-            let mut out = Output::default();
-            while let Some(msg) = ch.wait().await {
-                match msg {
-                    ChannelMsg::Data { data } => out.stdout.extend_from_slice(&data),
-                    ChannelMsg::ExtendedData { data, ext: 1 } => {
-                        out.stderr.extend_from_slice(&data)
-                    }
-                    ChannelMsg::ExitStatus { exit_status } => out.status = Some(exit_status),
-                    ChannelMsg::ExitSignal { signal_name, .. } => {
-                        out.signal = Some(format!("{signal_name:?}"))
-                    }
-                    _ => {}
-                }
-            }
+            let out = collect(&mut ch, &self.alias, &cmd).await?;
             if out.status.is_none() && out.signal.is_none() && !self.is_alive() {
                 return Err(SshError::Closed {
                     alias: self.alias.clone(),
@@ -618,7 +573,7 @@ impl Session {
         let cmd = command_line(argv);
         let open = async {
             let channel = self.start(&cmd).await?;
-            Ok(ExecStream { channel })
+            Ok(ExecStream::new(channel))
         };
         self.within(&cmd, deadline, open).await
     }
@@ -662,6 +617,7 @@ mod tests {
             server_alive_interval: Duration::from_secs(interval),
             server_alive_count_max: count,
             batch_mode: true,
+            revoked_host_keys: None,
         }
     }
 

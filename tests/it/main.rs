@@ -31,6 +31,8 @@ mod service;
 mod ssh_config_cli;
 mod ssh_config_diff;
 mod ssh_doctor;
+mod ssh_host_key_diff;
+mod ssh_injection;
 mod ssh_known_hosts;
 mod ssh_session;
 mod terminal_text;

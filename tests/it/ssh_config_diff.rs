@@ -8,6 +8,8 @@
 //! as its home, and `ssh -G`'s paths are mapped back before comparing.
 //!
 //! Every directive we honour is compared; a failure lists every mismatch.
+//! The few configs `ssh -G` resolves and we refuse on purpose are listed in
+//! [`STRICTER`], each with the words our error must say.
 
 use agent_runner::ssh::config::{resolve, resolve_full, ResolveOptions};
 use std::collections::BTreeMap;
@@ -35,6 +37,32 @@ const KEYS: &[&str] = &[
     "connecttimeout",
     "proxycommand",
     "proxyjump",
+    "revokedhostkeys",
+];
+
+/// (case, host, what our error says): configs `ssh -G` resolves that we
+/// refuse on purpose (docs/ssh.md, "What we refuse"): a HostName or User
+/// with characters a shell would read, and KnownHostsCommand.
+const STRICTER: &[(&str, &str, &str)] = &[
+    ("07_quotes", "q", "invalid User 'with space'"),
+    ("08_comments", "c", "invalid User 'c#hash'"),
+    (
+        "20_hostname_tokens",
+        "beta",
+        "invalid HostName 'beta-%-pct'",
+    ),
+    ("60_user_literal_tokens", "ul", "invalid User '%u-literal'"),
+    ("63_quoted_equals_value", "qe", "invalid User 'spaced user'"),
+    (
+        "79_known_hosts_command",
+        "k",
+        "KnownHostsCommand '/bin/echo %H %f' is not supported",
+    ),
+    (
+        "79_known_hosts_command",
+        "other",
+        "KnownHostsCommand '/bin/false' is not supported",
+    ),
 ];
 
 type Dump = BTreeMap<String, Vec<String>>;
@@ -161,6 +189,7 @@ fn resolver_matches_ssh_g_on_corpus() {
     let mut failures = Vec::new();
     let mut compared = 0;
     let mut error_cases = 0;
+    let mut stricter_seen = 0;
     for case in &cases {
         let name = case.file_name().unwrap().to_string_lossy().into_owned();
         let hosts: Vec<String> = std::fs::read_to_string(case.join("hosts"))
@@ -205,7 +234,12 @@ fn resolver_matches_ssh_g_on_corpus() {
                     "{name} {host}: ssh -G failed ({msg}) but we resolved"
                 )),
                 (Oracle::Ok(_), Err(e)) => {
-                    failures.push(format!("{name} {host}: ssh -G resolved but we failed: {e}"))
+                    let e = e.to_string();
+                    match STRICTER.iter().find(|(c, h, _)| *c == name && h == host) {
+                        Some((_, _, says)) if e.contains(says) => stricter_seen += 1,
+                        _ => failures
+                            .push(format!("{name} {host}: ssh -G resolved but we failed: {e}")),
+                    }
                 }
                 (Oracle::Ok(want), Ok(got)) => {
                     let mut gotmap = Dump::new();
@@ -239,6 +273,11 @@ fn resolver_matches_ssh_g_on_corpus() {
         "{} mismatch(es) against ssh -G over {compared} (config, host) pairs:\n{}",
         failures.len(),
         failures.join("\n")
+    );
+    assert_eq!(
+        stricter_seen,
+        STRICTER.len(),
+        "a case listed in STRICTER was not refused as listed"
     );
     assert!(compared >= 100, "only {compared} pairs compared");
     assert!(error_cases >= 5, "only {error_cases} error cases exercised");

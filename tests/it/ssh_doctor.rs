@@ -159,3 +159,42 @@ fn doctor_without_host_is_not_available_yet() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not available yet"));
 }
+
+#[test]
+fn doctor_warns_of_a_bad_known_hosts_line_and_uses_the_rest() {
+    let h = Harness::new();
+    h.put_remote_binary(&[]);
+    let good = std::fs::read(&h.known_hosts).unwrap();
+    let mut text = b"# caf\xe9 (a latin-1 comment)\nthis line is garbage\n".to_vec();
+    text.extend_from_slice(&good);
+    std::fs::write(&h.known_hosts, &text).unwrap();
+    let cfg = h.client_config.display().to_string();
+    let out = doctor(&h, &["--host", "pi", "--ssh-config", &cfg]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}\n{stderr}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    // The comment is fine; the garbage line is named, once.
+    let warning = format!("known_hosts '{}' line 2", h.known_hosts.display());
+    assert_eq!(stderr.matches(&warning).count(), 1, "{stderr}");
+    assert!(!stderr.contains("line 1"), "{stderr}");
+
+    // A known_hosts file that cannot be read refuses, naming it.
+    std::fs::remove_file(&h.known_hosts).unwrap();
+    std::fs::create_dir(&h.known_hosts).unwrap();
+    let out = doctor(&h, &["--host", "pi", "--ssh-config", &cfg]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    let line = text.lines().find(|l| l.contains("host key")).unwrap_or("");
+    assert!(line.trim_start().starts_with("failed"), "{text}");
+    assert!(
+        line.contains(&format!(
+            "cannot read known_hosts file '{}'",
+            h.known_hosts.display()
+        )),
+        "{text}"
+    );
+}

@@ -474,3 +474,32 @@ async fn alias_starting_with_dash_is_refused() {
     let err = connect(&host, &no_resolver()).await.unwrap_err();
     assert!(matches!(err, SshError::BadAlias(_)), "{err}");
 }
+
+#[tokio::test]
+async fn exec_output_is_capped_with_a_clear_error() {
+    let h = Harness::new();
+    let s = connect(&h.pi_host(), &no_resolver()).await.unwrap();
+    for (script, stream) in [
+        ("head -c 3000000 /dev/zero", "stdout"),
+        ("head -c 3000000 /dev/zero >&2", "stderr"),
+    ] {
+        let err = s
+            .exec(&["sh", "-c", script], Duration::from_secs(60))
+            .await
+            .map(|o| (o.stdout.len(), o.stderr.len()))
+            .unwrap_err();
+        let msg = err.to_string();
+        assert!(matches!(err, SshError::OutputTooLarge { .. }), "{msg}");
+        assert!(msg.contains("'pi'") && msg.contains(script), "{msg}");
+        assert!(msg.contains(stream) && msg.contains("1 MiB"), "{msg}");
+    }
+    // Output just under the cap still arrives whole, on the same session.
+    let out = s
+        .exec(
+            &["sh", "-c", "head -c 1000000 /dev/zero"],
+            Duration::from_secs(60),
+        )
+        .await
+        .unwrap();
+    assert_eq!(out.stdout.len(), 1_000_000);
+}

@@ -71,7 +71,8 @@ impl Directive<'_> {
 /// Apply one option directive (anything but `Host`, `Match` and `Include`).
 pub(super) fn apply(o: &mut Options, d: &Directive) -> Result<(), SshConfigError> {
     match d.kw {
-        "hostname" | "user" | "hostkeyalias" | "ignoreunknown" => string(o, d),
+        "hostname" | "user" | "hostkeyalias" | "ignoreunknown" | "revokedhostkeys" => string(o, d),
+        "knownhostscommand" => known_hosts_command(o, d),
         "port" => port(o, d),
         "identityfile" | "certificatefile" => key_file(o, d),
         "identitiesonly" | "hashknownhosts" | "batchmode" => flag(o, d),
@@ -121,13 +122,21 @@ pub(super) fn apply(o: &mut Options, d: &Directive) -> Result<(), SshConfigError
     }
 }
 
-/// `HostName`, `User`, `HostKeyAlias`, `IgnoreUnknown`: one string.
+/// `HostName`, `User`, `HostKeyAlias`, `IgnoreUnknown`, `RevokedHostKeys`:
+/// one string.
 fn string(o: &mut Options, d: &Directive) -> Result<(), SshConfigError> {
     let v = d.one()?.clone();
+    let at = Some((d.file.to_path_buf(), d.ln));
+    match d.kw {
+        "hostname" if d.on && o.hostname.is_none() => o.hostname_at = at,
+        "user" if d.on && o.user.is_none() => o.user_at = at,
+        _ => {}
+    }
     let slot = match d.kw {
         "hostname" => &mut o.hostname,
         "user" => &mut o.user,
         "hostkeyalias" => &mut o.host_key_alias,
+        "revokedhostkeys" => &mut o.revoked_host_keys,
         _ => &mut o.ignore_unknown,
     };
     d.first(slot, v);
@@ -241,6 +250,26 @@ fn known_hosts(o: &mut Options, d: &Directive) -> Result<(), SshConfigError> {
     }
     if d.on && list.is_empty() {
         list.extend(args.iter().cloned());
+    }
+    Ok(())
+}
+
+/// `KnownHostsCommand` (the rest of the line): refused where it would take
+/// effect. We never run commands from ssh_config, and ignoring it would
+/// hide the host keys it supplies (a changed key would look new).
+fn known_hosts_command(o: &mut Options, d: &Directive) -> Result<(), SshConfigError> {
+    let v = d
+        .rest
+        .trim_start_matches([' ', '\t', '\r', '\n', '='])
+        .trim_end();
+    if v.is_empty() {
+        return Err(d.err("missing argument for 'knownhostscommand'"));
+    }
+    if d.on && o.known_hosts_command.is_none() {
+        if !v.eq_ignore_ascii_case("none") {
+            return Err(d.err(format!("KnownHostsCommand '{v}' is not supported (agent-runner runs no commands from ssh_config, and the host keys it would supply could not be checked); record the keys in a known_hosts file instead")));
+        }
+        o.known_hosts_command = Some(v.to_string());
     }
     Ok(())
 }
@@ -361,7 +390,6 @@ const IGNORED_KEYWORDS: &[&str] = &[
     "canonicalizepermittedcnames",
     "streamlocalbindmask",
     "streamlocalbindunlink",
-    "revokedhostkeys",
     "fingerprinthash",
     "updatehostkeys",
     "hostbasedacceptedalgorithms",
@@ -369,7 +397,6 @@ const IGNORED_KEYWORDS: &[&str] = &[
     "pubkeyacceptedalgorithms",
     "pubkeyacceptedkeytypes",
     "securitykeyprovider",
-    "knownhostscommand",
     "requiredrsasize",
     "enableescapecommandline",
 ];

@@ -31,6 +31,7 @@ mod values;
 pub use values::convtime;
 pub(crate) use values::parse_hop;
 
+use crate::ssh::names::{self, NameKind};
 use crate::ssh::{ResolvedHost, StrictHostKeyChecking};
 use reader::Reader;
 use std::path::PathBuf;
@@ -127,6 +128,8 @@ pub enum SshConfigError {
         value: String,
         source: tokens::TokenError,
     },
+    #[error("{0}")]
+    BadName(#[from] crate::ssh::names::BadName),
     #[error("jump host loop via '{0}' (ProxyJump points at the host itself)")]
     JumpLoop(String),
     #[error("cannot tell the home directory (set HOME)")]
@@ -172,6 +175,11 @@ struct Options {
     batch_mode: Option<bool>,
     canonicalize_hostname: Option<u8>,
     ignore_unknown: Option<String>,
+    revoked_host_keys: Option<String>,
+    known_hosts_command: Option<String>,
+    /// Where the `HostName` and `User` that took effect were set.
+    hostname_at: Option<(PathBuf, usize)>,
+    user_at: Option<(PathBuf, usize)>,
 }
 
 /// The outcome of reading the config for one alias, before defaults.
@@ -199,6 +207,7 @@ pub fn resolve_full(alias: &str, ro: &ResolveOptions) -> Result<Resolution, SshC
     if alias.starts_with('-') {
         return Err(SshConfigError::DashAlias(alias.to_string()));
     }
+    names::check(NameKind::Alias, alias, "the host to resolve")?;
     let home = ro.home.to_string_lossy().into_owned();
     let mut opts = Options::default();
     let mut rd = Reader {
@@ -217,6 +226,9 @@ pub fn resolve_full(alias: &str, ro: &ResolveOptions) -> Result<Resolution, SshC
         None => alias.to_string(),
     };
     host.make_ascii_lowercase();
+    if let Some(at) = &opts.hostname_at {
+        names::check(NameKind::HostName, &host, &origin(at))?;
+    }
     if opts.canonicalize_hostname.unwrap_or(0) != 0 {
         rd.want_final = true;
     }
@@ -227,6 +239,9 @@ pub fn resolve_full(alias: &str, ro: &ResolveOptions) -> Result<Resolution, SshC
         rd.read_all(&mut opts)?;
     }
     fill_defaults(&mut opts, &ro.local_user);
+    if let (Some(at), Some(u)) = (&opts.user_at, &opts.user) {
+        names::check(NameKind::User, u, &origin(at))?;
+    }
 
     let user = opts.user.clone().unwrap_or_default();
     let port = opts.port.unwrap_or(22);
@@ -263,6 +278,11 @@ pub fn resolve_full(alias: &str, ro: &ResolveOptions) -> Result<Resolution, SshC
         local_user: ro.local_user.clone(),
         tokens: toks,
     })
+}
+
+/// "ssh config 'FILE' line N", for errors about a value set there.
+fn origin((file, line): &(PathBuf, usize)) -> String {
+    format!("ssh config '{}' line {line}", file.display())
 }
 
 fn expand_hostname(hn: &str, alias: &str) -> Result<String, SshConfigError> {
@@ -329,18 +349,26 @@ mod tests;
 
 /// The ProxyCommand line to run (via `sh -c "exec …"`), with the tokens ssh
 /// expands there: `%h %k %n %p %r %%`. None when there is no ProxyCommand.
+///
+/// Each token's value is POSIX-single-quoted when it holds anything but
+/// plain characters (the checked names never do, so the line reads as
+/// OpenSSH's would); a value built past the checks still cannot end the
+/// word it is in. Inside double quotes written in the ProxyCommand itself a
+/// `$(…)` would still run: the name checks are the first wall.
 pub fn proxy_command_line(h: &ResolvedHost) -> Result<Option<String>, SshConfigError> {
     let Some(pc) = &h.proxy_command else {
         return Ok(None);
     };
+    let q = crate::ssh::quote::quote;
+    let (host, alias, user) = (q(&h.hostname), q(&h.alias), q(&h.user));
+    let key_alias = q(h.host_key_alias.as_deref().unwrap_or(&h.alias));
     let port = h.port.to_string();
-    let key_alias = h.host_key_alias.as_deref().unwrap_or(&h.alias);
     let keys = [
-        ('h', h.hostname.as_str()),
-        ('k', key_alias),
-        ('n', h.alias.as_str()),
+        ('h', host.as_str()),
+        ('k', key_alias.as_str()),
+        ('n', alias.as_str()),
         ('p', port.as_str()),
-        ('r', h.user.as_str()),
+        ('r', user.as_str()),
     ];
     expanded(tokens::expand(pc, &keys, false), "ProxyCommand", pc).map(Some)
 }

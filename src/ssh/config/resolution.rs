@@ -63,6 +63,11 @@ impl Resolution {
             server_alive_count_max: u32::try_from(o.server_alive_count_max.unwrap_or(3))
                 .unwrap_or(u32::MAX),
             batch_mode: o.batch_mode.unwrap_or(false),
+            revoked_host_keys: o
+                .revoked_host_keys
+                .as_ref()
+                .filter(|p| !p.eq_ignore_ascii_case("none"))
+                .map(PathBuf::from),
         })
     }
 
@@ -124,6 +129,13 @@ impl Resolution {
         ];
         if let Some(a) = &o.host_key_alias {
             out.push(("hostkeyalias", a.clone()));
+        }
+        if let Some(r) = o
+            .revoked_host_keys
+            .as_ref()
+            .filter(|p| !p.eq_ignore_ascii_case("none"))
+        {
+            out.push(("revokedhostkeys", r.clone()));
         }
         if let Some(a) = self.identity_agent_expanded()? {
             out.push(("identityagent", a));

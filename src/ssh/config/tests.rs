@@ -267,3 +267,95 @@ fn proxy_command_tokens() {
     let r = resolve("none", &o).unwrap();
     assert_eq!(proxy_command_line(&r).unwrap(), None);
 }
+
+#[test]
+fn known_hosts_none_reads_no_file() {
+    let fx = Fx::new();
+    let o = fx.f("UserKnownHostsFile none\nGlobalKnownHostsFile none\n");
+    let r = resolve("box", &o).unwrap();
+    let (user, global) = crate::ssh::known_hosts::files_for(&r);
+    assert!(user.is_empty(), "UserKnownHostsFile none read {user:?}");
+    assert!(
+        global.is_empty(),
+        "GlobalKnownHostsFile none read {global:?}"
+    );
+}
+
+#[test]
+fn shell_metacharacters_in_names_are_refused() {
+    let fx = Fx::new();
+    for alias in [
+        "pi$(id>x)",
+        "pi`id`",
+        "a;b",
+        "a|b",
+        "a&b",
+        "a>b",
+        "a'b",
+        "a\"b",
+        "a\\b",
+        "a b",
+        "a\tb",
+        "a\u{1b}b",
+        "pi%h",
+    ] {
+        let e = err(resolve(alias, &fx.f("")));
+        assert!(
+            e.contains("not allowed") && e.contains("host alias"),
+            "{alias:?}: {e}"
+        );
+    }
+    let e = err(resolve("x", &fx.f("Host x\n  HostName a$(id)b\n")));
+    assert!(
+        e.contains("line 2") && e.contains("HostName") && e.contains("a$(id)b"),
+        "{e}"
+    );
+    let e = err(resolve("x", &fx.f("Host x\n  HostName %h;id\n")));
+    assert!(e.contains("line 2") && e.contains("x;id"), "{e}");
+    let e = err(resolve("x", &fx.f("Host x\n  User \"a;id\"\n")));
+    assert!(
+        e.contains("line 2") && e.contains("User") && e.contains("a;id"),
+        "{e}"
+    );
+    // What stays allowed: names, IPv6 literals, users with '@'.
+    let r = resolve("pi-1.lan_x", &fx.f("")).unwrap();
+    assert_eq!(r.hostname, "pi-1.lan_x");
+    let r = resolve(
+        "x",
+        &fx.f("Host x\n  HostName fe80::1\n  User alice@corp.example\n"),
+    )
+    .unwrap();
+    assert_eq!(
+        (r.hostname.as_str(), r.user.as_str()),
+        ("fe80::1", "alice@corp.example")
+    );
+}
+
+#[test]
+fn proxy_command_tokens_are_single_quoted() {
+    // Validation refuses such names at resolution; the quoting is the
+    // second wall, shown here on a host built past the resolver.
+    let fx = Fx::new();
+    let o = fx.f("Host p\n  ProxyCommand printf '<%%s>\\n' %h %n %r %k %p\n");
+    let mut r = resolve("p", &o).unwrap();
+    let flag = fx.dir.path().join("pwned");
+    let f = flag.display();
+    r.hostname = format!("h$(touch {f})");
+    r.alias = format!("n`touch {f}`");
+    r.user = format!("u;touch {f}");
+    r.host_key_alias = Some(format!("k'\"$(touch {f})\"'"));
+    let line = proxy_command_line(&r).unwrap().unwrap();
+    let out = std::process::Command::new("/bin/sh")
+        .arg("-c")
+        .arg(format!("exec {line}"))
+        .output()
+        .unwrap();
+    assert!(
+        !flag.exists(),
+        "the ProxyCommand ran an injected command: {line}"
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("<h$(touch {f})>\n<n`touch {f}`>\n<u;touch {f}>\n<k'\"$(touch {f})\"'>\n<22>\n")
+    );
+}

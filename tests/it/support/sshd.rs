@@ -83,6 +83,19 @@ impl Sshd {
         path_prefix: &Path,
         log_level: &str,
     ) -> Sshd {
+        Sshd::start_with(root, name, authorized_keys, path_prefix, log_level, "")
+    }
+
+    /// [`Sshd::start`] with `extra` lines appended to its sshd_config (for
+    /// example `HostKeyAlgorithms ecdsa-sha2-nistp256` to offer one key type).
+    pub fn start_with(
+        root: &Path,
+        name: &str,
+        authorized_keys: &Path,
+        path_prefix: &Path,
+        log_level: &str,
+        extra: &str,
+    ) -> Sshd {
         require_tools();
         std::fs::create_dir_all("/run/sshd").expect("create /run/sshd");
         let dir = root.join(format!("sshd-{name}"));
@@ -107,7 +120,7 @@ impl Sshd {
                      PubkeyAuthentication yes\n\
                      PubkeyAcceptedAlgorithms ssh-ed25519,ecdsa-sha2-nistp256,ecdsa-sha2-nistp384,ecdsa-sha2-nistp521,rsa-sha2-512,rsa-sha2-256\nAllowTcpForwarding yes\nMaxStartups 200:30:400\n\
                      LogLevel {log_level}\n\
-                     SetEnv PATH={pp}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n",
+                     SetEnv PATH={pp}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n{extra}",
                     hk = host_key.display(),
                     hk2 = ecdsa_key.display(),
                     pid = dir.join("sshd.pid").display(),
@@ -333,6 +346,7 @@ impl Harness {
             server_alive_interval: Duration::from_secs(15),
             server_alive_count_max: 3,
             batch_mode: true,
+            revoked_host_keys: None,
         }
     }
 
