@@ -11,6 +11,7 @@ mod compat_python;
 mod config;
 mod demo;
 mod deploy;
+mod docs_reliability;
 mod docs_tables;
 mod faults;
 mod fleet;
