@@ -31,6 +31,7 @@ pub(super) const ROUND_KINDS: &[&str] = &[
     "round_end",
     "agent_exit",
     "agent_auth_error_detected",
+    "agent_needs_input",
     "anomaly_repetitive_tool",
     "orphan_stashed",
 ];
@@ -54,6 +55,9 @@ pub const DETECTOR_FIELDS: &[&str] = &[
     "window",
     "resume_at",
     "reason",
+    "need",
+    "waiting_for",
+    "remedy",
 ];
 /// Kinds whose newest event counts however old it is: a throttle, a pause or
 /// a deferral still in force (`rate_limit_active`, `supervisor_stale`).
