@@ -6,6 +6,7 @@
 
 mod support;
 
+mod agent_corpus;
 mod architecture;
 mod compat_python;
 mod config;
@@ -15,6 +16,7 @@ mod docs_reliability;
 mod docs_tables;
 mod faults;
 mod fleet;
+mod fleet_needs;
 mod metrics_promtool;
 mod monitor_http;
 mod monitor_local;
