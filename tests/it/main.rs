@@ -37,3 +37,4 @@ mod ssh_injection;
 mod ssh_known_hosts;
 mod ssh_session;
 mod terminal_text;
+mod threshold_clamps;
