@@ -11,9 +11,11 @@
 //! This file holds what a link is given ([`LinkOpts`]), what it says
 //! ([`Report`]) and the per-host `Link` state; the rest, by concern:
 //! `retention.rs` (what the buffers keep), `view.rs` (the [`HostView`]),
-//! `row.rs` (the table row), `session.rs` (one SSH session and its probe
-//! channel, detection and auto-stop), `relay.rs` (a host on the Python tool)
-//! and `reconnect.rs` (the task: back-off, blips, unreachable, give-up).
+//! `row.rs` (the table row), `lines.rs` (a channel's bytes as bounded
+//! lines), `intake.rs` (a probe channel's output into the view),
+//! `session.rs` (one SSH session and its probe channel, detection and
+//! auto-stop), `relay.rs` (a host on the Python tool) and `reconnect.rs`
+//! (the task: back-off, blips, unreachable, give-up).
 
 use super::hosts::HostSpec;
 use crate::detect::dedup::Dedup;
@@ -23,6 +25,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 use tokio::sync::mpsc;
 
+mod intake;
+mod lines;
 mod reconnect;
 mod relay;
 mod retention;

@@ -5,7 +5,7 @@
 //! No I/O: the link session feeds it.
 
 use super::super::frame::Frame;
-use super::retention::{compact, prune_metrics, COMPACT_AT, DETECTOR_FIELDS};
+use super::retention::{compact, prune_metrics, slim_metric, COMPACT_AT, DETECTOR_FIELDS};
 use crate::detect::window::{Record, Thresholds, Window};
 use crate::detect::{self as detectors, Alert};
 use crate::state::reader::{self, Cursor, Position};
@@ -15,29 +15,46 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Instant;
 
-/// Parse a hello's thresholds; hosts that report the same ones share one
-/// copy (its compiled auth patterns are a good part of what a host costs).
-fn shared_thresholds(v: &Value) -> Option<Arc<Thresholds>> {
-    static CACHE: Mutex<Vec<(Value, Weak<Thresholds>)>> = Mutex::new(Vec::new());
+/// A hello's thresholds, parsed and held to their ranges, with one line per
+/// value clamped; hosts that report the same ones share one copy (its
+/// compiled auth patterns are a good part of what a host costs). Err: why
+/// they are not usable.
+fn shared_thresholds(v: &Value) -> Result<(Arc<Thresholds>, Vec<String>), String> {
+    type Entry = (Value, Weak<Thresholds>, Vec<String>);
+    static CACHE: Mutex<Vec<Entry>> = Mutex::new(Vec::new());
     let parse = || {
-        serde_json::from_value::<Thresholds>(v.clone())
-            .ok()
-            .map(Arc::new)
+        let mut t = serde_json::from_value::<Thresholds>(v.clone())
+            .map_err(|e| format!("its hello's thresholds are not usable: {e}"))?;
+        let clamped = t.clamp();
+        Ok::<_, String>((Arc::new(t), clamped))
     };
     let Ok(mut cache) = CACHE.lock() else {
         return parse();
     };
-    cache.retain(|(_, w)| w.strong_count() > 0);
-    if let Some(t) = cache
+    cache.retain(|(_, w, _)| w.strong_count() > 0);
+    if let Some(hit) = cache
         .iter()
-        .find(|(k, _)| k == v)
-        .and_then(|(_, w)| w.upgrade())
+        .find(|(k, _, _)| k == v)
+        .and_then(|(_, w, c)| Some((w.upgrade()?, c.clone())))
     {
-        return Some(t);
+        return Ok(hit);
     }
-    let t = parse()?;
-    cache.push((v.clone(), Arc::downgrade(&t)));
-    Some(t)
+    let (t, clamped) = parse()?;
+    cache.push((v.clone(), Arc::downgrade(&t), clamped.clone()));
+    Ok((t, clamped))
+}
+
+/// A remote value for an error message: its JSON, cut to a few dozen
+/// characters (escaped, so no control character reaches a terminal).
+fn excerpt(v: Option<&Value>) -> String {
+    let s = v.map_or_else(|| "nothing".to_string(), Value::to_string);
+    let cut: String = s.chars().take(40).collect();
+    let cut = if cut.len() < s.len() {
+        cut + "…"
+    } else {
+        cut
+    };
+    cut.escape_debug().to_string()
 }
 
 /// What the relayed frames say about one host.
@@ -81,10 +98,17 @@ pub enum Applied {
     /// A new event: its raw line.
     Event(String),
     Snapshot,
-    Hello,
+    /// A hello was taken; one line per threshold clamped to its range
+    /// (naming the key), empty when nothing was or when the thresholds are
+    /// those of the previous hello.
+    Hello(Vec<String>),
     /// The probe says a followed file changed (message names the file).
     Notice(String),
+    /// The remote probe's own `error` frame.
     Error(String),
+    /// A frame this witness refuses (a hello whose thresholds are not
+    /// usable, a snapshot without a usable `now`): why, in one line.
+    Refused(String),
 }
 
 /// Notes kept until the link takes them.
@@ -95,7 +119,18 @@ impl HostView {
     pub fn apply(&mut self, f: Frame) -> Applied {
         match f {
             Frame::Hello(m) => {
-                self.thresholds = m.get("thresholds").and_then(shared_thresholds);
+                let Some(raw) = m.get("thresholds") else {
+                    return Applied::Refused("its hello has no thresholds".into());
+                };
+                let (th, clamped) = match shared_thresholds(raw) {
+                    Ok(x) => x,
+                    Err(e) => return Applied::Refused(e),
+                };
+                let same = self
+                    .thresholds
+                    .as_ref()
+                    .is_some_and(|o| Arc::ptr_eq(o, &th));
+                self.thresholds = Some(th);
                 if !has_feature(&m, "position") {
                     // An older probe: its cursors carry no identity.
                     self.position = None;
@@ -105,7 +140,7 @@ impl HostView {
                 // The probe re-sends these after every (re)connect.
                 self.metrics.clear();
                 self.log_tails.clear();
-                Applied::Hello
+                Applied::Hello(if same { Vec::new() } else { clamped })
             }
             Frame::Event { cursor, line } => {
                 let c = cursor.parse::<Cursor>().ok();
@@ -123,7 +158,7 @@ impl HostView {
             }
             Frame::Metric { line } => {
                 if let Some((_, v)) = reader::parse_line(line.as_bytes()) {
-                    self.metrics.push_back(v);
+                    self.metrics.push_back(slim_metric(v));
                     let window = self
                         .thresholds
                         .as_ref()
@@ -144,9 +179,13 @@ impl HostView {
                     .get("now")
                     .and_then(Value::as_str)
                     .and_then(crate::timefmt::parse_ts);
-                if let Some(n) = now {
-                    self.host_now = Some((n, Instant::now()));
-                }
+                let Some(now) = now else {
+                    return Applied::Refused(format!(
+                        "a snapshot's 'now' is not a time of the years 1 to 9999: {}",
+                        excerpt(m.get("now"))
+                    ));
+                };
+                self.host_now = Some((now, Instant::now()));
                 self.snapshot = Some(m);
                 Applied::Snapshot
             }
@@ -244,8 +283,8 @@ impl HostView {
     /// The host's clock now: its last reported `now` plus the time elapsed here
     /// since (never the local wall clock).
     pub fn now(&self) -> Option<DateTime<Utc>> {
-        self.host_now
-            .map(|(t, at)| t + chrono::Duration::milliseconds(at.elapsed().as_millis() as i64))
+        let (t, at) = self.host_now?;
+        crate::timefmt::add_ms(t, i64::try_from(at.elapsed().as_millis()).ok()?)
     }
 
     /// Run the detectors, once a hello and a snapshot have arrived. Borrows
@@ -337,7 +376,7 @@ mod tests {
         );
         let mut hello = Map::new();
         hello.insert("thresholds".into(), serde_json::to_value(&th).unwrap());
-        assert_eq!(v.apply(Frame::Hello(hello)), Applied::Hello);
+        assert_eq!(v.apply(Frame::Hello(hello)), Applied::Hello(vec![]));
         let a = v.apply(ev(
             "events-2026-11.jsonl:100",
             "2020-01-01T00:00:00.000Z",
@@ -357,7 +396,7 @@ mod tests {
         // A reconnect: the first event not after the cursor is a replay.
         let mut hello = Map::new();
         hello.insert("thresholds".into(), serde_json::to_value(&th).unwrap());
-        assert_eq!(v.apply(Frame::Hello(hello)), Applied::Hello);
+        assert_eq!(v.apply(Frame::Hello(hello)), Applied::Hello(vec![]));
         assert_eq!(
             v.apply(ev(
                 "events-2026-10.jsonl:900",
@@ -388,6 +427,129 @@ mod tests {
         assert!(alerts.iter().any(|a| a.detector == "hung"), "{alerts:?}");
         assert_eq!(v.round(), Some((1, None, true)));
     }
+
+    fn default_thresholds() -> Value {
+        let th = Thresholds::from_config(
+            &crate::config::default_config(std::path::Path::new("/w"), std::path::Path::new("/l"))
+                .unwrap(),
+        );
+        serde_json::to_value(&th).unwrap()
+    }
+
+    fn hello_with(th: Value) -> Frame {
+        let mut hello = Map::new();
+        hello.insert("thresholds".into(), th);
+        Frame::Hello(hello)
+    }
+
+    fn snapshot(now: &str) -> Frame {
+        let mut snap = Map::new();
+        snap.insert("now".into(), json!(now));
+        Frame::Snapshot(snap)
+    }
+
+    /// The SIGABRT of issue 14: a huge growth window next to one metric line.
+    #[test]
+    fn a_hello_with_huge_windows_next_to_a_metric_is_clamped_and_still_detects() {
+        let mut v = HostView::default();
+        let mut th = default_thresholds();
+        th["host_health"]["disk"]["growth_window_s"] = json!(100_000_000_000_000_000u64);
+        th["supervisor_stale_threshold_s"] = json!(u64::MAX);
+        th["host_health"]["memory"]["swap_out_noise_floor_mb"] = json!(u64::MAX);
+        let a = v.apply(hello_with(th));
+        assert!(matches!(&a, Applied::Hello(c) if c.len() == 3), "{a:?}");
+        v.apply(Frame::Metric {
+            line: r#"{"ts": "2026-11-01T00:00:00.000Z", "disk_used_pct": 92.0, "swap_sout": 1}"#
+                .into(),
+        });
+        v.apply(Frame::Metric {
+            line: r#"{"ts": "2026-11-01T00:00:05.000Z", "disk_used_pct": 92.0, "swap_sout": 9223372036854775807}"#
+                .into(),
+        });
+        v.apply(ev(
+            "events-2026-11.jsonl:10",
+            "2026-11-01T00:00:00.000Z",
+            "schedule_paused",
+            1,
+        ));
+        v.apply(snapshot("2026-11-20T00:00:00.000Z"));
+        let alerts = v.detect().unwrap();
+        assert!(
+            alerts.iter().any(|a| a.detector == "disk_warning"),
+            "{alerts:?}"
+        );
+        let th = v.thresholds.as_ref().unwrap();
+        assert_eq!(th.host_health.disk.growth_window_s, 7 * 86_400);
+        assert_eq!(th.supervisor_stale_threshold_s, 30 * 86_400);
+    }
+
+    #[test]
+    fn remote_auth_patterns_are_bounded_in_number_and_size() {
+        let mut th = default_thresholds();
+        th["auth_fail_patterns"] = json!(vec!["denied"; 33]);
+        let mut v = HostView::default();
+        let a = v.apply(hello_with(th));
+        assert!(
+            matches!(&a, Applied::Refused(m) if m.contains("33 patterns; at most 32")),
+            "{a:?}"
+        );
+        assert!(v.thresholds.is_none() && v.hello.is_none());
+        // One pattern whose compiled form is far over 64 KiB (and under the
+        // regex crate's own 10 MiB default).
+        let mut th = default_thresholds();
+        th["auth_fail_patterns"] = json!([r"ok", r"\w{200}"]);
+        let mut v = HostView::default();
+        let a = v.apply(hello_with(th));
+        assert!(
+            matches!(&a, Applied::Refused(m) if m.contains("auth_fail_patterns[1]") && m.contains("size limit")),
+            "{a:?}"
+        );
+        assert!(v.thresholds.is_none());
+        // 32 small ones are fine.
+        let mut th = default_thresholds();
+        th["auth_fail_patterns"] = json!(vec!["denied"; 32]);
+        let mut v = HostView::default();
+        assert_eq!(v.apply(hello_with(th)), Applied::Hello(vec![]));
+        assert!(v.thresholds.is_some());
+    }
+
+    #[test]
+    fn clamps_are_said_once_per_view_and_bad_hellos_and_snapshots_are_refused() {
+        let mut th = default_thresholds();
+        th["host_health"]["disk"]["growth_window_s"] = json!(u64::MAX);
+        let mut v = HostView::default();
+        let Applied::Hello(clamped) = v.apply(hello_with(th.clone())) else {
+            panic!("not taken");
+        };
+        assert_eq!(clamped.len(), 1, "{clamped:?}");
+        assert!(clamped[0].contains("thresholds.host_health.disk.growth_window_s"));
+        // The same hello after a reconnect: nothing new to say; another
+        // host with it says it too.
+        assert_eq!(v.apply(hello_with(th.clone())), Applied::Hello(vec![]));
+        let mut other = HostView::default();
+        assert!(matches!(other.apply(hello_with(th)), Applied::Hello(c) if c.len() == 1));
+        // Wrong types, no thresholds.
+        let mut th = default_thresholds();
+        th["round_budget_s"] = json!("soon");
+        assert!(matches!(v.apply(hello_with(th)), Applied::Refused(m) if m.contains("not usable")));
+        assert!(matches!(
+            v.apply(Frame::Hello(Map::new())),
+            Applied::Refused(m) if m.contains("no thresholds")
+        ));
+        for now in [
+            json!("+262143-12-31T23:59:59"),
+            json!(12),
+            json!("x".repeat(100)),
+        ] {
+            let mut snap = Map::new();
+            snap.insert("now".into(), now);
+            let a = v.apply(Frame::Snapshot(snap));
+            assert!(
+                matches!(&a, Applied::Refused(m) if m.contains("'now'") && m.len() < 120),
+                "{a:?}"
+            );
+        }
+    }
 }
 
 #[cfg(test)]
@@ -405,7 +567,12 @@ mod cursor_tests {
     }
 
     fn hello(features: bool) -> Frame {
+        let th = Thresholds::from_config(
+            &crate::config::default_config(std::path::Path::new("/w"), std::path::Path::new("/l"))
+                .unwrap(),
+        );
         let mut m = Map::new();
+        m.insert("thresholds".into(), serde_json::to_value(&th).unwrap());
         if features {
             m.insert("features".into(), json!(["position"]));
         }
