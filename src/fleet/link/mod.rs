@@ -14,8 +14,9 @@
 //! `row.rs` (the table row), `lines.rs` (a channel's bytes as bounded
 //! lines), `intake.rs` (a probe channel's output into the view),
 //! `session.rs` (one SSH session and its probe channel, detection and
-//! auto-stop), `relay.rs` (a host on the Python tool) and `reconnect.rs`
-//! (the task: back-off, blips, unreachable, give-up).
+//! auto-stop), `relay.rs` (a host on the Python tool), `reconnect.rs`
+//! (the task: back-off, blips, unreachable, give-up) and `supervise.rs` (a
+//! panic in one host's task ends only that host's link).
 
 use super::hosts::HostSpec;
 use crate::detect::dedup::Dedup;
@@ -32,6 +33,7 @@ mod relay;
 mod retention;
 mod row;
 mod session;
+mod supervise;
 mod view;
 
 pub use reconnect::{backoff_s, unreachable_alert, watch, BACKOFF_CAP_S, HOST_UNREACHABLE};
@@ -40,6 +42,7 @@ pub use retention::{
 };
 pub use row::{Row, Table};
 pub use session::PROBE_MALLOC_TUNABLES;
+pub use supervise::supervise;
 pub use view::{Applied, HostView};
 
 /// What a link tells the output side.
@@ -93,6 +96,12 @@ pub enum Report {
     /// `--once`: this host is done (evaluated or failed).
     Done {
         host: String,
+    },
+    /// The host's task panicked (a bug): its link is over, the others go
+    /// on. The message names the host (one line).
+    Crashed {
+        host: String,
+        message: String,
     },
 }
 
