@@ -26,6 +26,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 use tokio::sync::mpsc;
 
+#[cfg(test)]
+mod fuzz;
 mod intake;
 mod lines;
 mod reconnect;
