@@ -37,6 +37,8 @@ mod row;
 mod session;
 mod supervise;
 mod view;
+#[cfg(test)]
+mod view_tests;
 
 pub use reconnect::{backoff_s, unreachable_alert, watch, BACKOFF_CAP_S, HOST_UNREACHABLE};
 pub use retention::{
