@@ -1,9 +1,10 @@
 //! Hostile hosts in a fleet (issue 14, points 1 and 3): a remote whose hello
 //! carries absurd thresholds is clamped with a warning naming the host and
 //! the key (it used to abort the whole witness), a hello with too many or too
-//! large auth patterns is refused with an error naming the host, and a host
-//! that streams 100 MiB of garbage shows an error while the witness stays
-//! small — and beside each, a healthy host keeps reporting its alerts.
+//! large auth patterns is refused with an error naming the host, a host that
+//! sends bytes but never a hello is dropped, and a host that streams 100 MiB
+//! of garbage shows an error while the witness stays small — and beside
+//! each, a healthy host keeps reporting its alerts.
 
 use crate::support::logdir::Fixture;
 use crate::support::sshd::Harness;
@@ -101,6 +102,15 @@ fn absurd_hello_thresholds_are_clamped_and_bad_patterns_refused_while_the_fleet_
     let mut th = thresholds();
     th["auth_fail_patterns"] = json!([r"\w{300}"]);
     let big_cfg = frames_then_snapshots(&h, "big", &[hello(th)], 300);
+    // JSON objects that are no frame of ours, twice a second, and no hello:
+    // bytes alone do not keep a connection alive.
+    let mute_cfg = witness::fake_remote(
+        &h,
+        "mute",
+        "i=0\nwhile [ $i -lt 300 ]; do echo '{}' || exit 0; i=$((i+1)); sleep 0.5; done\n",
+    )
+    .display()
+    .to_string();
     let (fleet, ssh) = hosts_file(
         &h,
         &[
@@ -108,6 +118,7 @@ fn absurd_hello_thresholds_are_clamped_and_bad_patterns_refused_while_the_fleet_
             ("clamp", &clamp_cfg),
             ("many", &many_cfg),
             ("big", &big_cfg),
+            ("mute", &mute_cfg),
         ],
     );
     let mut w = Witness::fleet(&h, &fleet, &ssh);
@@ -124,6 +135,11 @@ fn absurd_hello_thresholds_are_clamped_and_bad_patterns_refused_while_the_fleet_
             && blip_errors(v, "big")
                 .iter()
                 .any(|e| e.contains("'big'") && e.contains("auth_fail_patterns"))
+    });
+    w.wait_for("mute's missing hello", Duration::from_secs(60), |v| {
+        blip_errors(v, "mute")
+            .iter()
+            .any(|e| e.contains("no hello from the probe within 18s"))
     });
     let err = w.stderr().join("\n");
     for key in [
