@@ -567,3 +567,32 @@ fn a_retrying_pi_is_not_killed_after_its_first_end_record() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn a_round_that_runs_into_its_budget_is_still_classified_from_its_output() {
+    // aider's rate-limit failures come at ~9.7 s and ~13.9 s; the watch
+    // ends a retry loop only once it has failed for 10 s, so a 16 s budget
+    // cuts the round first: timed out, and still classified from its output
+    let (p, bin) = replay_project("aider", "rate-limit", 1.0);
+    let cfg = std::fs::read_to_string(p.dir.join("agent-runner.toml")).unwrap();
+    let cfg = cfg.replace(
+        &format!("round_budget_s = {BUDGET_S}"),
+        "round_budget_s = 16",
+    );
+    assert!(cfg.contains("round_budget_s = 16"), "{cfg}");
+    std::fs::write(p.dir.join("agent-runner.toml"), cfg).unwrap();
+    let out = cmd(&p, &bin, &["round"]).output().unwrap();
+    let exit = &p.events_of("agent_exit")[0];
+    assert_eq!(exit["timed_out"], true, "{exit}");
+    assert_eq!(exit["exit_cause"], "timeout", "{exit}");
+    let kill = &p.events_of("round_timeout_kill")[0];
+    assert_eq!(kill["reason"], "exceeded round_budget_s=16");
+    assert_eq!(class_of(&p.events()), "rate_limit", "{:?}", p.kinds());
+    // a timeout alone is not a failure (the Python tool); the rate limit is
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
