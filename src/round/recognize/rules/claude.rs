@@ -68,7 +68,8 @@ fn api_retry(l: &LineView<'_>, j: &serde_json::Map<String, Value>) -> Hit {
     let delay = j
         .get("retry_delay_ms")
         .and_then(Value::as_f64)
-        .map(|ms| (ms / 1000.0).ceil() as i64);
+        // `as` saturates (and NaN is 0); a negative delay is none
+        .map(|ms| (ms.max(0.0) / 1000.0).ceil() as i64);
     let sig = match status {
         Some(429) => Signal::new(Class::RateLimit, "429", l.text).reset_in(delay),
         Some(401 | 403) => Signal::new(Class::Auth, "authentication_failed", l.text),
