@@ -174,6 +174,7 @@ pub fn serve_with(
     let mut rounds_completed: u64 = 0;
     let mut consecutive: u32 = 0;
     let mut consecutive_no_progress: u32 = 0;
+    let mut needs_human = (0, None);
     let mut backoff_counts: std::collections::HashMap<String, u32> = Default::default();
     let stop_requested = || signals.counts().any();
     // skip policy: route around throttled agents' phases instead of backing off
@@ -303,7 +304,17 @@ pub fn serve_with(
         );
         rounds_completed += 1;
 
-        // 7. decide
+        // 7. an agent that waits for a human (a login, a non-root user): stop
+        // with the remedy when it repeats, instead of crash-looping
+        let human = (rc == crate::exit_code::AGENT_NEEDS_HUMAN)
+            .then(|| policy::needs_human(&layout, round_num))
+            .flatten();
+        if let Some(line) = policy::needs_human_stop(human, &mut needs_human) {
+            log.emit_or_warn(Kind::ConfigBroken, fields! {"reason" => line.clone()});
+            detail = Some(line);
+            break StopCause::ConfigBroken;
+        }
+        // 8. decide
         let (agent_rc, agent_failed) = match Status::read(&layout.status()) {
             StatusRead::Ok(s) if s.round_num == round_num => {
                 let code = s.last_exit_code.unwrap_or(0);

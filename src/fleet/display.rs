@@ -8,6 +8,12 @@ use crate::witness::prom;
 use serde_json::Value;
 use std::collections::BTreeMap;
 
+/// The state column: what the host's agent waits for ("needs login"), else
+/// the link state.
+fn shown_state(r: &Row) -> &str {
+    r.needs.as_deref().unwrap_or(&r.state)
+}
+
 /// Render the fleet table (plain text, one row per host) for a terminal:
 /// every string from a host is escaped ([`crate::termsafe::text`]).
 pub fn render_table(rows: &BTreeMap<String, Row>) -> String {
@@ -39,7 +45,7 @@ pub fn render_table(rows: &BTreeMap<String, Row>) -> String {
         s.push_str(&format!(
             "{:<20} {:<16} {:>7} {:<12} {:>10} {}\n",
             text(&r.name),
-            text(&r.state),
+            text(shown_state(r)),
             round,
             text(r.phase.as_deref().unwrap_or("-")),
             age,
@@ -116,7 +122,7 @@ fn fleet_page(rows: &BTreeMap<String, Row>) -> String {
         body.push_str(&format!(
             "<tr class=\"{}\"><td><a href=\"/host/{n}\">{n}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             if r.alerts.is_empty() { "" } else { "alert" },
-            esc(&r.state),
+            esc(shown_state(r)),
             esc(r.project.as_deref().unwrap_or("-")),
             r.round.map(|n| n.to_string()).unwrap_or_else(|| "-".into()),
             esc(r.phase.as_deref().unwrap_or("-")),
@@ -237,6 +243,22 @@ mod tests {
         }
         let other = t.lines().find(|l| l.starts_with("b\"x")).unwrap();
         assert!(other.contains("unreachable") && other.contains("connection refused"));
+    }
+
+    #[test]
+    fn a_host_whose_agent_waits_for_a_human_says_what_for() {
+        let t = table();
+        if let Some(r) = t.lock().unwrap().get_mut("pi") {
+            r.needs = Some("waiting for browser sign-in".into());
+        }
+        let rows = t.lock().unwrap().clone();
+        let text = render_table(&rows);
+        let pi = text.lines().find(|l| l.starts_with("pi ")).unwrap();
+        assert!(pi.contains("waiting for browser sign-in"), "{pi}");
+        let page = fleet_page(&rows);
+        assert!(page.contains("waiting for browser sign-in"), "{page}");
+        // the host is still up for the metrics
+        assert!(prometheus(&rows).contains("agent_runner_host_up{host=\"pi\"} 1"));
     }
 
     #[test]

@@ -10,14 +10,21 @@
 //! Submodules: `stop` (the sticky stop, a view on `sys::signals`), `reap`
 //! (waits for the leader, descendants, the kill ladder), `logscan` (incremental
 //! marker search), `cause` (exit classification).
+//!
+//! The caller may also hand in an [`OutputWatch`] (`watch`; what the agent's
+//! output means is the caller's knowledge): polled once a second, it can end
+//! the round early ("needs a human", "the network is down"), and a retry it
+//! saw after the terminal marker re-arms grace-after-result.
 
 mod cause;
 mod logscan;
 mod reap;
 mod stop;
+mod watch;
 
 pub use cause::{exit_cause, exit_signal_name, signal_name};
 pub use stop::{install_stop_handlers, StopSignal};
+pub use watch::{OutputWatch, SharedWatch};
 
 use crate::sys::spawn::{exited_unreaped, pidfd_open, poll_readable, SpawnExt};
 use nix::sys::signal::Signal;
@@ -61,6 +68,8 @@ pub struct WaitPolicy {
     pub stop_signal: Signal,
     /// Grace between the stop signal and SIGKILL (capped at [`MAX_STOP_GRACE`]).
     pub stop_grace: Duration,
+    /// Polled once a second; may end the round early (None: off).
+    pub watch: Option<SharedWatch>,
 }
 
 /// Upstream's SIGTERM → SIGKILL grace.
@@ -92,6 +101,7 @@ impl WaitPolicy {
             progress_interval: None,
             stop_signal: Signal::SIGTERM,
             stop_grace: DEFAULT_TERM_GRACE,
+            watch: None,
         }
     }
 }
@@ -131,6 +141,8 @@ pub struct Outcome {
     pub grace_killed: bool,
     /// Ended because the round process was asked to stop.
     pub cancelled: bool,
+    /// Ended early because the [`OutputWatch`] said so: its `exit_cause`.
+    pub ended_by: Option<&'static str>,
     /// Descendants outside the group (escaped via setsid) that we killed.
     pub escaped_killed: Vec<ChildInfo>,
     /// The agent's pid (= its process group and session id).
@@ -234,7 +246,15 @@ fn run_inner(
                 why: Why::Stop,
             };
         }
-        // 3. grace after result
+        // 3. the output watch: ends the round when the agent waits for a human
+        if let Some(cause) = waiter.watch_due(now) {
+            break End::Kill {
+                first: Signal::SIGTERM,
+                grace: policy.term_grace,
+                why: Why::Watch(cause),
+            };
+        }
+        // 4. grace after result
         if waiter.grace_due(now, pid, on_obs) {
             break End::Kill {
                 first: Signal::SIGTERM,
@@ -242,7 +262,7 @@ fn run_inner(
                 why: Why::Grace,
             };
         }
-        // 4. heartbeat
+        // 5. heartbeat
         waiter.progress(now, on_obs);
     };
 
@@ -253,6 +273,7 @@ fn run_inner(
         timed_out: false,
         grace_killed: false,
         cancelled: false,
+        ended_by: None,
         escaped_killed: Vec::new(),
         pid,
     };
@@ -269,6 +290,9 @@ fn run_inner(
             outcome.timed_out = matches!(why, Why::Budget | Why::Grace);
             outcome.grace_killed = matches!(why, Why::Grace);
             outcome.cancelled = matches!(why, Why::Stop);
+            if let Why::Watch(cause) = why {
+                outcome.ended_by = Some(cause);
+            }
         }
     }
     outcome.duration = start.elapsed();
@@ -293,6 +317,7 @@ enum Why {
     Budget,
     Grace,
     Stop,
+    Watch(&'static str),
 }
 
 enum End {
@@ -368,6 +393,7 @@ struct Waiter<'a> {
     result_seen: Option<Instant>,
     next_grace_check: Option<Instant>,
     extended: bool,
+    next_watch: Instant,
 }
 
 impl<'a> Waiter<'a> {
@@ -387,6 +413,7 @@ impl<'a> Waiter<'a> {
             result_seen: None,
             next_grace_check: None,
             extended: false,
+            next_watch: start + MARKER_SCAN_INTERVAL,
         }
     }
 
@@ -401,6 +428,9 @@ impl<'a> Waiter<'a> {
         }
         if let Some(g) = self.next_grace_check {
             t = t.min(g);
+        }
+        if self.policy.watch.is_some() {
+            t = t.min(self.next_watch);
         }
         t.max(now)
     }
@@ -423,6 +453,9 @@ impl<'a> Waiter<'a> {
             return false;
         };
         if now < check {
+            return false;
+        }
+        if self.retried_after_marker(now) {
             return false;
         }
         let (live, ignored) =

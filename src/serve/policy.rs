@@ -1,6 +1,7 @@
 //! The serve loop's give-up policy (0.3 delta §3.1): the pure restart
-//! decision with the crash-loop breaker, and the exit-0 `stalled_no_progress`
-//! breaker with its event-log evidence. Decides only; the loop in `serve.rs`
+//! decision with the crash-loop breaker, the exit-0 `stalled_no_progress`
+//! breaker with its event-log evidence, and (ours) the stop when the agent
+//! waits for a human round after round. Decides only; the loop in `serve.rs`
 //! emits the events and sleeps.
 
 use crate::exit_code;
@@ -18,6 +19,64 @@ pub const MAX_DELAY_S: u64 = 1800;
 /// A clean round shorter than this with no usage counts towards
 /// `stalled_no_progress`.
 pub const NO_PROGRESS_SHORT_S: f64 = 30.0;
+
+/// Rounds in a row whose agent waits for the same human action before
+/// `serve` stops with `config_broken` (78) and the remedy: one more round
+/// than one, so a human who acted on the first alert is not stopped.
+pub const NEEDS_HUMAN_STOP: u32 = 2;
+
+/// What the round's agent waits for (its `agent_needs_input` event).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NeedsHuman {
+    pub agent: String,
+    pub need: String,
+    pub waiting_for: String,
+    pub remedy: String,
+}
+
+/// The `agent_needs_input` of round `round_num` with `permanent: true`, from
+/// the end of the newest events file.
+pub fn needs_human(layout: &crate::state::Layout, round_num: u64) -> Option<NeedsHuman> {
+    let f = layout.event_files().pop()?;
+    let lines = crate::state::events::tail_lines(&f, 200);
+    let e = lines
+        .iter()
+        .rev()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|e| {
+            e.get("event").and_then(Value::as_str) == Some("agent_needs_input")
+                && e.get("round_num").and_then(Value::as_u64) == Some(round_num)
+                && e.get("permanent").and_then(Value::as_bool) == Some(true)
+        })?;
+    let s = |k: &str| e.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+    Some(NeedsHuman {
+        agent: s("agent"),
+        need: s("need"),
+        waiting_for: s("waiting_for"),
+        remedy: s("remedy"),
+    })
+}
+
+/// Count rounds in a row that wait for the same human action; the line to
+/// stop with once there are [`NEEDS_HUMAN_STOP`]. Any other round resets it.
+pub fn needs_human_stop(
+    found: Option<NeedsHuman>,
+    streak: &mut (u32, Option<NeedsHuman>),
+) -> Option<String> {
+    let Some(n) = found else {
+        *streak = (0, None);
+        return None;
+    };
+    let same = streak
+        .1
+        .as_ref()
+        .is_some_and(|p| p.need == n.need && p.agent == n.agent);
+    streak.0 = if same { streak.0 + 1 } else { 1 };
+    let line =
+        crate::round::recognize::needs_human_line(&n.agent, &n.waiting_for, &n.remedy, streak.0);
+    streak.1 = Some(n);
+    (streak.0 >= NEEDS_HUMAN_STOP).then_some(line)
+}
 
 /// The restart policy after one round (spec §7.4, with the breaker counting
 /// agents that fail fast, not only crashes of the round process).
@@ -172,6 +231,29 @@ mod tests {
         assert!(no_progress_decision(true, &mut c));
         assert!(!no_progress_decision(false, &mut c));
         assert_eq!(c, 0);
+    }
+
+    #[test]
+    fn the_same_human_need_twice_in_a_row_stops_with_its_remedy() {
+        let n = |need: &str| NeedsHuman {
+            agent: "claude".into(),
+            need: need.into(),
+            waiting_for: "a non-root user".into(),
+            remedy: "set IS_SANDBOX=1".into(),
+        };
+        let mut s = (0, None);
+        assert_eq!(needs_human_stop(Some(n("non_root")), &mut s), None);
+        let line = needs_human_stop(Some(n("non_root")), &mut s).expect("stops on the second");
+        assert_eq!(
+            line,
+            "claude needs a non-root user (2 rounds in a row) — set IS_SANDBOX=1"
+        );
+        // another round in between resets the count; so does another need
+        let mut s = (0, None);
+        assert_eq!(needs_human_stop(Some(n("non_root")), &mut s), None);
+        assert_eq!(needs_human_stop(None, &mut s), None);
+        assert_eq!(needs_human_stop(Some(n("non_root")), &mut s), None);
+        assert_eq!(needs_human_stop(Some(n("login")), &mut s), None);
     }
 
     fn usage_log(lines: &[(&str, u64)]) -> tempfile::TempDir {

@@ -139,6 +139,8 @@ kinds! {
     TransientErrorDetected => "transient_error_detected" ["classification", "agent", "reset_at_epoch", "round_num", "raw", "phase"],
     AgentUsageRecorded => "agent_usage_recorded" ["agent", "model", "round_num", "input_tokens", "output_tokens", "cached_tokens", "cost_usd", "duration_ms", "models_breakdown", "cache_creation_tokens", "tool_call_count", "phase", "success"],
     AgentAuthErrorDetected => "agent_auth_error_detected" ["round_num", "agent", "raw"],
+    // ours: the agent waits for a human (login, browser sign-in, non-root user, a setting)
+    AgentNeedsInput => "agent_needs_input" ["round_num", "agent", "need", "waiting_for", "remedy", "permanent", "raw"],
     AnomalyRepetitiveTool => "anomaly_repetitive_tool" ["round_num", "tool_name", "target", "count", "window"],
     RoundEscapedProcessesKilled => "round_escaped_processes_killed" ["round_num", "count", "processes"],
     // ---- serve process ----

@@ -6,6 +6,7 @@
 
 mod support;
 
+mod agent_corpus;
 mod architecture;
 mod compat_python;
 mod config;
@@ -16,6 +17,7 @@ mod docs_tables;
 mod faults;
 mod fleet;
 mod fleet_hostile;
+mod fleet_needs;
 mod metrics_promtool;
 mod monitor_http;
 mod monitor_local;

@@ -81,7 +81,7 @@ fn agent_done_sentinel_stops_the_loop() {
 #[test]
 fn agents_failing_fast_trip_the_crash_loop_breaker() {
     let p = Project::new();
-    let a = p.agent("fail.sh", "cat >/dev/null; echo boom; exit 1");
+    let a = p.agent("fail.sh", "cat >/dev/null; echo boom; exit 3");
     p.config(&a, "round_budget_s = 30", "");
     let o = p.run(&["serve"]);
     assert_eq!(
@@ -95,7 +95,10 @@ fn agents_failing_fast_trip_the_crash_loop_breaker() {
     assert_eq!(c.len(), 1);
     assert_eq!(payload_keys(&c[0]), ["consecutive", "exit_code", "reason"]);
     assert_eq!(c[0]["consecutive"], 5);
+    // the round's code, as the Python tool (round exits 1 when the agent
+    // failed); the agent's own 3 is in agent_exit
     assert_eq!(c[0]["exit_code"], 1);
+    assert_eq!(p.events_of("agent_exit")[0]["exit_code"], 3);
     assert!(c[0]["reason"].as_str().unwrap_or_default().contains("boom"));
 }
 

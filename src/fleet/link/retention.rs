@@ -31,6 +31,7 @@ pub(super) const ROUND_KINDS: &[&str] = &[
     "round_end",
     "agent_exit",
     "agent_auth_error_detected",
+    "agent_needs_input",
     "anomaly_repetitive_tool",
     "orphan_stashed",
 ];
@@ -54,6 +55,9 @@ pub const DETECTOR_FIELDS: &[&str] = &[
     "window",
     "resume_at",
     "reason",
+    "need",
+    "waiting_for",
+    "remedy",
 ];
 /// The metric-sample fields the detectors read; the witness keeps only
 /// these of a relayed sample ([`slim_metric`]).

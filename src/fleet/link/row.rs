@@ -29,6 +29,9 @@ pub struct Row {
     pub last_event_age_s: Option<f64>,
     pub host_now: Option<String>,
     pub alerts: Vec<Value>,
+    /// What the host's agent waits for, in words ("needs login", "waiting
+    /// for browser sign-in"), from its active alerts.
+    pub needs: Option<String>,
     pub error: Option<String>,
     pub events_received: u64,
     pub cursor: Option<String>,
@@ -74,6 +77,11 @@ impl Link {
                     .map(alert_value)
             })
             .collect();
+        let needs = crate::detect::needs_label(
+            self.dedup
+                .active()
+                .filter_map(|(_, det)| self.last_alerts.iter().find(|a| a.detector == det)),
+        );
         let hello = v.hello.as_ref();
         let s = |k: &str| hello.and_then(|h| h.get(k)).and_then(Value::as_str);
         let round = v.round();
@@ -114,6 +122,7 @@ impl Link {
             r.last_event_age_s = age;
             r.host_now = now;
             r.alerts = active;
+            r.needs = needs;
             r.error = None;
             r.events_received = received;
             r.cursor = cursor;
