@@ -7,17 +7,25 @@
 //! It knows nothing of events or config files: the caller maps observations
 //! and the outcome to events.
 //!
+//! After the agent exits, for any reason, what is left of its tree (its
+//! session and group, and — when the round is a child subreaper — every
+//! orphan re-parented to it) gets SIGTERM → grace → SIGKILL before `run`
+//! returns (`Outcome::escaped_killed`).
+//!
 //! Submodules: `stop` (the sticky stop, a view on `sys::signals`), `reap`
-//! (waits for the leader, descendants, the kill ladder), `logscan` (incremental
-//! marker search), `cause` (exit classification).
+//! (waits for the leader, descendants, the kill ladder, the leftovers
+//! sweep), `logscan` (incremental marker search), `cause` (exit
+//! classification), `tick` (the periodic check of the memory floor).
 
 mod cause;
 mod logscan;
 mod reap;
 mod stop;
+mod tick;
 
 pub use cause::{exit_cause, exit_signal_name, signal_name};
 pub use stop::{install_stop_handlers, StopSignal};
+pub use tick::{NoTicks, TickVerdict, Ticker, MEM_TERM_GRACE};
 
 use crate::sys::spawn::{exited_unreaped, pidfd_open, poll_readable, SpawnExt};
 use nix::sys::signal::Signal;
@@ -131,10 +139,13 @@ pub struct Outcome {
     pub grace_killed: bool,
     /// Ended because the round process was asked to stop.
     pub cancelled: bool,
-    /// Descendants outside the group (escaped via setsid) that we killed.
+    /// Descendants outside the group (escaped via setsid) that we killed,
+    /// and what was left of the tree after the agent exited.
     pub escaped_killed: Vec<ChildInfo>,
     /// The agent's pid (= its process group and session id).
     pub pid: i32,
+    /// Ended by the memory floor ([`TickVerdict::Terminate`]).
+    pub mem_terminated: bool,
 }
 
 /// Why the agent could not be run at all.
@@ -168,7 +179,19 @@ pub fn run(
     stop: &StopSignal,
     on_obs: &mut dyn FnMut(Observation),
 ) -> Result<Outcome, ProcessError> {
-    run_inner(spec, policy, stop, on_obs, true)
+    run_inner(spec, policy, stop, on_obs, &mut NoTicks, true)
+}
+
+/// [`run`] with a [`Ticker`] consulted every [`Ticker::every`] while the
+/// agent runs (the memory floor).
+pub fn run_ticked(
+    spec: &SpawnSpec,
+    policy: &WaitPolicy,
+    stop: &StopSignal,
+    on_obs: &mut dyn FnMut(Observation),
+    ticker: &mut dyn Ticker,
+) -> Result<Outcome, ProcessError> {
+    run_inner(spec, policy, stop, on_obs, ticker, true)
 }
 
 /// [`run`], optionally without a pidfd (the fallback path, for tests).
@@ -177,6 +200,7 @@ fn run_inner(
     policy: &WaitPolicy,
     stop: &StopSignal,
     on_obs: &mut dyn FnMut(Observation),
+    ticker: &mut dyn Ticker,
     use_pidfd: bool,
 ) -> Result<Outcome, ProcessError> {
     let mut child = spawn(spec)?;
@@ -197,11 +221,12 @@ fn run_inner(
     }
     let pidfd = if use_pidfd { pidfd_open(pid) } else { None };
     let mut waiter = Waiter::new(spec, policy, start);
+    let mut ticks = tick::Schedule::new(ticker, start);
 
     let end = loop {
-        let timeout = waiter
-            .next_wake(Instant::now())
-            .saturating_duration_since(Instant::now());
+        let wake = waiter.next_wake(Instant::now());
+        let wake = ticks.next().map_or(wake, |t| wake.min(t));
+        let timeout = wake.saturating_duration_since(Instant::now());
         let timeout = if pidfd.is_some() {
             timeout
         } else {
@@ -234,6 +259,23 @@ fn run_inner(
                 why: Why::Stop,
             };
         }
+        // the memory floor
+        if ticks.due(now) {
+            match ticker.tick(pid) {
+                TickVerdict::Continue => {}
+                TickVerdict::Nudge => {
+                    let _ =
+                        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGTERM);
+                }
+                TickVerdict::Terminate => {
+                    break End::Kill {
+                        first: Signal::SIGTERM,
+                        grace: MEM_TERM_GRACE,
+                        why: Why::Memory,
+                    }
+                }
+            }
+        }
         // 3. grace after result
         if waiter.grace_due(now, pid, on_obs) {
             break End::Kill {
@@ -255,6 +297,7 @@ fn run_inner(
         cancelled: false,
         escaped_killed: Vec::new(),
         pid,
+        mem_terminated: false,
     };
     match end {
         End::Exited(status) => outcome.exit_code = status.map_or(-1, python_code),
@@ -269,9 +312,17 @@ fn run_inner(
             outcome.timed_out = matches!(why, Why::Budget | Why::Grace);
             outcome.grace_killed = matches!(why, Why::Grace);
             outcome.cancelled = matches!(why, Why::Stop);
+            outcome.mem_terminated = matches!(why, Why::Memory);
         }
     }
     outcome.duration = start.elapsed();
+    // Whatever the agent left behind dies now, before the caller looks at
+    // the work tree.
+    for c in reap::sweep_leftovers(pid, policy.term_grace) {
+        if !outcome.escaped_killed.iter().any(|e| e.pid == c.pid) {
+            outcome.escaped_killed.push(c);
+        }
+    }
     Ok(outcome)
 }
 
@@ -293,6 +344,7 @@ enum Why {
     Budget,
     Grace,
     Stop,
+    Memory,
 }
 
 enum End {
@@ -488,13 +540,21 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let stop = StopSignal::new().unwrap();
         let mut p = WaitPolicy::with_budget(Duration::from_secs(60));
-        let out = run_inner(&spec(dir.path(), "exit 7"), &p, &stop, &mut |_| {}, false).unwrap();
+        let out = run_inner(
+            &spec(dir.path(), "exit 7"),
+            &p,
+            &stop,
+            &mut |_| {},
+            &mut NoTicks,
+            false,
+        )
+        .unwrap();
         assert_eq!((out.exit_code, out.timed_out), (7, false));
 
         p.budget = Duration::from_secs(1);
         p.term_grace = Duration::from_secs(1);
         let s = spec(dir.path(), "echo $$ > pid; exec sleep 1000");
-        let out = run_inner(&s, &p, &stop, &mut |_| {}, false).unwrap();
+        let out = run_inner(&s, &p, &stop, &mut |_| {}, &mut NoTicks, false).unwrap();
         assert!(out.timed_out);
         assert_eq!(out.exit_code, -15);
         assert!(out.duration < Duration::from_secs(20), "{:?}", out.duration);

@@ -95,6 +95,7 @@ mod tests {
             cancelled: false,
             escaped_killed: Vec::new(),
             pid: 1,
+            mem_terminated: false,
         }
     }
 
