@@ -14,6 +14,7 @@
 //! * `supervisor_stale` ignores every `monitor_*` kind and `detector_error`.
 
 pub mod dedup;
+mod deferral;
 mod host;
 mod rounds;
 #[cfg(test)]
@@ -21,6 +22,7 @@ mod tests;
 pub mod window;
 
 use chrono::{DateTime, Utc};
+pub use deferral::*;
 pub use host::*;
 use regex::{Regex, RegexBuilder};
 pub use rounds::*;

@@ -39,7 +39,7 @@ pub fn render_table(rows: &BTreeMap<String, Row>) -> String {
         s.push_str(&format!(
             "{:<20} {:<16} {:>7} {:<12} {:>10} {}\n",
             text(&r.name),
-            text(&r.state),
+            text(state_text(r)),
             round,
             text(r.phase.as_deref().unwrap_or("-")),
             age,
@@ -47,6 +47,11 @@ pub fn render_table(rows: &BTreeMap<String, Row>) -> String {
         ));
     }
     s
+}
+
+/// The state column: a deferring host says what it waits for.
+fn state_text(r: &Row) -> &str {
+    r.deferred.as_deref().unwrap_or(&r.state)
 }
 
 /// Prometheus text for the fleet (every series has a `host` label;
@@ -58,7 +63,7 @@ pub fn prometheus(rows: &BTreeMap<String, Row>) -> String {
         "1 when the witness has a live probe stream from the host.",
     );
     for r in rows.values() {
-        let up = matches!(r.state.as_str(), "ok" | "alert");
+        let up = matches!(r.state.as_str(), "ok" | "alert" | "deferred");
         f.sample(&[("host", &r.name)], f64::from(u8::from(up)));
     }
     let mut f = e.gauge("agent_runner_alerts_active", "Active alerts per host.");
@@ -116,7 +121,7 @@ fn fleet_page(rows: &BTreeMap<String, Row>) -> String {
         body.push_str(&format!(
             "<tr class=\"{}\"><td><a href=\"/host/{n}\">{n}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             if r.alerts.is_empty() { "" } else { "alert" },
-            esc(&r.state),
+            esc(state_text(r)),
             esc(r.project.as_deref().unwrap_or("-")),
             r.round.map(|n| n.to_string()).unwrap_or_else(|| "-".into()),
             esc(r.phase.as_deref().unwrap_or("-")),
