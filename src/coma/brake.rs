@@ -72,6 +72,14 @@ pub fn engage(leaf: &str, step_pct: u64) -> Engage {
     }
 }
 
+/// What the brake's streaks call for on a tick.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    Hold,
+    Engage,
+    Release,
+}
+
 /// The brake's state across one round's ticks.
 #[derive(Debug, Clone)]
 pub struct Brake {
@@ -106,6 +114,29 @@ impl Brake {
         self.engaged
     }
 
+    /// The streaks' verdict for one tick (`under_pressure`: the ladder says
+    /// warning or worse): engage after `warning_consecutive_samples` such
+    /// ticks (armed, not engaged, not disarmed), release after as many
+    /// healthy ones.
+    pub fn step(&mut self, under_pressure: bool) -> Step {
+        let n = self.cfg.warning_consecutive_samples;
+        if under_pressure {
+            self.warning_streak += 1;
+            self.none_streak = 0;
+        } else {
+            self.warning_streak = 0;
+            self.none_streak += 1;
+            if self.engaged && !self.restore_failed && self.none_streak >= n {
+                return Step::Release;
+            }
+        }
+        let armed = self.leaf.is_some() && !self.disarmed;
+        if under_pressure && armed && !self.engaged && self.warning_streak >= n {
+            return Step::Engage;
+        }
+        Step::Hold
+    }
+
     /// One tick with this tick's ladder verdict (warning or worse, or none).
     pub fn tick(
         &mut self,
@@ -114,14 +145,8 @@ impl Brake {
         pressure: Option<&Pressure>,
         rate_mb_per_min: Option<f64>,
     ) {
-        let n = self.cfg.warning_consecutive_samples;
-        if pressure.is_some() {
-            self.warning_streak += 1;
-            self.none_streak = 0;
-        } else {
-            self.warning_streak = 0;
-            self.none_streak += 1;
-            if self.engaged && !self.restore_failed && self.none_streak >= n {
+        match (self.step(pressure.is_some()), pressure, self.leaf.clone()) {
+            (Step::Release, _, _) => {
                 if self.release(log, round_num, "recovered") {
                     self.engaged = false;
                     self.previous = None;
@@ -129,15 +154,23 @@ impl Brake {
                     self.restore_failed = true;
                 }
             }
+            (Step::Engage, Some(p), Some(leaf)) => {
+                self.engage(log, round_num, &leaf, p, rate_mb_per_min)
+            }
+            _ => {}
         }
-        let (Some(p), Some(leaf)) = (pressure, self.leaf.clone()) else {
-            return;
-        };
-        if self.disarmed || self.engaged || self.warning_streak < n {
-            return;
-        }
+    }
+
+    fn engage(
+        &mut self,
+        log: &EventLog,
+        round_num: u64,
+        leaf: &str,
+        p: &Pressure,
+        rate_mb_per_min: Option<f64>,
+    ) {
         let t0 = Instant::now();
-        let r = engage(&leaf, self.cfg.memory_high_step_pct);
+        let r = engage(leaf, self.cfg.memory_high_step_pct);
         let write_ms = t0.elapsed().as_millis() as u64;
         match r {
             Engage::NoOp => {}
@@ -201,6 +234,26 @@ mod tests {
     use super::*;
 
     const MIB: u64 = 1024 * 1024;
+
+    #[test]
+    fn engages_after_n_pressured_ticks_and_releases_after_n_healthy_ones() {
+        let cfg = |n| BrakeHealth {
+            memory_high: true,
+            memory_high_step_pct: 0,
+            warning_consecutive_samples: n,
+        };
+        let mut b = Brake::new(Some("/leaf".into()), &cfg(3));
+        assert_eq!(b.step(true), Step::Hold);
+        assert_eq!(b.step(true), Step::Hold);
+        assert_eq!(b.step(true), Step::Engage);
+        b.engaged = true;
+        assert_eq!(b.step(true), Step::Hold, "engaged: no second write");
+        assert_eq!(b.step(false), Step::Hold);
+        assert_eq!(b.step(false), Step::Hold);
+        assert_eq!(b.step(false), Step::Release);
+        let mut unarmed = Brake::new(None, &cfg(1));
+        assert_eq!(unarmed.step(true), Step::Hold);
+    }
 
     #[test]
     fn target_caps_below_current_with_floors() {

@@ -17,6 +17,7 @@ mod docs_tables;
 mod faults;
 mod fleet;
 mod fleet_hostile;
+mod host_health_keys;
 mod memory_cgroup;
 mod memory_floor;
 mod memory_gate;
