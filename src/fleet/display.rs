@@ -245,6 +245,19 @@ mod tests {
     }
 
     #[test]
+    fn a_deferring_host_says_so_instead_of_its_state() {
+        let t = table();
+        if let Some(r) = t.lock().unwrap().get_mut("pi") {
+            r.state = "deferred".into();
+            r.deferred = Some("deferred: memory critical for 4m".into());
+        }
+        let text = render_table(&t.lock().unwrap());
+        let pi = text.lines().find(|l| l.starts_with("pi ")).unwrap();
+        assert!(pi.contains("deferred: memory critical for 4m"), "{pi}");
+        assert!(prometheus(&t.lock().unwrap()).contains("agent_runner_host_up{host=\"pi\"} 1"));
+    }
+
+    #[test]
     fn control_characters_in_a_row_reach_the_terminal_escaped() {
         let mut m = BTreeMap::new();
         m.insert(

@@ -21,6 +21,7 @@ mod host_health_keys;
 mod memory_cgroup;
 mod memory_floor;
 mod memory_gate;
+mod memory_views;
 mod metrics_promtool;
 mod monitor_http;
 mod monitor_local;
