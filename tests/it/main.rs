@@ -19,6 +19,7 @@ mod fleet;
 mod fleet_hostile;
 mod host_health_keys;
 mod memory_cgroup;
+mod memory_compat;
 mod memory_floor;
 mod memory_gate;
 mod memory_views;
