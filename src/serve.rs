@@ -394,17 +394,8 @@ pub fn serve_with(
                 break StopCause::StalledNoProgress;
             }
             Decision::Continue { delay_s } => {
-                // a memory-terminated round waits twice the delay
-                let delay_s = if mem_terminated {
-                    delay_s.max(
-                        cfg.runtime
-                            .restart_delay_s
-                            .saturating_mul(2)
-                            .min(MAX_DELAY_S),
-                    )
-                } else {
-                    delay_s
-                };
+                let delay_s =
+                    policy::mem_delay(delay_s, mem_terminated, cfg.runtime.restart_delay_s);
                 if once {
                     break StopCause::Once;
                 }

@@ -125,6 +125,15 @@ pub fn mem_loop_decision(mem_terminated: bool, consecutive: &mut u32) -> bool {
     *consecutive >= MEM_LOOP_THRESHOLD
 }
 
+/// The restart delay after a round the memory floor ended: at least twice
+/// `restart_delay_s` (it is throttled, not crashed), capped like the others.
+pub fn mem_delay(delay_s: u64, mem_terminated: bool, restart_delay_s: u64) -> u64 {
+    if !mem_terminated {
+        return delay_s;
+    }
+    delay_s.max(restart_delay_s.saturating_mul(2).min(MAX_DELAY_S))
+}
+
 /// Whether the memory floor ended round `round_num`: a
 /// `round_mem_terminated` for it, or one without a round number (the
 /// Python tool's) newer than its `round_substrate_before`.
