@@ -7,7 +7,9 @@
 //! (70). Between rounds (never inside one) the memory admission gate and the
 //! `[schedule]` gate may pause the loop (`memory`, `schedule_gate`); the
 //! breakers' decisions live in `policy`. serve is a child subreaper: what a
-//! dead round left running is ended before the next round (`memory`).
+//! dead round left running is ended before the next round (`memory`), and
+//! where it may, it runs each round in a cgroup of its own that it empties
+//! with `cgroup.kill` (`round_cgroup`).
 //!
 //! Sleeps wake at once on SIGTERM/SIGINT; a second SIGINT ends the running
 //! round (and so the agent's process group) now.
@@ -15,6 +17,7 @@
 mod child;
 mod memory;
 pub mod policy;
+mod round_cgroup;
 mod round_logs;
 pub mod schedule_gate;
 mod substrate;
@@ -308,9 +311,10 @@ pub fn serve_with(
         }
         // 6. run the round child
         let started = Instant::now();
-        let rc = run_round_child(&exe, cfg, round_num, phase.as_deref(), fresh, signals, &log);
+        let (rc, round_cg) =
+            run_round_child(&exe, cfg, round_num, phase.as_deref(), fresh, signals, &log);
         let duration = started.elapsed().as_secs_f64();
-        memory::sweep_orphans(&log, round_num);
+        memory::sweep_orphans(&log, round_num, round_cg);
         repoint_current(&layout, round_num);
         let (head, ph) = substrate(cfg);
         log.emit_or_warn(

@@ -4,9 +4,11 @@
 //! each round, the admission gate defers on a critical verdict
 //! (`round_deferred`, a re-check every 30 s or on a wake, `round_resumed`);
 //! after each round, whatever the round left running — its agent, when the
-//! round process itself died — is ended before the next one; and the
+//! round process itself died, and what is still in the round's own cgroup
+//! — is ended before the next one; and the
 //! mem-loop give-up's events (`mem_loop`, `mem_loop_persistent`).
 
+use super::round_cgroup::RoundCgroup;
 use super::round_logs::crash_reason;
 use super::{interruptible_sleep, policy, StopCause};
 use crate::coma::gate::{deferred_fields, Gate};
@@ -92,39 +94,49 @@ pub(super) fn mem_loop_stop(
 }
 
 /// After round `round_num`'s process was reaped: end every process still
-/// below serve (orphans re-parented to it) and record them.
-pub(super) fn sweep_orphans(log: &EventLog, round_num: u64) {
+/// below serve (orphans re-parented to it, SIGTERM → grace → SIGKILL), then
+/// whatever is still in the round's own cgroup (`cgroup.kill`), and record
+/// them all as `round_escaped_processes_killed`.
+pub(super) fn sweep_orphans(log: &EventLog, round_num: u64, cg: Option<RoundCgroup>) {
     let left = reaper::leftovers(&[]);
-    if !left.is_empty() {
-        let names: Vec<(i32, String)> = left
-            .iter()
-            .map(|s| {
-                let argv = crate::sys::proc::argv(s.pid);
-                let base = argv
-                    .first()
-                    .map(|a| a.rsplit('/').next().unwrap_or(a).to_string())
-                    .unwrap_or_else(|| s.comm.clone());
-                (s.pid, base)
-            })
-            .collect();
-        let done = reaper::end_all(&left, ORPHAN_GRACE);
-        if !done.is_empty() {
-            let procs: Vec<serde_json::Value> = done
+    let names: Vec<(i32, String)> = left
+        .iter()
+        .map(|s| {
+            let argv = crate::sys::proc::argv(s.pid);
+            let base = argv
+                .first()
+                .map(|a| a.rsplit('/').next().unwrap_or(a).to_string())
+                .unwrap_or_else(|| s.comm.clone());
+            (s.pid, base)
+        })
+        .collect();
+    let mut done: Vec<(i32, String)> = reaper::end_all(&left, ORPHAN_GRACE)
+        .iter()
+        .map(|s| {
+            let name = names
                 .iter()
-                .take(5)
-                .map(|s| {
-                    let name = names
-                        .iter()
-                        .find(|(p, _)| *p == s.pid)
-                        .map_or(s.comm.clone(), |(_, n)| n.clone());
-                    serde_json::json!({"name": name, "pid": s.pid})
-                })
-                .collect();
-            log.emit_or_warn(
-                Kind::RoundEscapedProcessesKilled,
-                fields! {"round_num" => round_num, "count" => done.len(), "processes" => procs},
-            );
+                .find(|(p, _)| *p == s.pid)
+                .map_or(s.comm.clone(), |(_, n)| n.clone());
+            (s.pid, name)
+        })
+        .collect();
+    if let Some(cg) = cg {
+        for (pid, name) in cg.end() {
+            if !done.iter().any(|(p, _)| *p == pid) {
+                done.push((pid, name));
+            }
         }
+    }
+    if !done.is_empty() {
+        let procs: Vec<serde_json::Value> = done
+            .iter()
+            .take(5)
+            .map(|(pid, name)| serde_json::json!({"name": name, "pid": pid}))
+            .collect();
+        log.emit_or_warn(
+            Kind::RoundEscapedProcessesKilled,
+            fields! {"round_num" => round_num, "count" => done.len(), "processes" => procs},
+        );
     }
     reaper::reap_zombies(&[]);
 }

@@ -1,8 +1,10 @@
 //! cgroup v2 reads for the memory defenses (0.3 delta §4.6–§4.9): the own
 //! cgroup from the `0::` line of `/proc/self/cgroup`, its ancestors, their
 //! `memory.*` files, delegation (checked with `access(2)`, never by
-//! writing), and the one write the tool ever makes — `memory.high` of its
-//! own leaf, for the optional brake.
+//! writing), the one write the tool ever makes to the operator's cgroup —
+//! `memory.high` of its own leaf, for the optional brake — and the
+//! per-round child cgroups serve creates below a leaf it owns
+//! ([`nestable`], [`procs`], [`populated`], [`kill_all`]).
 //!
 //! Paths go under [`mem::root`](super::mem::root) like every other memory
 //! read (the `AGENT_RUNNER_SYS_ROOT` test hook). cgroup v2 counts as
@@ -163,6 +165,65 @@ pub fn write_memory_high(leaf: &str, token: &str) -> std::io::Result<()> {
         .truncate(true)
         .open(dir(leaf).join("memory.high"))?;
     f.write_all(token.as_bytes())
+}
+
+/// Whether this process may create child cgroups under `leaf` and move
+/// processes into them: the directory is owned by our uid and both it and
+/// its `cgroup.procs` are writable (`access(2)`, nothing is written).
+pub fn nestable(leaf: &str) -> bool {
+    use nix::unistd::{access, AccessFlags};
+    use std::os::unix::fs::MetadataExt;
+    let d = dir(leaf);
+    let owned = std::fs::metadata(&d).is_ok_and(|m| m.uid() == nix::unistd::getuid().as_raw());
+    owned
+        && access(&d, AccessFlags::W_OK).is_ok()
+        && access(&d.join("cgroup.procs"), AccessFlags::W_OK).is_ok()
+}
+
+/// The pids listed in `cg`'s `cgroup.procs` (at most [`MAX_READ`] bytes of
+/// it; unparseable lines are skipped).
+///
+/// [`MAX_READ`]: super::mem::MAX_READ
+pub fn procs(cg: &str) -> Vec<i32> {
+    read_small(&dir(cg).join("cgroup.procs"))
+        .map(|t| {
+            t.lines()
+                .filter_map(|l| l.trim().parse::<i32>().ok())
+                .filter(|p| *p > 0)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// `populated` of `cg`'s `cgroup.events`: whether any process is left in it
+/// or below it (`None`: unreadable).
+pub fn populated(cg: &str) -> Option<bool> {
+    let t = read_small(&dir(cg).join("cgroup.events")).ok()?;
+    t.lines()
+        .find_map(|l| l.strip_prefix("populated "))
+        .map(|v| v.trim() != "0")
+}
+
+/// SIGKILL every process in `cg` and below at once (`cgroup.kill`, Linux
+/// ≥ 5.14); a kernel without it gets each listed pid SIGKILLed instead.
+pub fn kill_all(cg: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(dir(cg).join("cgroup.kill"));
+    match f {
+        Ok(mut f) => f.write_all(b"1"),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            for pid in procs(cg) {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
 }
 
 #[cfg(test)]

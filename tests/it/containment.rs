@@ -108,3 +108,128 @@ fn serve_ends_the_tree_of_a_round_process_that_died() {
         "the round never got to record an exit"
     );
 }
+
+/// Where a cgroup v2 hierarchy is mounted on this machine (the unified
+/// mount of a hybrid layout counts), from `/proc/self/mounts`.
+fn cgroup2_mount() -> Option<std::path::PathBuf> {
+    std::fs::read_to_string("/proc/self/mounts")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.get(2) == Some(&"cgroup2")).then(|| std::path::PathBuf::from(f[1]))
+        })
+}
+
+/// Removes the test's real cgroup (and any child left in it) at the end.
+struct CgGuard(std::path::PathBuf);
+
+impl Drop for CgGuard {
+    fn drop(&mut self) {
+        if let Ok(rd) = std::fs::read_dir(&self.0) {
+            for e in rd.flatten().filter(|e| e.path().is_dir()) {
+                let _ = std::fs::write(e.path().join("cgroup.kill"), "1");
+                std::thread::sleep(Duration::from_millis(100));
+                let _ = std::fs::remove_dir(e.path());
+            }
+        }
+        let _ = std::fs::remove_dir(&self.0);
+    }
+}
+
+/// With a real cgroup v2 leaf serve owns (root, on the machine's cgroup2
+/// mount; only `/proc/self/cgroup` is a fixture, naming that leaf), the
+/// round runs in a cgroup of its own, and what is still in it when the
+/// round is over — here a process that is not serve's descendant at all,
+/// so no walk of serve's tree can find it — is ended by `cgroup.kill`, and
+/// the cgroup is removed.
+#[test]
+fn a_round_runs_in_its_own_cgroup_and_cgroup_kill_ends_what_is_left_in_it() {
+    let mount = cgroup2_mount().unwrap_or_else(|| {
+        panic!("no cgroup2 hierarchy is mounted (this test needs one: as root, 'mount -t cgroup2 none /sys/fs/cgroup/unified')")
+    });
+    assert!(
+        nix::unistd::geteuid().is_root(),
+        "this test needs root to create a cgroup under '{}'",
+        mount.display()
+    );
+    let p = Project::new();
+    let leaf = format!(
+        "ar-it-{}-{}",
+        std::process::id(),
+        p.tmp
+            .path()
+            .file_name()
+            .map_or("x".into(), |n| n.to_string_lossy().into_owned())
+    );
+    let real_leaf = mount.join(&leaf);
+    std::fs::create_dir(&real_leaf)
+        .unwrap_or_else(|e| panic!("cannot create cgroup '{}': {e}", real_leaf.display()));
+    let _guard = CgGuard(real_leaf.clone());
+    let root = crate::support::sysroot::SysRoot::new(p.tmp.path());
+    std::fs::create_dir_all(root.dir.join("sys/fs")).unwrap_or_else(|e| panic!("{e}"));
+    std::os::unix::fs::symlink(&mount, root.dir.join("sys/fs/cgroup"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    crate::support::sysroot::put(&root.dir.join("proc/self/cgroup"), &format!("0::/{leaf}\n"));
+    let t = p.tmp.path().display().to_string();
+    let a = p.agent(
+        "waiter.sh",
+        &format!(
+            "cat >/dev/null\ngrep '^0::' /proc/self/cgroup > {t}/agent.cgroup.tmp && mv {t}/agent.cgroup.tmp {t}/agent.cgroup\nfor i in $(seq 200); do [ -e {t}/go ] && break; sleep 0.05; done\nexit 0"
+        ),
+    );
+    p.config(&a, "round_budget_s = 60", "");
+    let mut c = p.cmd(&["serve", "--once"]);
+    root.apply(&mut c, None);
+    let mut serve = c.spawn().unwrap_or_else(|e| panic!("{e}"));
+    let cg_file = p.tmp.path().join("agent.cgroup");
+    assert!(
+        wait_until(Duration::from_secs(30), || cg_file.exists()),
+        "the agent never started: {:?}",
+        p.kinds()
+    );
+    let line = std::fs::read_to_string(&cg_file).unwrap_or_default();
+    let round_cg = line.trim().trim_start_matches("0::").to_string();
+    let want = format!("/{leaf}/agent-runner-{}-round-1", serve.id());
+    assert_eq!(round_cg, want, "the agent's real cgroup");
+    // a process serve did not start joins the round's cgroup
+    let mut stranger = std::process::Command::new("sleep")
+        .arg("1000")
+        .spawn()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let procs = mount
+        .join(round_cg.trim_start_matches('/'))
+        .join("cgroup.procs");
+    std::fs::write(&procs, stranger.id().to_string())
+        .unwrap_or_else(|e| panic!("join '{}': {e}", procs.display()));
+    std::fs::write(p.tmp.path().join("go"), "").unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(wait_exit(&mut serve, Duration::from_secs(60)), Some(0));
+    // killed, and by SIGKILL: cgroup.kill, not the TERM of a sweep
+    let mut st = None;
+    wait_until(Duration::from_secs(10), || {
+        st = stranger.try_wait().ok().flatten();
+        st.is_some()
+    });
+    let Some(st) = st else {
+        let _ = stranger.kill();
+        let _ = stranger.wait();
+        panic!("a process in the round's cgroup outlived the round")
+    };
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(st.signal(), Some(9), "{st:?}");
+    assert!(
+        killed_pids(&p).contains(&i64::from(stranger.id())),
+        "{:?}",
+        p.events_of("round_escaped_processes_killed")
+    );
+    assert!(
+        !mount.join(round_cg.trim_start_matches('/')).exists(),
+        "the round's cgroup was not removed"
+    );
+    let kinds = p.kinds();
+    let pos = |k: &str| kinds.iter().position(|x| x == k).unwrap_or(usize::MAX);
+    assert!(
+        pos("round_escaped_processes_killed") < pos("round_substrate_after"),
+        "{kinds:?}"
+    );
+}
