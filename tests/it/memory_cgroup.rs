@@ -393,6 +393,8 @@ fn the_brake_engages_on_sustained_warning_and_releases_when_healthy() {
     );
     let doc: Value = serde_json::from_slice(&p.run(&["peek", "--json"]).stdout).unwrap_or_default();
     assert_eq!(doc["brake"], "armed");
+    let text = String::from_utf8_lossy(&p.run(&["peek"]).stdout).into_owned();
+    assert!(text.contains("brake     memory.high armed"), "{text}");
 }
 
 #[test]

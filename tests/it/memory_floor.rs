@@ -262,4 +262,18 @@ fn the_growth_of_the_agents_tree_rss_is_a_warning_once() {
     assert!(g[0]["rate_mb_per_min"].as_f64().unwrap_or(0.0) >= 6000.0);
     // observability only
     assert_eq!(p.events_of("agent_exit")[0]["exit_code"], 0);
+    // peek shows it from the event log
+    let doc: Value = serde_json::from_slice(&p.run(&["peek", "--json"]).stdout).unwrap_or_default();
+    let recent = doc["recent_cgroup_growth_warnings"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(recent.len(), 1, "{doc}");
+    assert_eq!(recent[0]["rate_mb_per_min"], g[0]["rate_mb_per_min"]);
+    let text = String::from_utf8_lossy(&p.run(&["peek"]).stdout).into_owned();
+    let want = format!(
+        "growth    R1 grew {:.0} MB/min (rss_sum)",
+        g[0]["rate_mb_per_min"].as_f64().unwrap_or(0.0)
+    );
+    assert!(text.contains(&want), "{want:?} not in:\n{text}");
 }
