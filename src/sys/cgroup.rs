@@ -1,8 +1,8 @@
 //! cgroup v2 reads for the memory defenses (0.3 delta §4.6–§4.9): the own
 //! cgroup from the `0::` line of `/proc/self/cgroup`, its ancestors, their
 //! `memory.*` files, delegation (checked with `access(2)`, never by
-//! writing), the one write the tool ever makes to the operator's cgroup —
-//! `memory.high` of its own leaf, for the optional brake — and the
+//! writing), the optional brake's write to `memory.high` of its own leaf
+//! (the only file of the operator's cgroup the tool ever writes), and the
 //! per-round child cgroups serve creates below a leaf it owns
 //! ([`nestable`], [`procs`], [`populated`], [`kill_all`]).
 //!
