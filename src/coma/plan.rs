@@ -5,9 +5,8 @@
 //! state. Read-only: nothing is written here. Without cgroup v2 (or without
 //! the memory controller) every limit reads as unlimited and nothing defers.
 
-use crate::state::pyrepr::py_float;
 use crate::sys::{cgroup, mem};
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 /// Below this share of host swap, a `memory.swap.max` earns an advisory.
 pub const SWAP_CAP_ADVISORY_PCT: f64 = 25.0;
@@ -128,44 +127,6 @@ impl CgroupPlan {
             "cgroup_delegated" => self.delegated,
         }
     }
-
-    /// The read-only report `doctor` prints (upstream's keys, then ours).
-    pub fn report(&self, brake_on: bool) -> Value {
-        json!({
-            "cgroup_path": self.leaf,
-            "memory_max": self.memory_max,
-            "memory_high": self.memory_high,
-            "delegated": self.delegated,
-            "brake": brake_state(brake_on, self.delegated),
-            "cgroup_v2": self.leaf.is_some(),
-            "memory_controller": self.memory_controller,
-            "memory_swap_max": self.memory_swap_max,
-            "defer": self.defer,
-            "advisory": self.advisory,
-        })
-    }
-
-    /// One line per fact, for a terminal.
-    pub fn describe(&self, brake_on: bool) -> String {
-        let bytes = |v: Option<u64>| v.map_or("unlimited".to_string(), mib);
-        match &self.leaf {
-            None => format!("cgroup v2: not available here (no {}/cgroup.controllers): memory limits are not read, the floor never defers; brake {}", cgroup::MOUNT, brake_state(brake_on, None)),
-            Some(l) => format!(
-                "cgroup v2: '{l}' (memory controller {}), memory.max {}, memory.swap.max {}, memory.high {}, delegated {}, defer to the kernel's OOM: {}; brake {}",
-                if self.memory_controller { "on" } else { "off" },
-                bytes(self.memory_max),
-                bytes(self.memory_swap_max),
-                bytes(self.memory_high),
-                self.delegated.map_or("unknown".to_string(), |d| d.to_string()),
-                if self.defer { "yes" } else { "no" },
-                brake_state(brake_on, self.delegated)
-            ),
-        }
-    }
-}
-
-fn mib(b: u64) -> String {
-    format!("{} MiB", py_float(round1(b as f64 / 1_048_576.0)))
 }
 
 /// `off | armed | inert(undelegated) | inert(no cgroup v2)` (upstream's

@@ -63,6 +63,22 @@ fn alerts(v: &[Value]) -> Vec<(String, String, String)> {
     a
 }
 
+/// The port a local `monitor --mode http --port 0` says it serves on.
+fn local_port(child: &mut std::process::Child) -> u16 {
+    use std::io::BufRead;
+    let err = child.stderr.take().unwrap_or_else(|| panic!("no stderr"));
+    for line in std::io::BufReader::new(err).lines().map_while(Result::ok) {
+        if let Some(rest) = line.split("http://127.0.0.1:").nth(1) {
+            let port: String = rest.chars().take_while(char::is_ascii_digit).collect();
+            if let Ok(p) = port.parse() {
+                return p;
+            }
+        }
+    }
+    let _ = child.kill();
+    panic!("the local monitor never said where it serves")
+}
+
 #[test]
 fn a_deferring_host_reads_the_same_locally_and_through_the_fleet_witness() {
     let h = sshd::Harness::new();
@@ -128,6 +144,23 @@ fn a_deferring_host_reads_the_same_locally_and_through_the_fleet_witness() {
     assert!(
         text.contains("memory    deferred: memory critical for 4m (psi)"),
         "{text}"
+    );
+
+    // the local HTTP page
+    let mut http = Command::new(BIN)
+        .args(["--config", &cfg, "monitor", "--mode", "http", "--port", "0"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let port = local_port(&mut http);
+    let (code, page) = http_get(port, "/");
+    let _ = http.kill();
+    let _ = http.wait();
+    assert_eq!(code, 200);
+    assert!(
+        page.contains("deferred: memory critical for 4m (psi)"),
+        "{page}"
     );
 
     // through the fleet witness
