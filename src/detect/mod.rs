@@ -15,6 +15,7 @@
 //! * `supervisor_stale` ignores every `monitor_*` kind and `detector_error`.
 
 pub mod dedup;
+mod deferral;
 mod host;
 mod human;
 mod rounds;
@@ -23,6 +24,7 @@ mod tests;
 pub mod window;
 
 use chrono::{DateTime, Utc};
+pub use deferral::*;
 pub use host::*;
 pub use human::{need_label, needs_input, needs_label};
 use regex::{Regex, RegexBuilder};

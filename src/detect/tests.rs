@@ -395,6 +395,27 @@ fn supervisor_stale_ignores_monitor_events_and_respects_pauses() {
 }
 
 #[test]
+fn supervisor_stale_stays_quiet_while_serve_defers_for_memory() {
+    let mut w = W::new();
+    w.th.supervisor_stale_threshold_s = 100;
+    w.events.push(ev(0, "round_end", json!({"round_num": 1})));
+    w.events.push(ev(
+        1,
+        "round_deferred",
+        json!({"severity": "critical", "signal": "psi", "message": "m"}),
+    ));
+    w.now = t0() + Duration::hours(5);
+    assert!(
+        w.run(d::supervisor_stale).is_none(),
+        "deferred for 5 h: not stale"
+    );
+    // resumed, then silent past the threshold: stale again
+    w.events
+        .push(ev(2, "round_resumed", json!({"deferred_for_s": 1})));
+    assert!(w.run(d::supervisor_stale).is_some());
+}
+
+#[test]
 fn dedup_is_per_episode_across_polls() {
     let mut dd = super::dedup::Dedup::new();
     let mut w = W::new();

@@ -7,6 +7,7 @@
 //! The round never loops; `serve` does.
 
 pub mod battery;
+mod memory;
 pub mod parsers;
 pub mod process;
 pub mod prompt;
@@ -311,6 +312,11 @@ pub fn run_round(cfg: &Config, phase_override: Option<&str>) -> Result<RoundOutc
         fields! {"round_num" => round_num, "timeout_s" => budget},
     );
     let stop = process::install_stop_handlers().map_err(RoundError::Signals)?;
+    // orphans of the agent's tree re-parent to us, so they can be ended
+    if let Err(e) = crate::sys::reaper::become_subreaper() {
+        tracing::debug!("not a child subreaper: {e}");
+    }
+    let mut floor = memory::floor(cfg, &log, round_num, &spec.argv);
     let mut on_obs = |o: process::Observation| {
         match o {
         process::Observation::Progress { log_size_kb, last_write_age_s, wall_age_s } => log.emit_or_warn(
@@ -323,11 +329,17 @@ pub fn run_round(cfg: &Config, phase_override: Option<&str>) -> Result<RoundOutc
         ),
     }
     };
-    let outcome =
-        process::run(&spec, &policy, &stop, &mut on_obs).map_err(|source| RoundError::Agent {
-            agent: spec.argv.first().cloned().unwrap_or_default(),
-            source,
-        })?;
+    let outcome = process::run_ticked(
+        &spec,
+        &policy,
+        &stop,
+        &mut on_obs,
+        &mut memory::Ticks(&mut floor),
+    )
+    .map_err(|source| RoundError::Agent {
+        agent: spec.argv.first().cloned().unwrap_or_default(),
+        source,
+    })?;
 
     // 7. exit classification
     tracing::debug!(step = "exit classification", "round");
@@ -346,6 +358,7 @@ pub fn run_round(cfg: &Config, phase_override: Option<&str>) -> Result<RoundOutc
             fields! {"round_num" => round_num, "count" => outcome.escaped_killed.len(), "processes" => children_json(&outcome.escaped_killed)},
         );
     }
+    floor.finish(outcome.exit_code, &agent_log);
 
     // 8. network blip (failed, not killed by a signal)
     tracing::debug!(step = "network blip scan", "round");

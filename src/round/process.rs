@@ -7,9 +7,15 @@
 //! It knows nothing of events or config files: the caller maps observations
 //! and the outcome to events.
 //!
+//! After the agent exits, for any reason, what is left of its tree (its
+//! session and group, and — when the round is a child subreaper — every
+//! orphan re-parented to it) gets SIGTERM → grace → SIGKILL before `run`
+//! returns (`Outcome::escaped_killed`).
+//!
 //! Submodules: `stop` (the sticky stop, a view on `sys::signals`), `reap`
-//! (waits for the leader, descendants, the kill ladder), `logscan` (incremental
-//! marker search), `cause` (exit classification).
+//! (waits for the leader, descendants, the kill ladder, the leftovers
+//! sweep), `logscan` (incremental marker search), `cause` (exit
+//! classification), `tick` (the periodic check of the memory floor).
 //!
 //! The caller may also hand in an [`OutputWatch`] (`watch`; what the agent's
 //! output means is the caller's knowledge): polled once a second, it can end
@@ -20,10 +26,12 @@ mod cause;
 mod logscan;
 mod reap;
 mod stop;
+mod tick;
 mod watch;
 
 pub use cause::{exit_cause, exit_signal_name, signal_name};
 pub use stop::{install_stop_handlers, StopSignal};
+pub use tick::{NoTicks, TickVerdict, Ticker, MEM_TERM_GRACE};
 pub use watch::{OutputWatch, SharedWatch};
 
 use crate::sys::spawn::{exited_unreaped, pidfd_open, poll_readable, SpawnExt};
@@ -143,10 +151,13 @@ pub struct Outcome {
     pub cancelled: bool,
     /// Ended early because the [`OutputWatch`] said so: its `exit_cause`.
     pub ended_by: Option<&'static str>,
-    /// Descendants outside the group (escaped via setsid) that we killed.
+    /// Descendants outside the group (escaped via setsid) that we killed,
+    /// and what was left of the tree after the agent exited.
     pub escaped_killed: Vec<ChildInfo>,
     /// The agent's pid (= its process group and session id).
     pub pid: i32,
+    /// Ended by the memory floor ([`TickVerdict::Terminate`]).
+    pub mem_terminated: bool,
 }
 
 /// Why the agent could not be run at all.
@@ -180,7 +191,19 @@ pub fn run(
     stop: &StopSignal,
     on_obs: &mut dyn FnMut(Observation),
 ) -> Result<Outcome, ProcessError> {
-    run_inner(spec, policy, stop, on_obs, true)
+    run_inner(spec, policy, stop, on_obs, &mut NoTicks, true)
+}
+
+/// [`run`] with a [`Ticker`] consulted every [`Ticker::every`] while the
+/// agent runs (the memory floor).
+pub fn run_ticked(
+    spec: &SpawnSpec,
+    policy: &WaitPolicy,
+    stop: &StopSignal,
+    on_obs: &mut dyn FnMut(Observation),
+    ticker: &mut dyn Ticker,
+) -> Result<Outcome, ProcessError> {
+    run_inner(spec, policy, stop, on_obs, ticker, true)
 }
 
 /// [`run`], optionally without a pidfd (the fallback path, for tests).
@@ -189,6 +212,7 @@ fn run_inner(
     policy: &WaitPolicy,
     stop: &StopSignal,
     on_obs: &mut dyn FnMut(Observation),
+    ticker: &mut dyn Ticker,
     use_pidfd: bool,
 ) -> Result<Outcome, ProcessError> {
     let mut child = spawn(spec)?;
@@ -209,11 +233,12 @@ fn run_inner(
     }
     let pidfd = if use_pidfd { pidfd_open(pid) } else { None };
     let mut waiter = Waiter::new(spec, policy, start);
+    let mut ticks = tick::Schedule::new(ticker, start);
 
     let end = loop {
-        let timeout = waiter
-            .next_wake(Instant::now())
-            .saturating_duration_since(Instant::now());
+        let wake = waiter.next_wake(Instant::now());
+        let wake = ticks.next().map_or(wake, |t| wake.min(t));
+        let timeout = wake.saturating_duration_since(Instant::now());
         let timeout = if pidfd.is_some() {
             timeout
         } else {
@@ -254,7 +279,24 @@ fn run_inner(
                 why: Why::Watch(cause),
             };
         }
-        // 4. grace after result
+        // 4. the memory floor
+        if ticks.due(now) {
+            match ticker.tick(pid) {
+                TickVerdict::Continue => {}
+                TickVerdict::Nudge => {
+                    let _ =
+                        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGTERM);
+                }
+                TickVerdict::Terminate => {
+                    break End::Kill {
+                        first: Signal::SIGTERM,
+                        grace: MEM_TERM_GRACE,
+                        why: Why::Memory,
+                    }
+                }
+            }
+        }
+        // 5. grace after result
         if waiter.grace_due(now, pid, on_obs) {
             break End::Kill {
                 first: Signal::SIGTERM,
@@ -262,7 +304,7 @@ fn run_inner(
                 why: Why::Grace,
             };
         }
-        // 5. heartbeat
+        // 6. heartbeat
         waiter.progress(now, on_obs);
     };
 
@@ -276,6 +318,7 @@ fn run_inner(
         ended_by: None,
         escaped_killed: Vec::new(),
         pid,
+        mem_terminated: false,
     };
     match end {
         End::Exited(status) => outcome.exit_code = status.map_or(-1, python_code),
@@ -293,9 +336,17 @@ fn run_inner(
             if let Why::Watch(cause) = why {
                 outcome.ended_by = Some(cause);
             }
+            outcome.mem_terminated = matches!(why, Why::Memory);
         }
     }
     outcome.duration = start.elapsed();
+    // Whatever the agent left behind dies now, before the caller looks at
+    // the work tree.
+    for c in reap::sweep_leftovers(pid, policy.term_grace) {
+        if !outcome.escaped_killed.iter().any(|e| e.pid == c.pid) {
+            outcome.escaped_killed.push(c);
+        }
+    }
     Ok(outcome)
 }
 
@@ -318,6 +369,7 @@ enum Why {
     Grace,
     Stop,
     Watch(&'static str),
+    Memory,
 }
 
 enum End {
@@ -521,13 +573,21 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let stop = StopSignal::new().unwrap();
         let mut p = WaitPolicy::with_budget(Duration::from_secs(60));
-        let out = run_inner(&spec(dir.path(), "exit 7"), &p, &stop, &mut |_| {}, false).unwrap();
+        let out = run_inner(
+            &spec(dir.path(), "exit 7"),
+            &p,
+            &stop,
+            &mut |_| {},
+            &mut NoTicks,
+            false,
+        )
+        .unwrap();
         assert_eq!((out.exit_code, out.timed_out), (7, false));
 
         p.budget = Duration::from_secs(1);
         p.term_grace = Duration::from_secs(1);
         let s = spec(dir.path(), "echo $$ > pid; exec sleep 1000");
-        let out = run_inner(&s, &p, &stop, &mut |_| {}, false).unwrap();
+        let out = run_inner(&s, &p, &stop, &mut |_| {}, &mut NoTicks, false).unwrap();
         assert!(out.timed_out);
         assert_eq!(out.exit_code, -15);
         assert!(out.duration < Duration::from_secs(20), "{:?}", out.duration);

@@ -75,7 +75,7 @@ pub(super) fn monitor(h: &Harness, args: &[&str]) -> Command {
 }
 
 /// `monitor --host pi --remote-config CFG --once --json`, run to its end.
-fn once_json(h: &Harness, cfg: &str) -> std::process::Output {
+pub(super) fn once_json(h: &Harness, cfg: &str) -> std::process::Output {
     monitor(
         h,
         &["--host", "pi", "--remote-config", cfg, "--once", "--json"],

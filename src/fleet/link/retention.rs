@@ -58,6 +58,8 @@ pub const DETECTOR_FIELDS: &[&str] = &[
     "need",
     "waiting_for",
     "remedy",
+    "severity",
+    "signal",
 ];
 /// The metric-sample fields the detectors read; the witness keeps only
 /// these of a relayed sample ([`slim_metric`]).
@@ -103,6 +105,7 @@ pub(super) const STATE_KINDS: &[&str] = &[
     "schedule_resumed",
     "round_deferred",
     "round_resumed",
+    "serve_stopping",
 ];
 
 /// A kind some detector reads: [`ROUND_KINDS`] or [`STATE_KINDS`].

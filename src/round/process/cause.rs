@@ -101,6 +101,7 @@ mod tests {
             ended_by: None,
             escaped_killed: Vec::new(),
             pid: 1,
+            mem_terminated: false,
         }
     }
 
