@@ -31,11 +31,14 @@ pub fn render_table(rows: &BTreeMap<String, Row>) -> String {
             .iter()
             .filter_map(|a| a.get("detector").and_then(Value::as_str))
             .collect();
-        let alerts = if alerts.is_empty() {
+        let mut alerts = if alerts.is_empty() {
             r.error.clone().unwrap_or_default()
         } else {
             alerts.join(",")
         };
+        if let Some(e) = &r.notify_error {
+            alerts.push_str(&format!(" [notify failed: {e}]"));
+        }
         s.push_str(&format!(
             "{:<20} {:<16} {:>7} {:<12} {:>10} {}\n",
             text(&r.name),

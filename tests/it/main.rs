@@ -20,6 +20,7 @@ mod metrics_promtool;
 mod monitor_http;
 mod monitor_local;
 mod monitor_python_parity;
+mod notify;
 mod observe;
 mod observe_cli;
 mod parsers;

@@ -33,6 +33,9 @@ pub struct Row {
     pub events_received: u64,
     pub cursor: Option<String>,
     pub recent_events: Vec<Value>,
+    /// The last notification about this host that could not be delivered
+    /// (the sink and why), until one about it is delivered.
+    pub notify_error: Option<String>,
 }
 
 /// Shared table, keyed by host name.
