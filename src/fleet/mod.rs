@@ -14,5 +14,6 @@ pub mod frame;
 pub mod hosts;
 pub mod link;
 pub mod notify;
+pub mod pages;
 pub mod probe;
 pub mod run;

@@ -256,11 +256,14 @@ pub fn watch(
                 "agent-runner: serving the fleet view on http://{addr}/ (Ctrl-C to stop)"
             );
         }
-        let t = Arc::clone(&table);
+        let (t, t2) = (Arc::clone(&table), Arc::clone(&table));
         std::thread::spawn(move || {
-            let h: http::Handler =
-                Arc::new(move |m: &str, p: &str| super::display::handle(&t, m, p));
-            http::serve_with(h, l, &HTTP_STOP)
+            let site = http::Site {
+                handler: Arc::new(move |m: &str, p: &str| super::display::handle(&t, m, p)),
+                live: Some(Arc::new(move |page: &str| super::pages::live(&t2, page))),
+                tick: Duration::from_secs(1),
+            };
+            http::serve_site(site, l, &HTTP_STOP)
         })
     });
     let view = View {

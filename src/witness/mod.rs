@@ -8,6 +8,7 @@
 //! ([`notify`]), which the fleet witness sends through too. The remote witness
 //! (`crate::fleet`) builds on this module, never the reverse.
 
+pub mod dashboard;
 pub mod http;
 pub mod monitor;
 pub mod narrate;

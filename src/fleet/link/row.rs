@@ -36,6 +36,8 @@ pub struct Row {
     /// The last notification about this host that could not be delivered
     /// (the sink and why), until one about it is delivered.
     pub notify_error: Option<String>,
+    /// The HTTP view's host page: timeline, samples, usage (`--mode http` only).
+    pub detail: Option<super::Detail>,
 }
 
 /// Shared table, keyed by host name.
@@ -94,6 +96,7 @@ impl Link {
             .and_then(|s| s.get("service"))
             .and_then(|s| s.get("active"))
             .and_then(Value::as_bool);
+        let detail = self.opts.row_events.then(|| self.detail());
         let age = v.last_event_age_s();
         let now = v.now().map(crate::timefmt::iso_ms);
         let cursor = v.cursor.as_ref().map(|c| c.to_string());
@@ -122,6 +125,9 @@ impl Link {
             r.cursor = cursor;
             if let Some(recent) = recent {
                 r.recent_events = recent;
+            }
+            if detail.is_some() {
+                r.detail = detail;
             }
         });
     }
