@@ -379,7 +379,7 @@ fn a_burst_of_50_alerts_is_a_handful_of_messages() {
     assert!(t0.elapsed() < Duration::from_secs(60));
 }
 
-fn write_remote_event(logs: &Path, kind: &str, payload: Value, ago_s: i64) {
+pub(crate) fn write_remote_event(logs: &Path, kind: &str, payload: Value, ago_s: i64) {
     use std::io::Write;
     let ts = chrono::Utc::now() - chrono::Duration::seconds(ago_s);
     let mut m = serde_json::Map::new();
