@@ -219,7 +219,7 @@ pub fn post(
             .map_err(|e| PostError::fatal(format!("TLS: {e}")))?;
         let probe = tcp.try_clone().map_err(|e| io_err("socket", &e))?;
         let mut tls = rustls::StreamOwned::new(conn, tcp);
-        exchange(&mut tls, &probe, &req, deadline).map_err(|e| tls_error(e))?
+        exchange(&mut tls, &probe, &req, deadline).map_err(tls_error)?
     } else {
         let mut s = tcp.try_clone().map_err(|e| io_err("socket", &e))?;
         exchange(&mut s, &tcp, &req, deadline)?
