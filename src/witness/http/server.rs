@@ -16,9 +16,10 @@
 //! for one of [`MAX_STREAMS`] stream slots; the part is rendered every
 //! [`Site::tick`] and sent when it changed (a comment every
 //! [`STREAM_HEARTBEAT`] otherwise); every write must be taken within
-//! [`RESPONSE_DEADLINE`], so a client that stops reading is dropped, and a
-//! stream ends after [`STREAM_MAX_AGE`] (the browser reconnects) or when the
-//! server stops.
+//! [`RESPONSE_DEADLINE`], so a client that stops reading is dropped, a
+//! client that closes its end is noticed within 100 ms, and a stream ends
+//! after [`STREAM_MAX_AGE`] (the browser reconnects) or when the server
+//! stops.
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Ipv4Addr, Ipv6Addr, TcpListener, TcpStream};
@@ -302,6 +303,22 @@ fn sse(kind: &str, data: &str) -> Vec<u8> {
     m.into_bytes()
 }
 
+/// Whether the client closed its end (it sends nothing after its request,
+/// so a readable socket means EOF or junk; either ends the stream): a
+/// closed page gives its slot back at once, not at the next write.
+fn peer_closed(s: &TcpStream) -> bool {
+    let mut b = [0u8; 1];
+    if s.set_nonblocking(true).is_err() {
+        return true;
+    }
+    let r = s.peek(&mut b);
+    let back = s.set_nonblocking(false);
+    match r {
+        Err(e) if e.kind() == ErrorKind::WouldBlock => back.is_err(),
+        _ => true,
+    }
+}
+
 /// Move from a request slot to a stream slot, then stream `page`'s live
 /// part until the client goes, the part is gone, the stream is old or the
 /// server stops.
@@ -336,7 +353,7 @@ fn stream(sh: &Shared, live: &Live, page: &str, mut s: TcpStream) -> std::io::Re
     while opened.elapsed() < STREAM_MAX_AGE {
         let wake = Instant::now() + sh.site.tick;
         while Instant::now() < wake {
-            if sh.closing.load(Ordering::SeqCst) {
+            if sh.closing.load(Ordering::SeqCst) || peer_closed(&s) {
                 return Ok(());
             }
             std::thread::sleep(Duration::from_millis(100).min(sh.site.tick));
