@@ -22,6 +22,7 @@ mod monitor_http;
 mod monitor_local;
 mod monitor_python_parity;
 mod notify;
+mod notify_tls;
 mod observe;
 mod observe_cli;
 mod parsers;

@@ -9,7 +9,7 @@
 
 use crate::support::logdir::Fixture;
 use crate::support::receiver::{dead_port, Answer, Receiver};
-use crate::support::{self, sshd, wait_until, BIN};
+use crate::support::{sshd, wait_until, BIN};
 use agent_runner::detect::{Alert, AutoAction, Severity};
 use agent_runner::witness::notify::{Format, Notifier, Pace, Quiet, SinkSpec};
 use serde_json::{json, Value};
@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 /// A command sink: a script appending each stdin (one JSON object) as one
 /// line to `out`.
-fn command_sink(dir: &Path, out: &Path) -> PathBuf {
+pub(crate) fn command_sink(dir: &Path, out: &Path) -> PathBuf {
     let p = dir.join("notify.sh");
     std::fs::write(
         &p,
@@ -33,7 +33,7 @@ fn command_sink(dir: &Path, out: &Path) -> PathBuf {
     p
 }
 
-fn lines_of(p: &Path) -> Vec<Value> {
+pub(crate) fn lines_of(p: &Path) -> Vec<Value> {
     std::fs::read_to_string(p)
         .unwrap_or_default()
         .lines()
@@ -43,13 +43,13 @@ fn lines_of(p: &Path) -> Vec<Value> {
 }
 
 /// A running binary whose stderr is collected; killed on drop.
-struct Running {
+pub(crate) struct Running {
     child: Child,
     err: Arc<Mutex<String>>,
 }
 
 impl Running {
-    fn start(mut c: Command) -> Running {
+    pub(crate) fn start(mut c: Command) -> Running {
         let mut child = c
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -71,7 +71,7 @@ impl Running {
         });
         Running { child, err }
     }
-    fn stderr(&self) -> String {
+    pub(crate) fn stderr(&self) -> String {
         self.err.lock().unwrap().clone()
     }
 }
@@ -83,7 +83,8 @@ impl Drop for Running {
     }
 }
 
-fn local_monitor(f: &Fixture, extra: &[&str]) -> Running {
+/// `monitor --interval 0.2 EXTRA…` on the fixture's project (no auto-stop).
+pub(crate) fn local_monitor_cmd(f: &Fixture, extra: &[&str]) -> Command {
     let cfg = f.write_config("auto_stop_on = []");
     let mut c = Command::new(BIN);
     c.arg("--config")
@@ -91,10 +92,14 @@ fn local_monitor(f: &Fixture, extra: &[&str]) -> Running {
         .env("HOME", f.tmp.path())
         .args(["monitor", "--interval", "0.2"])
         .args(extra);
-    Running::start(c)
+    c
 }
 
-fn kinds(f: &Fixture, kind: &str) -> Vec<Value> {
+fn local_monitor(f: &Fixture, extra: &[&str]) -> Running {
+    Running::start(local_monitor_cmd(f, extra))
+}
+
+pub(crate) fn kinds(f: &Fixture, kind: &str) -> Vec<Value> {
     f.events_text()
         .lines()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
@@ -379,6 +384,72 @@ fn a_burst_of_50_alerts_is_a_handful_of_messages() {
     assert!(t0.elapsed() < Duration::from_secs(60));
 }
 
+/// `min_severity`: a sink is not told about less severe alerts, nor about
+/// their clears; another sink on the same notifier is.
+#[test]
+fn min_severity_keeps_less_severe_alerts_and_their_clears_from_a_sink() {
+    let rx = Receiver::start(Answer::Status(200));
+    let all = SinkSpec::webhook(&rx.url("/all"), Format::Json).unwrap();
+    let mut crit = SinkSpec::webhook(&rx.url("/crit"), Format::Json).unwrap();
+    crit.min_severity = Severity::Critical;
+    let pace = Pace {
+        coalesce: Duration::from_millis(50),
+        gap: Duration::from_millis(100),
+        ..Pace::default()
+    };
+    let mut n = Notifier::start(vec![all, crit], pace, Arc::new(Quiet));
+    n.raised(Some("pi"), Some("p"), &alert("hung", Severity::Warning));
+    n.raised(
+        Some("pi"),
+        Some("p"),
+        &alert("disk_critical", Severity::Critical),
+    );
+    n.cleared(Some("pi"), Some("p"), "hung");
+    n.cleared(Some("pi"), Some("p"), "disk_critical");
+    // (detector, state) of every notification a path got, digests opened.
+    let got = |path: &str| -> Vec<(String, String)> {
+        let mut v = Vec::new();
+        for r in rx.requests().iter().filter(|r| r.path == path) {
+            let j = r.json();
+            let items = match j["items"].as_array() {
+                Some(items) => items.clone(),
+                None => vec![j],
+            };
+            for i in items {
+                v.push((
+                    i["detector"].as_str().unwrap_or("").to_string(),
+                    i["state"].as_str().unwrap_or("").to_string(),
+                ));
+            }
+        }
+        v.sort();
+        v
+    };
+    assert!(
+        wait_until(Duration::from_secs(10), || got("/all").len() == 4),
+        "{:?}",
+        rx.requests()
+    );
+    n.shutdown(Duration::from_secs(5));
+    let pair = |d: &str, s: &str| (d.to_string(), s.to_string());
+    assert_eq!(
+        got("/crit"),
+        vec![
+            pair("disk_critical", "cleared"),
+            pair("disk_critical", "raised")
+        ]
+    );
+    assert_eq!(
+        got("/all"),
+        vec![
+            pair("disk_critical", "cleared"),
+            pair("disk_critical", "raised"),
+            pair("hung", "cleared"),
+            pair("hung", "raised")
+        ]
+    );
+}
+
 pub(crate) fn write_remote_event(logs: &Path, kind: &str, payload: Value, ago_s: i64) {
     use std::io::Write;
     let ts = chrono::Utc::now() - chrono::Duration::seconds(ago_s);
@@ -520,5 +591,4 @@ fn the_fleet_witness_notifies_alertmanager_and_shows_a_failing_sink_on_the_row()
     assert_eq!(lines_of(&out)[1]["state"], "cleared");
     let err = m.stderr();
     assert!(!err.contains("SECRET"), "{err}");
-    let _ = support::BIN;
 }

@@ -1,12 +1,13 @@
 //! A webhook receiver on 127.0.0.1 for the notification tests: it records
 //! every request (path, headers, body) and answers with a status that can be
 //! changed while it runs, or holds the connection without answering (a slow
-//! receiver). Each connection is served with deadlines; the accept loop
-//! stops when the receiver is dropped.
+//! receiver), over plain TCP or over TLS (rustls, a certificate the test
+//! made). Each connection is served with deadlines and counted; the accept
+//! loop stops when the receiver is dropped.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -43,12 +44,30 @@ pub struct Receiver {
     pub addr: SocketAddr,
     pub got: Arc<Mutex<Vec<Request>>>,
     pub answer: Arc<Mutex<Answer>>,
+    /// Connections accepted (a TLS handshake that fails records no request).
+    pub connections: Arc<AtomicUsize>,
+    tls: bool,
     stop: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
-fn serve(mut s: TcpStream, got: &Mutex<Vec<Request>>, answer: Answer) {
-    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+trait ReadWrite: Read + Write {}
+impl<T: Read + Write> ReadWrite for T {}
+
+fn serve(
+    tcp: TcpStream,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    got: &Mutex<Vec<Request>>,
+    answer: Answer,
+) {
+    let _ = tcp.set_read_timeout(Some(Duration::from_secs(5)));
+    let mut s: Box<dyn ReadWrite> = match tls {
+        None => Box::new(tcp),
+        Some(cfg) => match rustls::ServerConnection::new(cfg) {
+            Ok(c) => Box::new(rustls::StreamOwned::new(c, tcp)),
+            Err(_) => return,
+        },
+    };
     let mut buf = Vec::new();
     let mut b = [0u8; 4096];
     let head_end = loop {
@@ -97,6 +116,7 @@ fn serve(mut s: TcpStream, got: &Mutex<Vec<Request>>, answer: Answer) {
                 s,
                 "HTTP/1.1 {code} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
             );
+            let _ = s.flush();
         }
         Answer::Hang(d) => std::thread::sleep(d),
     }
@@ -104,20 +124,33 @@ fn serve(mut s: TcpStream, got: &Mutex<Vec<Request>>, answer: Answer) {
 
 impl Receiver {
     pub fn start(answer: Answer) -> Receiver {
+        Receiver::spawn(answer, None)
+    }
+
+    /// A receiver over TLS with `cfg`'s certificate.
+    pub fn start_tls(answer: Answer, cfg: Arc<rustls::ServerConfig>) -> Receiver {
+        Receiver::spawn(answer, Some(cfg))
+    }
+
+    fn spawn(answer: Answer, tls: Option<Arc<rustls::ServerConfig>>) -> Receiver {
+        let is_tls = tls.is_some();
         let l = TcpListener::bind("127.0.0.1:0").expect("bind a receiver on 127.0.0.1");
         l.set_nonblocking(true).expect("nonblocking");
         let addr = l.local_addr().expect("receiver address");
         let got = Arc::new(Mutex::new(Vec::new()));
         let answer = Arc::new(Mutex::new(answer));
         let stop = Arc::new(AtomicBool::new(false));
+        let connections = Arc::new(AtomicUsize::new(0));
         let (g, a, st) = (Arc::clone(&got), Arc::clone(&answer), Arc::clone(&stop));
+        let n = Arc::clone(&connections);
         let thread = std::thread::spawn(move || {
             while !st.load(Ordering::SeqCst) {
                 match l.accept() {
                     Ok((s, _)) => {
                         let _ = s.set_nonblocking(false);
-                        let (g, ans) = (Arc::clone(&g), *a.lock().unwrap());
-                        std::thread::spawn(move || serve(s, &g, ans));
+                        n.fetch_add(1, Ordering::SeqCst);
+                        let (g, ans, tls) = (Arc::clone(&g), *a.lock().unwrap(), tls.clone());
+                        std::thread::spawn(move || serve(s, tls, &g, ans));
                     }
                     Err(_) => std::thread::sleep(Duration::from_millis(20)),
                 }
@@ -127,13 +160,16 @@ impl Receiver {
             addr,
             got,
             answer,
+            connections,
+            tls: is_tls,
             stop,
             thread: Some(thread),
         }
     }
 
     pub fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}{path}", self.addr)
     }
 
     pub fn requests(&self) -> Vec<Request> {
