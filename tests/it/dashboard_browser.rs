@@ -188,8 +188,10 @@ impl Browser {
         assert!(png.starts_with(b"\x89PNG"), "not a PNG");
         std::fs::write(path, &png).unwrap();
         if let Some(dir) = std::env::var_os("AGENT_RUNNER_KEEP_SCREENSHOTS") {
-            let _ = std::fs::create_dir_all(&dir);
-            let _ = std::fs::copy(path, PathBuf::from(dir).join(path.file_name().unwrap()));
+            let kept = PathBuf::from(&dir).join(path.file_name().unwrap());
+            std::fs::create_dir_all(&dir)
+                .and_then(|_| std::fs::copy(path, &kept))
+                .unwrap_or_else(|e| panic!("cannot keep the screenshot as {kept:?}: {e}"));
         }
     }
 }
@@ -362,7 +364,54 @@ fn the_dashboard_in_headless_chromium_shows_the_fleet_and_takes_an_update_over_s
         b.eval("document.querySelector('tr[data-host=garage] td:nth-child(4)').textContent"),
         json!("<script>alert(1)</script>")
     );
+    // Everything the page loaded came from the witness; it names nothing else.
+    let foreign = format!(
+        "performance.getEntriesByType('resource').map(e => e.name).filter(n => !n.startsWith('{base}/'))"
+    );
+    assert_eq!(b.eval(&foreign), json!([]));
+    assert_eq!(
+        b.eval(
+            "document.querySelectorAll('script[src], link[href], img[src], iframe, object').length"
+        ),
+        json!(0)
+    );
+    let size = b
+        .eval("document.documentElement.outerHTML.length")
+        .as_u64()
+        .unwrap();
+    assert!(size < 150 * 1024, "the overview is {size} bytes");
     b.screenshot(&shots.join("fleet.png"));
+
+    // garage's page: its alert, and the running round against its budget.
+    b.call(
+        "Page.navigate",
+        json!({"url": format!("{base}/host/garage")}),
+    );
+    b.wait(
+        "garage's page, live",
+        Duration::from_secs(30),
+        "location.pathname === '/host/garage' && !!document.querySelector('p.current.running') && +document.body.dataset.updates >= 1",
+    );
+    assert_eq!(
+        b.eval("document.querySelector('ul.alerts li').className + ' ' + document.querySelector('ul.alerts li b').textContent"),
+        json!("sev-warning [WARN] hung")
+    );
+    assert_eq!(
+        b.eval("[document.querySelector('div.budget').className, document.querySelector('div.budget .used').dataset.budget]"),
+        json!(["budget over", "10"]),
+        "100 s into a 10 s budget"
+    );
+    assert!(
+        b.eval("document.querySelector('p.current.running').textContent")
+            .as_str()
+            .is_some_and(
+                |t| t.starts_with("R7 phase <script>alert(1)</script> \u{b7} running ")
+                    && t.ends_with(" of 10s budget")
+            ),
+        "{}",
+        b.eval("document.querySelector('p.current.running').textContent")
+    );
+    b.screenshot(&shots.join("garage.png"));
 
     b.call(
         "Page.navigate",
@@ -405,7 +454,8 @@ fn the_dashboard_in_headless_chromium_shows_the_fleet_and_takes_an_update_over_s
         .eval("document.documentElement.outerHTML.length")
         .as_u64()
         .unwrap();
-    assert!(size < 150 * 1024, "{size}");
+    assert!(size < 150 * 1024, "the host page is {size} bytes");
+    assert_eq!(b.eval(&foreign), json!([]));
     b.screenshot(&shots.join("host.png"));
     assert!(shots.join("fleet.png").metadata().unwrap().len() > 1000);
 }
