@@ -100,11 +100,12 @@ impl NotifyArgs {
     /// The sinks these flags name (a bad URL is a usage error that does not
     /// quote it).
     pub fn sinks(&self) -> Result<Vec<SinkSpec>, CliError> {
-        let min = notify::parse_severity(&self.notify_min_severity).map_err(CliError::usage)?;
-        let format = Format::parse(&self.webhook_format).map_err(CliError::usage)?;
+        let usage = |e: notify::SinkError| CliError::usage(e.to_string());
+        let min = notify::parse_severity(&self.notify_min_severity).map_err(usage)?;
+        let format = Format::parse(&self.webhook_format).map_err(usage)?;
         let mut out = Vec::new();
         for p in &self.notify_command {
-            out.push(SinkSpec::command(vec![p.clone()]).map_err(CliError::usage)?);
+            out.push(SinkSpec::command(vec![p.clone()]).map_err(usage)?);
         }
         for (i, u) in self.webhook.iter().enumerate() {
             out.push(

@@ -76,7 +76,7 @@ fn sink(path: &Path, i: usize, e: NotifyEntry) -> Result<SinkSpec, String> {
         )
     };
     let format = match &e.format {
-        Some(f) => Format::parse(f).map_err(at)?,
+        Some(f) => Format::parse(f).map_err(|e| at(e.to_string()))?,
         None => Format::Json,
     };
     let target = match (e.command, e.webhook) {
@@ -86,11 +86,11 @@ fn sink(path: &Path, i: usize, e: NotifyEntry) -> Result<SinkSpec, String> {
                 "'command' needs a program: command = [\"prog\", \"arg\", …]".into(),
             ))
         }
-        (None, Some(u)) => Target::Webhook(WebhookUrl::parse(&u).map_err(at)?),
+        (None, Some(u)) => Target::Webhook(WebhookUrl::parse(&u).map_err(|e| at(e.to_string()))?),
         _ => return Err(at("give exactly one of 'command' or 'webhook'".into())),
     };
     let min_severity = match &e.min_severity {
-        Some(s) => notify::parse_severity(s).map_err(at)?,
+        Some(s) => notify::parse_severity(s).map_err(|e| at(e.to_string()))?,
         None => crate::detect::Severity::Info,
     };
     Ok(SinkSpec {

@@ -4,6 +4,7 @@
 //! the end of its stderr kept for the error message. It must exit 0 before
 //! the deadline; otherwise its whole group is killed.
 
+use super::DeliveryError;
 use std::io::{Read, Write};
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
@@ -12,10 +13,10 @@ use std::time::{Duration, Instant};
 /// Bytes of the program's stderr kept for the message.
 const STDERR_KEEP: usize = 2048;
 
-/// Run `argv` with `input` on stdin. `Err((message, permanent))`.
-pub fn run(argv: &[String], input: &[u8], timeout: Duration) -> Result<(), (String, bool)> {
+/// Run `argv` with `input` on stdin.
+pub fn run(argv: &[String], input: &[u8], timeout: Duration) -> Result<(), DeliveryError> {
     let Some((prog, args)) = argv.split_first() else {
-        return Err(("no program to run".into(), true));
+        return Err(DeliveryError::fatal("no program to run"));
     };
     let mut child = Command::new(prog)
         .args(args)
@@ -29,7 +30,10 @@ pub fn run(argv: &[String], input: &[u8], timeout: Duration) -> Result<(), (Stri
                 e.kind(),
                 std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied
             );
-            (format!("cannot run '{prog}': {e}"), permanent)
+            DeliveryError {
+                message: format!("cannot run '{prog}': {e}"),
+                permanent,
+            }
         })?;
     if let Some(mut stdin) = child.stdin.take() {
         let data = input.to_vec();
@@ -61,20 +65,17 @@ pub fn run(argv: &[String], input: &[u8], timeout: Duration) -> Result<(), (Stri
             Ok(Some(st)) => break Some(st),
             Ok(None) if Instant::now() >= deadline => break None,
             Ok(None) => std::thread::sleep(Duration::from_millis(20)),
-            Err(e) => return Err((format!("waiting for '{prog}': {e}"), false)),
+            Err(e) => return Err(DeliveryError::retry(format!("waiting for '{prog}': {e}"))),
         }
     };
     let Some(status) = status else {
         let pgid = nix::unistd::Pid::from_raw(child.id() as i32);
         let _ = nix::sys::signal::killpg(pgid, nix::sys::signal::Signal::SIGKILL);
         let _ = child.wait();
-        return Err((
-            format!(
-                "'{prog}' did not finish within {} s (killed)",
-                timeout.as_secs()
-            ),
-            false,
-        ));
+        return Err(DeliveryError::retry(format!(
+            "'{prog}' did not finish within {} s (killed)",
+            timeout.as_secs()
+        )));
     };
     if status.success() {
         return Ok(());
@@ -93,21 +94,18 @@ pub fn run(argv: &[String], input: &[u8], timeout: Duration) -> Result<(), (Stri
         .unwrap_or_default();
     let last = err.lines().last().unwrap_or("");
     let last = crate::termsafe::text(last);
-    Err((
-        format!(
-            "'{prog}' {}{}",
-            match status.code() {
-                Some(c) => format!("exited with {c}"),
-                None => "was killed by a signal".to_string(),
-            },
-            if last.is_empty() {
-                String::new()
-            } else {
-                format!(": {last}")
-            }
-        ),
-        false,
-    ))
+    Err(DeliveryError::retry(format!(
+        "'{prog}' {}{}",
+        match status.code() {
+            Some(c) => format!("exited with {c}"),
+            None => "was killed by a signal".to_string(),
+        },
+        if last.is_empty() {
+            String::new()
+        } else {
+            format!(": {last}")
+        }
+    )))
 }
 
 #[cfg(test)]
@@ -133,7 +131,10 @@ mod tests {
         );
 
         let e = run(&sh("echo nope >&2; exit 3"), b"", Duration::from_secs(5));
-        assert_eq!(e, Err(("'/bin/sh' exited with 3: nope".into(), false)));
+        assert_eq!(
+            e,
+            Err(DeliveryError::retry("'/bin/sh' exited with 3: nope"))
+        );
 
         let t0 = Instant::now();
         let e = run(&sh("sleep 30 & sleep 30"), b"", Duration::from_millis(300));
@@ -144,7 +145,7 @@ mod tests {
             b"",
             Duration::from_secs(1),
         );
-        assert!(matches!(e, Err((_, true))), "{e:?}");
+        assert!(e.as_ref().is_err_and(|e| e.permanent), "{e:?}");
 
         // A program that never reads a large input still finishes.
         let big = vec![b'x'; 1 << 20];

@@ -23,11 +23,49 @@ use std::collections::BTreeMap;
 use std::io::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
-pub use url::WebhookUrl;
+pub use url::{UrlError, WebhookUrl};
 pub use worker::Pace;
 
 /// Longest alert message a notification carries (characters).
 pub const MAX_MESSAGE_CHARS: usize = 1000;
+
+/// Why a sink's configuration was refused (never quoting a URL).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SinkError {
+    #[error(transparent)]
+    Url(#[from] UrlError),
+    #[error("unknown notification format '{0}' (one of: json, ntfy, slack, alertmanager)")]
+    Format(String),
+    #[error("unknown severity '{0}' (one of: info, warning, critical)")]
+    Severity(String),
+    #[error("a notify command needs a program")]
+    NoProgram,
+}
+
+/// Why one attempt at a delivery failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct DeliveryError {
+    pub message: String,
+    /// Retrying will not help (a 4xx other than 408/429, a bad certificate,
+    /// a program that is not there).
+    pub permanent: bool,
+}
+
+impl DeliveryError {
+    pub fn retry(message: impl Into<String>) -> DeliveryError {
+        DeliveryError {
+            message: message.into(),
+            permanent: false,
+        }
+    }
+    pub fn fatal(message: impl Into<String>) -> DeliveryError {
+        DeliveryError {
+            message: message.into(),
+            permanent: true,
+        }
+    }
+}
 
 /// Whether an episode starts or ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,16 +137,13 @@ pub enum Format {
 impl Format {
     pub const NAMES: &'static [&'static str] = &["json", "ntfy", "slack", "alertmanager"];
 
-    pub fn parse(s: &str) -> Result<Format, String> {
+    pub fn parse(s: &str) -> Result<Format, SinkError> {
         match s {
             "json" => Ok(Format::Json),
             "ntfy" => Ok(Format::Ntfy),
             "slack" => Ok(Format::Slack),
             "alertmanager" => Ok(Format::Alertmanager),
-            _ => Err(format!(
-                "unknown notification format '{s}' (one of: {})",
-                Format::NAMES.join(", ")
-            )),
+            _ => Err(SinkError::Format(s.to_string())),
         }
     }
 
@@ -118,14 +153,12 @@ impl Format {
 }
 
 /// `warning` → [`Severity::Warning`], for `min_severity`.
-pub fn parse_severity(s: &str) -> Result<Severity, String> {
+pub fn parse_severity(s: &str) -> Result<Severity, SinkError> {
     match s {
         "info" => Ok(Severity::Info),
         "warning" => Ok(Severity::Warning),
         "critical" => Ok(Severity::Critical),
-        _ => Err(format!(
-            "unknown severity '{s}' (one of: info, warning, critical)"
-        )),
+        _ => Err(SinkError::Severity(s.to_string())),
     }
 }
 
@@ -148,19 +181,19 @@ pub struct SinkSpec {
 
 impl SinkSpec {
     /// A `--notify-command PROGRAM` sink (JSON).
-    pub fn command(argv: Vec<String>) -> Result<SinkSpec, String> {
+    pub fn command(argv: Vec<String>) -> Result<SinkSpec, SinkError> {
         match argv.first() {
             Some(p) if !p.is_empty() => Ok(SinkSpec {
                 target: Target::Command(argv),
                 format: Format::Json,
                 min_severity: Severity::Info,
             }),
-            _ => Err("a notify command needs a program".into()),
+            _ => Err(SinkError::NoProgram),
         }
     }
 
     /// A `--webhook URL` sink.
-    pub fn webhook(url: &str, format: Format) -> Result<SinkSpec, String> {
+    pub fn webhook(url: &str, format: Format) -> Result<SinkSpec, SinkError> {
         Ok(SinkSpec {
             target: Target::Webhook(WebhookUrl::parse(url)?),
             format,

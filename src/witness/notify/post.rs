@@ -9,6 +9,7 @@
 //! redacted form at most.
 
 use super::url::WebhookUrl;
+use super::DeliveryError;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::sync::{Arc, OnceLock};
@@ -17,40 +18,17 @@ use std::time::{Duration, Instant};
 /// Response bytes read at most before the status line must be whole.
 pub const MAX_HEAD: usize = 8 * 1024;
 
-/// Why a POST failed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PostError {
-    pub message: String,
-    /// Retrying will not help (a 4xx other than 408/429, a bad certificate).
-    pub permanent: bool,
-}
-
-impl PostError {
-    fn retry(message: impl Into<String>) -> PostError {
-        PostError {
-            message: message.into(),
-            permanent: false,
-        }
-    }
-    fn fatal(message: impl Into<String>) -> PostError {
-        PostError {
-            message: message.into(),
-            permanent: true,
-        }
-    }
-}
-
-fn io_err(what: &str, e: &std::io::Error) -> PostError {
+fn io_err(what: &str, e: &std::io::Error) -> DeliveryError {
     if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) {
-        PostError::retry(format!("{what}: no answer before the deadline"))
+        DeliveryError::retry(format!("{what}: no answer before the deadline"))
     } else {
-        PostError::retry(format!("{what}: {e}"))
+        DeliveryError::retry(format!("{what}: {e}"))
     }
 }
 
 /// The TLS client configuration, built once: the ring provider and the
 /// system's CA certificates (`SSL_CERT_FILE`/`SSL_CERT_DIR` honoured).
-fn tls_config() -> Result<Arc<rustls::ClientConfig>, PostError> {
+fn tls_config() -> Result<Arc<rustls::ClientConfig>, DeliveryError> {
     static CFG: OnceLock<Result<Arc<rustls::ClientConfig>, String>> = OnceLock::new();
     CFG.get_or_init(|| {
         let found = rustls_native_certs::load_native_certs();
@@ -74,19 +52,21 @@ fn tls_config() -> Result<Arc<rustls::ClientConfig>, PostError> {
             .map_err(|e| format!("cannot set up TLS: {e}"))
     })
     .clone()
-    .map_err(PostError::fatal)
+    .map_err(DeliveryError::fatal)
 }
 
-fn connect(url: &WebhookUrl, deadline: Instant) -> Result<TcpStream, PostError> {
+fn connect(url: &WebhookUrl, deadline: Instant) -> Result<TcpStream, DeliveryError> {
     let addrs: Vec<_> = (url.host.as_str(), url.port)
         .to_socket_addrs()
-        .map_err(|e| PostError::retry(format!("cannot resolve '{}': {e}", url.host)))?
+        .map_err(|e| DeliveryError::retry(format!("cannot resolve '{}': {e}", url.host)))?
         .collect();
-    let mut last = PostError::retry(format!("'{}' has no address", url.host));
+    let mut last = DeliveryError::retry(format!("'{}' has no address", url.host));
     for a in addrs {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
-            return Err(PostError::retry("connect: no answer before the deadline"));
+            return Err(DeliveryError::retry(
+                "connect: no answer before the deadline",
+            ));
         }
         match TcpStream::connect_timeout(&a, left) {
             Ok(s) => {
@@ -133,7 +113,7 @@ fn request(
 }
 
 /// Read the status line: the status code and its reason (printable, short).
-fn read_status(s: &mut dyn Read) -> Result<(u16, String), PostError> {
+fn read_status(s: &mut dyn Read) -> Result<(u16, String), DeliveryError> {
     let mut buf = Vec::with_capacity(512);
     let mut chunk = [0u8; 512];
     loop {
@@ -153,15 +133,19 @@ fn read_status(s: &mut dyn Read) -> Result<(u16, String), PostError> {
                 Some(c) if version.starts_with("HTTP/") && (100..600).contains(&c) => {
                     Ok((c, reason))
                 }
-                _ => Err(PostError::retry("the receiver did not answer with HTTP")),
+                _ => Err(DeliveryError::retry(
+                    "the receiver did not answer with HTTP",
+                )),
             };
         }
         if buf.len() >= MAX_HEAD {
-            return Err(PostError::retry("the receiver's answer has no status line"));
+            return Err(DeliveryError::retry(
+                "the receiver's answer has no status line",
+            ));
         }
         match s.read(&mut chunk) {
             Ok(0) => {
-                return Err(PostError::retry(
+                return Err(DeliveryError::retry(
                     "the receiver closed the connection without an answer",
                 ))
             }
@@ -178,11 +162,11 @@ fn exchange(
     tcp: &TcpStream,
     req: &[u8],
     deadline: Instant,
-) -> Result<(u16, String), PostError> {
+) -> Result<(u16, String), DeliveryError> {
     let left = || {
         let l = deadline.saturating_duration_since(Instant::now());
         if l.is_zero() {
-            Err(PostError::retry("no answer before the deadline"))
+            Err(DeliveryError::retry("no answer before the deadline"))
         } else {
             Ok(l)
         }
@@ -206,17 +190,17 @@ pub fn post(
     headers: &[(&str, String)],
     body: &[u8],
     timeout: Duration,
-) -> Result<u16, PostError> {
+) -> Result<u16, DeliveryError> {
     let deadline = Instant::now() + timeout;
     let req = request(url, content_type, headers, body);
     let tcp = connect(url, deadline)?;
     let (code, reason) = if url.tls {
         let cfg = tls_config()?;
         let name = rustls::pki_types::ServerName::try_from(url.host.clone()).map_err(|_| {
-            PostError::fatal(format!("'{}' is not a valid TLS server name", url.host))
+            DeliveryError::fatal(format!("'{}' is not a valid TLS server name", url.host))
         })?;
         let conn = rustls::ClientConnection::new(cfg, name)
-            .map_err(|e| PostError::fatal(format!("TLS: {e}")))?;
+            .map_err(|e| DeliveryError::fatal(format!("TLS: {e}")))?;
         let probe = tcp.try_clone().map_err(|e| io_err("socket", &e))?;
         let mut tls = rustls::StreamOwned::new(conn, tcp);
         exchange(&mut tls, &probe, &req, deadline).map_err(tls_error)?
@@ -226,16 +210,16 @@ pub fn post(
     };
     match code {
         200..=299 => Ok(code),
-        300..=399 => Err(PostError::fatal(format!(
+        300..=399 => Err(DeliveryError::fatal(format!(
             "the receiver answered {code} {reason} (a redirect: give the final URL)"
         ))),
-        408 | 429 => Err(PostError::retry(format!(
+        408 | 429 => Err(DeliveryError::retry(format!(
             "the receiver answered {code} {reason}"
         ))),
-        400..=499 => Err(PostError::fatal(format!(
+        400..=499 => Err(DeliveryError::fatal(format!(
             "the receiver answered {code} {reason}"
         ))),
-        _ => Err(PostError::retry(format!(
+        _ => Err(DeliveryError::retry(format!(
             "the receiver answered {code} {reason}"
         ))),
     }
@@ -243,9 +227,9 @@ pub fn post(
 
 /// A certificate the CA store does not vouch for is not going to change
 /// between retries.
-fn tls_error(e: PostError) -> PostError {
+fn tls_error(e: DeliveryError) -> DeliveryError {
     if e.message.contains("certificate") || e.message.contains("InvalidCertificate") {
-        PostError::fatal(format!("TLS: {}", e.message))
+        DeliveryError::fatal(format!("TLS: {}", e.message))
     } else {
         e
     }

@@ -6,6 +6,27 @@
 
 use std::fmt;
 
+/// Why a webhook URL was refused. The messages never quote the URL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum UrlError {
+    #[error("a webhook URL must not contain blanks or control characters")]
+    Blank,
+    #[error("a webhook URL must start with http:// or https://")]
+    Scheme,
+    #[error("a webhook URL's IPv6 address lacks its ']'")]
+    Ipv6Unclosed,
+    #[error("a webhook URL's IPv6 address does not parse")]
+    Ipv6,
+    #[error("junk after a webhook URL's ']'")]
+    Ipv6Junk,
+    #[error("a webhook URL needs a host")]
+    NoHost,
+    #[error("a webhook URL's host may hold only letters, digits and '-._'")]
+    HostChars,
+    #[error("a webhook URL's port is not a number from 1 to 65535")]
+    Port,
+}
+
 /// A parsed `http://` or `https://` URL.
 #[derive(Clone, PartialEq, Eq)]
 pub struct WebhookUrl {
@@ -47,9 +68,9 @@ fn pct_decode(s: &str) -> String {
 
 impl WebhookUrl {
     /// Parse `s`. Errors never quote the URL (it may hold a token).
-    pub fn parse(s: &str) -> Result<WebhookUrl, String> {
+    pub fn parse(s: &str) -> Result<WebhookUrl, UrlError> {
         if s.chars().any(|c| c.is_control() || c.is_whitespace()) {
-            return Err("a webhook URL must not contain blanks or control characters".into());
+            return Err(UrlError::Blank);
         }
         let lower = s.get(..8).unwrap_or(s).to_ascii_lowercase();
         let (tls, rest) = if lower.starts_with("https://") {
@@ -57,7 +78,7 @@ impl WebhookUrl {
         } else if lower.starts_with("http://") {
             (false, &s[7..])
         } else {
-            return Err("a webhook URL must start with http:// or https://".into());
+            return Err(UrlError::Scheme);
         };
         let rest = rest.split('#').next().unwrap_or("");
         let end = rest.find(['/', '?']).unwrap_or(rest.len());
@@ -70,18 +91,13 @@ impl WebhookUrl {
             None => (None, authority),
         };
         let (host, port) = if let Some(v6) = hostport.strip_prefix('[') {
-            let (h, after) = v6
-                .split_once(']')
-                .ok_or("a webhook URL's IPv6 address lacks its ']'")?;
+            let (h, after) = v6.split_once(']').ok_or(UrlError::Ipv6Unclosed)?;
             if h.parse::<std::net::Ipv6Addr>().is_err() {
-                return Err("a webhook URL's IPv6 address does not parse".into());
+                return Err(UrlError::Ipv6);
             }
             let port = match after {
                 "" => None,
-                p => Some(
-                    p.strip_prefix(':')
-                        .ok_or("junk after a webhook URL's ']'")?,
-                ),
+                p => Some(p.strip_prefix(':').ok_or(UrlError::Ipv6Junk)?),
             };
             (h.to_string(), port)
         } else {
@@ -91,14 +107,14 @@ impl WebhookUrl {
             }
         };
         if host.is_empty() {
-            return Err("a webhook URL needs a host".into());
+            return Err(UrlError::NoHost);
         }
         if !host.contains(':')
             && !host
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || "-._".contains(c))
         {
-            return Err("a webhook URL's host may hold only letters, digits and '-._'".into());
+            return Err(UrlError::HostChars);
         }
         let port = match port {
             None => {
@@ -112,7 +128,7 @@ impl WebhookUrl {
                 .parse::<u16>()
                 .ok()
                 .filter(|p| *p > 0)
-                .ok_or("a webhook URL's port is not a number from 1 to 65535")?,
+                .ok_or(UrlError::Port)?,
         };
         let path_query = match path {
             "" => "/".to_string(),
@@ -232,7 +248,10 @@ mod tests {
             "https://ho$t/secret",
             "secret",
         ] {
-            let e = WebhookUrl::parse(bad).err().unwrap_or_default();
+            let e = WebhookUrl::parse(bad)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
             assert!(!e.is_empty(), "{bad:?} accepted");
             assert!(!e.contains("secret"), "{bad:?}: {e}");
         }

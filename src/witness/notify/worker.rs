@@ -10,7 +10,10 @@
 //! Alertmanager would resolve them on its own after its `resolve_timeout`.
 
 use super::body::{self, AmAlert};
-use super::{command, post, Failure, Format, Notification, Observer, SinkSpec, Target, Transition};
+use super::{
+    command, post, DeliveryError, Failure, Format, Notification, Observer, SinkSpec, Target,
+    Transition,
+};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TrySendError};
@@ -211,14 +214,14 @@ impl Worker {
                     self.observer.delivered(&self.label, &hosts);
                     return;
                 }
-                Err((e, permanent)) => {
+                Err(e) => {
                     let step = self.pace.backoff.get(tries as usize - 1);
                     match step {
-                        Some(wait) if !permanent && (tries as usize) < attempts => {
+                        Some(wait) if !e.permanent && (tries as usize) < attempts => {
                             tracing::debug!("{}: attempt {tries} failed: {e}", self.label);
                             std::thread::sleep(*wait);
                         }
-                        _ => break e,
+                        _ => break e.message,
                     }
                 }
             }
@@ -232,7 +235,7 @@ impl Worker {
         });
     }
 
-    fn send(&self, p: &body::Payload) -> Result<(), (String, bool)> {
+    fn send(&self, p: &body::Payload) -> Result<(), DeliveryError> {
         match &self.spec.target {
             Target::Command(argv) => command::run(argv, &p.body, self.pace.deadline),
             Target::Webhook(url) => {
@@ -249,7 +252,6 @@ impl Worker {
                     self.pace.deadline,
                 )
                 .map(|_| ())
-                .map_err(|e| (e.message, e.permanent))
             }
         }
     }
@@ -302,7 +304,7 @@ impl Worker {
             .values()
             .map(|a| (a.clone(), ends.clone()))
             .collect();
-        if let Err((e, _)) = self.send(&body::alertmanager(&list)) {
+        if let Err(e) = self.send(&body::alertmanager(&list)) {
             self.observer.failed(&Failure {
                 sink: self.label.clone(),
                 format: self.spec.format,
