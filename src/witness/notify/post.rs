@@ -19,6 +19,12 @@ use std::time::{Duration, Instant};
 pub const MAX_HEAD: usize = 8 * 1024;
 
 fn io_err(what: &str, e: &std::io::Error) -> DeliveryError {
+    // A certificate the CA store does not vouch for is not going to change
+    // between retries.
+    let tls = e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>());
+    if let Some(t @ rustls::Error::InvalidCertificate(_)) = tls {
+        return DeliveryError::fatal(format!("{what}: TLS: {t}"));
+    }
     if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) {
         DeliveryError::retry(format!("{what}: no answer before the deadline"))
     } else {
@@ -203,7 +209,7 @@ pub fn post(
             .map_err(|e| DeliveryError::fatal(format!("TLS: {e}")))?;
         let probe = tcp.try_clone().map_err(|e| io_err("socket", &e))?;
         let mut tls = rustls::StreamOwned::new(conn, tcp);
-        exchange(&mut tls, &probe, &req, deadline).map_err(tls_error)?
+        exchange(&mut tls, &probe, &req, deadline)?
     } else {
         let mut s = tcp.try_clone().map_err(|e| io_err("socket", &e))?;
         exchange(&mut s, &tcp, &req, deadline)?
@@ -222,16 +228,6 @@ pub fn post(
         _ => Err(DeliveryError::retry(format!(
             "the receiver answered {code} {reason}"
         ))),
-    }
-}
-
-/// A certificate the CA store does not vouch for is not going to change
-/// between retries.
-fn tls_error(e: DeliveryError) -> DeliveryError {
-    if e.message.contains("certificate") || e.message.contains("InvalidCertificate") {
-        DeliveryError::fatal(format!("TLS: {}", e.message))
-    } else {
-        e
     }
 }
 
