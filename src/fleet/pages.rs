@@ -3,12 +3,13 @@
 //! active alerts with their severity, today's tokens and cost, a failed
 //! notification) and each host's page, as live parts that
 //! [`crate::witness::dashboard`] wraps and pushes over SSE. Every string
-//! from a host is escaped.
+//! from a host is escaped and cut to a bound ([`dashboard::text`]).
 
 use super::link::{Row, Table};
 use crate::witness::dashboard::{
     self, host,
     model::{AlertItem, HostDetail},
+    text, LONG, SHORT,
 };
 use crate::witness::http::esc;
 use std::collections::BTreeMap;
@@ -82,14 +83,14 @@ pub fn overview(rows: &BTreeMap<String, Row>) -> String {
             alerts = r
                 .error
                 .as_deref()
-                .map(|e| format!("<span class=\"muted\">{}</span>", esc(e)))
+                .map(|e| format!("<span class=\"muted\">{}</span>", text(e, LONG)))
                 .unwrap_or_default();
         }
         if let Some(e) = &r.notify_error {
             let _ = write!(
                 alerts,
                 " <span class=\"nf\" title=\"{}\">notify failed</span>",
-                esc(e)
+                text(e, LONG)
             );
         }
         let usage = r
@@ -104,9 +105,9 @@ pub fn overview(rows: &BTreeMap<String, Row>) -> String {
             cls = host::state_class(&r.state),
             name = esc(&r.name),
             href = esc(&host_href(&r.name)),
-            sub = esc(&sub.join(" \u{b7} ")),
-            state = esc(&r.state),
-            phase = esc(r.phase.as_deref().unwrap_or("-")),
+            sub = text(&sub.join(" \u{b7} "), LONG),
+            state = text(&r.state, SHORT),
+            phase = text(r.phase.as_deref().unwrap_or("-"), SHORT),
             usage = esc(&usage),
         );
     }

@@ -1,10 +1,10 @@
 //! The host page's live part, as HTML: state and facts, active alerts, the
 //! current round against its budget, the rounds timeline, the sparklines,
 //! today's usage and a table of recent events. Every string that came from
-//! a host or a log is escaped ([`esc`]).
+//! a host or a log is escaped and cut to a bound ([`text`]).
 
 use super::model::{HostDetail, Usage};
-use super::svg;
+use super::{svg, text, LONG, SHORT};
 use crate::witness::http::esc;
 use serde_json::Value;
 use std::fmt::Write as _;
@@ -55,13 +55,13 @@ pub fn usage_text(u: &Usage) -> String {
 pub fn alert_badges(alerts: &[super::model::AlertItem]) -> String {
     let mut s = String::new();
     for a in alerts {
-        let sev = esc(&a.severity);
+        let sev = text(&a.severity, SHORT);
         let _ = write!(
             s,
             "<span class=\"sev sev-{sev}\" title=\"{}\">{} {}</span> ",
-            esc(&a.message),
-            esc(&crate::detect::tag_of(&a.severity)),
-            esc(&a.detector)
+            text(&a.message, LONG),
+            text(&crate::detect::tag_of(&a.severity), SHORT),
+            text(&a.detector, SHORT)
         );
     }
     s
@@ -82,14 +82,12 @@ const SKIP: &[&str] = &[
     "config_check_names",
 ];
 
+/// A field's value as a page shows it: a string as is, anything else as
+/// JSON; cut and escaped by [`text`].
 fn field_text(v: &Value) -> String {
-    let t = match v {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    };
-    match t.char_indices().nth(80) {
-        Some((i, _)) => format!("{}…", &t[..i]),
-        None => t,
+    match v {
+        Value::String(s) => text(s, SHORT + 16),
+        other => text(&other.to_string(), SHORT + 16),
     }
 }
 
@@ -110,18 +108,18 @@ fn events_table(events: &[Value]) -> String {
                 let _ = write!(
                     details,
                     "<span class=\"kv\"><i>{}</i> {}</span> ",
-                    esc(k),
-                    esc(&field_text(v))
+                    text(k, SHORT),
+                    field_text(v)
                 );
             }
         }
         let _ = write!(
             s,
             "<tr class=\"ev\"><td title=\"{}\">{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            esc(ts),
-            esc(time),
-            esc(kind),
-            esc(&round),
+            text(ts, SHORT),
+            text(time, SHORT),
+            text(kind, SHORT),
+            round,
             details
         );
     }
@@ -135,12 +133,17 @@ pub fn render(d: &HostDetail) -> String {
     let _ = write!(
         h,
         "<h1>{} <span class=\"state {}\">{}</span></h1><p class=\"facts\">",
-        esc(&d.title),
+        text(&d.title, SHORT),
         state_class(&d.state),
-        esc(&d.state)
+        text(&d.state, SHORT)
     );
     for (k, v) in &d.facts {
-        let _ = write!(h, "<span><i>{}</i> {}</span> ", esc(k), esc(v));
+        let _ = write!(
+            h,
+            "<span><i>{}</i> {}</span> ",
+            text(k, SHORT),
+            text(v, LONG)
+        );
     }
     h.push_str("</p>");
     h.push_str("<section><h2>Alerts</h2>");
@@ -152,10 +155,10 @@ pub fn render(d: &HostDetail) -> String {
             let _ = write!(
                 h,
                 "<li class=\"sev-{}\"><b>[{}] {}</b> \u{2014} {}</li>",
-                esc(&a.severity),
-                esc(&crate::detect::tag_of(&a.severity)),
-                esc(&a.detector),
-                esc(&a.message)
+                text(&a.severity, SHORT),
+                text(&crate::detect::tag_of(&a.severity), SHORT),
+                text(&a.detector, SHORT),
+                text(&a.message, LONG)
             );
         }
         h.push_str("</ul>");
@@ -164,7 +167,7 @@ pub fn render(d: &HostDetail) -> String {
         let _ = write!(
             h,
             "<p class=\"notify-failed\">Notification failed: {}</p>",
-            esc(e)
+            text(e, LONG)
         );
     }
     h.push_str("</section><section><h2>Current round</h2>");
@@ -174,7 +177,7 @@ pub fn render(d: &HostDetail) -> String {
             let phase = c
                 .phase
                 .as_deref()
-                .map(|p| format!(" phase {}", esc(p)))
+                .map(|p| format!(" phase {}", text(p, SHORT)))
                 .unwrap_or_default();
             if c.running {
                 let el = c.elapsed_s.unwrap_or(0.0);
@@ -194,7 +197,7 @@ pub fn render(d: &HostDetail) -> String {
                     h,
                     "<p class=\"current\">R{}{phase} \u{b7} finished ({})</p>",
                     c.round,
-                    esc(c.exit_cause.as_deref().unwrap_or("?"))
+                    text(c.exit_cause.as_deref().unwrap_or("?"), SHORT)
                 );
             }
         }
@@ -284,6 +287,66 @@ mod tests {
         assert!(h.contains("&lt;img src=x onerror=alert(1)&gt;&quot;'&amp;"));
         assert!(h.contains("class=\"state st-"), "{h}");
         assert!(h.contains("budget over"), "30 s of a 20 s budget: {h}");
+    }
+
+    /// Whatever a host sends, a host page stays under 150 KB: 50 rounds,
+    /// 20 events, 20 alerts and every string 10,000 characters that each
+    /// escape to six bytes.
+    #[test]
+    fn a_page_of_the_longest_strings_stays_under_150_kb() {
+        use crate::witness::dashboard::model::{RoundBar, Sample};
+        let huge = "\"".repeat(10_000);
+        let rounds = (0..crate::witness::dashboard::model::TIMELINE_ROUNDS as i64)
+            .map(|n| RoundBar {
+                round: n,
+                phase: Some(huge.clone()),
+                started_at: Some(huge.clone()),
+                duration_s: Some(n as f64),
+                exit_cause: Some(huge.clone()),
+                exit_code: Some(1),
+                ended: true,
+            })
+            .collect();
+        let mut ev = serde_json::Map::new();
+        for i in 0..40 {
+            ev.insert(format!("{i}{huge}"), json!(huge));
+        }
+        ev.insert("ts".into(), json!(huge));
+        ev.insert("event".into(), json!(huge));
+        ev.insert("round_num".into(), json!(huge));
+        let alert = AlertItem {
+            severity: huge.clone(),
+            detector: huge.clone(),
+            message: huge.clone(),
+        };
+        let d = HostDetail {
+            title: huge.clone(),
+            state: huge.clone(),
+            facts: vec![(huge.clone(), huge.clone()); 10],
+            alerts: vec![alert; 20],
+            notify_error: Some(huge.clone()),
+            current: Some(Current {
+                round: 3,
+                phase: Some(huge.clone()),
+                running: true,
+                elapsed_s: Some(30.0),
+                budget_s: Some(20),
+                exit_cause: Some(huge.clone()),
+            }),
+            rounds,
+            samples: (0..crate::witness::dashboard::model::SPARK_POINTS)
+                .map(|i| Sample {
+                    ago_s: i as f64,
+                    mem_available_mb: Some(i as f64),
+                    psi_some_avg10: Some(1.0),
+                    disk_used_pct: Some(50.0),
+                })
+                .collect(),
+            events: vec![Value::Object(ev); 20],
+            ..Default::default()
+        };
+        let page = super::super::page("t", "/", "", &render(&d));
+        assert!(page.len() < 150 * 1024, "{} bytes", page.len());
     }
 
     #[test]

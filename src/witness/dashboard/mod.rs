@@ -16,6 +16,30 @@ pub mod svg;
 
 use super::http::esc;
 
+/// Bytes of HTML one name-like string from a host takes on a page (a
+/// phase, a state, a project, a field's name or value, an exit cause …).
+pub const SHORT: usize = 64;
+/// Bytes of HTML one message from a host takes on a page (an alert's, an
+/// error).
+pub const LONG: usize = 240;
+
+/// `s` escaped, cut (then `…`) before its HTML passes `max` bytes: how
+/// every string from a host enters a page, so that a page's size has a
+/// bound whatever the hosts send (`"` is six bytes of HTML).
+pub fn text(s: &str, max: usize) -> String {
+    let mut out = String::with_capacity(s.len().min(max) + 3);
+    let mut buf = [0u8; 4];
+    for c in s.chars() {
+        let e = esc(c.encode_utf8(&mut buf));
+        if out.len() + e.len() > max {
+            out.push('\u{2026}');
+            break;
+        }
+        out.push_str(&e);
+    }
+    out
+}
+
 const CSS: &str = include_str!("dashboard.css");
 const JS: &str = include_str!("dashboard.js");
 

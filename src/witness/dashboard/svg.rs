@@ -1,8 +1,10 @@
 //! Inline SVG for the host page: the rounds timeline (one bar per round,
 //! height = duration, colour class = exit class) and sparklines. Every text
-//! from a host goes through [`esc`]; numbers are formatted here.
+//! from a host goes through [`text`] (escaped, cut to a bound); numbers are
+//! formatted here.
 
 use super::model::RoundBar;
+use super::{text, SHORT};
 use crate::witness::http::esc;
 use std::fmt::Write as _;
 
@@ -41,9 +43,9 @@ pub fn timeline(rounds: &[RoundBar], running_elapsed_s: Option<f64>) -> String {
             (w * 0.8).max(0.5),
             h,
             r.round,
-            r.phase.as_deref().map(|p| format!("{} ", esc(p))).unwrap_or_default(),
+            r.phase.as_deref().map(|p| format!("{} ", text(p, SHORT))).unwrap_or_default(),
             d.map_or("-".to_string(), |d| format!("{d:.1} s")),
-            esc(r.exit_cause.as_deref().unwrap_or(if r.class() == "running" { "running" } else { "?" })),
+            text(r.exit_cause.as_deref().unwrap_or(if r.class() == "running" { "running" } else { "?" }), SHORT),
         );
     }
     s.push_str("</svg>");
