@@ -38,6 +38,11 @@ pub fn run(g: &GlobalArgs, a: &InstallArgs) -> CmdResult {
     };
     // Checked here, so a unit never starts with a flag it refuses.
     a.notify.sinks()?;
+    if a.notify.given() && !a.monitor && a.fleet.is_none() {
+        return Err(CliError::usage(
+            "--notify-command/--webhook go into a monitor unit: add --monitor or --fleet FILE",
+        ));
+    }
     let opts = InstallOptions {
         system: a.system,
         monitor: a.monitor,

@@ -140,7 +140,8 @@ impl NotifyArgs {
         v
     }
 
-    fn given(&self) -> bool {
+    /// Whether any sink is named.
+    pub fn given(&self) -> bool {
         !self.notify_command.is_empty() || !self.webhook.is_empty()
     }
 }

@@ -208,6 +208,15 @@ fn install_carries_the_notification_flags_into_the_monitor_units() {
         "{err}"
     );
     assert!(o.stdout.is_empty());
+    // Without a monitor unit the flags would go nowhere: refused.
+    let o = p
+        .cmd(&["install", "--dry-run", "--webhook", "http://127.0.0.1/x"])
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("add --monitor or --fleet"), "{err}");
+    assert!(o.stdout.is_empty());
 }
 
 #[test]
