@@ -355,6 +355,20 @@ fn the_dashboard_in_headless_chromium_shows_the_fleet_and_takes_an_update_over_s
     let usage =
         b.eval("document.querySelector('tr[data-host=kitchen]').lastElementChild.textContent");
     assert_eq!(usage, json!("12.3k tok \u{b7} $0.42"));
+    // Round, phase and the age of the newest event (ticking on the page).
+    let cells = b.eval("Array.from(document.querySelectorAll('tr[data-host=kitchen] td')).slice(2, 5).map(c => c.textContent)");
+    assert_eq!(
+        (&cells[0], &cells[1]),
+        (&json!("3"), &json!("build")),
+        "{cells}"
+    );
+    let age = cells[2].as_str().unwrap_or("");
+    assert!(
+        age.strip_suffix("s ago")
+            .or(age.strip_suffix("m ago"))
+            .is_some_and(|n| n.parse::<u32>().is_ok()),
+        "{cells}"
+    );
     // A phase sent by a host is text, never markup.
     assert_eq!(
         b.eval("document.querySelectorAll('main script').length"),
