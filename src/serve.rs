@@ -21,7 +21,7 @@ pub use child::kill_tree;
 use child::run_round_child;
 use round_logs::{crash_reason, prune_round_logs, repoint_current};
 pub use substrate::substrate;
-pub use throttle::{backoff_base_s, throttle_state, Throttle};
+pub use throttle::{backoff_base_s, per_agent, throttle_state, Throttle};
 use throttle::{ABS_CAP_S, DEFENSIVE_CAP_S, EXP_CAP};
 
 pub use policy::{

@@ -1,6 +1,6 @@
 //! `agent-runner monitor`: anomaly detection, narration, an event stream or
 //! the HTTP page, for the local project or (`--host`, `--fleet`) remote hosts
-//! over SSH. `--once`: 0 healthy, 1 alerts, 2 a host unreachable.
+//! over SSH. `--once`: 0 healthy, 1 alerts, 69 a host could not be watched.
 
 use super::{CliError, CmdResult, GlobalArgs};
 use crate::detect::Alert;
@@ -183,7 +183,7 @@ fn remote(g: &GlobalArgs, a: &MonitorArgs) -> CmdResult {
     Ok(match outcome {
         FleetOutcome::Healthy | FleetOutcome::Interrupted => exit_code::OK,
         FleetOutcome::Alerts | FleetOutcome::GaveUp => exit_code::FAILURE,
-        FleetOutcome::Unreachable => exit_code::USAGE,
+        FleetOutcome::Unreachable => exit_code::HOST_NOT_WATCHED,
     })
 }
 

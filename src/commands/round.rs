@@ -1,7 +1,7 @@
 //! `agent-runner round`: one round under every defense. Exit codes: 0 the
 //! round ran (whatever the agent did), 78 the config or a permanent startup
-//! check is broken, 76 an environmental failure that may heal, 2 a bad
-//! `--phase`, 1 anything else.
+//! check is broken, 76 an environmental failure that may heal (lock
+//! contention among them, as in 0.3), 2 a bad `--phase`, 1 anything else.
 
 use super::{config_broken, CliError, CmdResult, GlobalArgs};
 use crate::exit_code;
@@ -34,7 +34,12 @@ pub fn run(g: &GlobalArgs, a: &RoundArgs) -> CmdResult {
 }
 
 fn error_code(e: &RoundError) -> i32 {
-    if e.is_usage() {
+    if matches!(
+        e,
+        RoundError::Lock(crate::state::lock::LockError::Held { .. })
+    ) {
+        exit_code::ENVIRONMENTAL
+    } else if e.is_usage() {
         exit_code::USAGE
     } else if e.is_config() {
         exit_code::CONFIG_BROKEN

@@ -185,6 +185,7 @@ fn service(layout: &Layout, snap: &Snapshot, cfg: &Config) -> Value {
             "agent": a.context.get("agent"),
             "since_round": e.and_then(|e| e.get("round_num")).cloned().unwrap_or(Value::Null),
             "phase": e.and_then(|e| e.get("phase")).cloned().unwrap_or(Value::Null),
+            "throttled_agents": throttled_agents(layout, snap),
         })
     });
     let mode = crate::service::mode(cfg);
@@ -199,14 +200,28 @@ fn service(layout: &Layout, snap: &Snapshot, cfg: &Config) -> Value {
                 .max(0.0)
                 .round())
         });
+    let unit_file = mode
+        .scope()
+        .and_then(|scope| crate::service::systemd::unit_path(&cfg.project, scope))
+        .filter(|p| p.exists())
+        .map(|p| p.display().to_string());
     json!({
         "mode": mode.as_str(),
         "active": live.is_some(),
         "pid": live.map(|r| r.pid),
         "uptime_s": uptime,
-        "unit_file": null,
+        "unit_file": unit_file,
         "rate_limit": rate_limit,
+        "system_managed": crate::service::system_managed(&cfg.project),
     })
+}
+
+/// The agents whose newest transient event is a throttle still in force.
+fn throttled_agents(layout: &Layout, snap: &Snapshot) -> Vec<String> {
+    crate::serve::per_agent(layout, snap.now.timestamp())
+        .active
+        .into_keys()
+        .collect()
 }
 
 fn system(metrics: &[Record]) -> Value {
@@ -237,6 +252,16 @@ fn schedule(events: &[Record]) -> Value {
             "phase": e.get("phase").cloned().unwrap_or(json!("")),
         }),
         _ => Value::Null,
+    }
+}
+
+/// The `memory.high` brake as upstream reports it (`off | armed |
+/// inert(<why>)`): we have no brake, so a configured one is inert.
+fn brake(cfg: &Config) -> &'static str {
+    if cfg.monitor.host_health.brake.memory_high {
+        "inert(not implemented)"
+    } else {
+        "off"
     }
 }
 
@@ -321,7 +346,10 @@ pub fn project_state(
         json!({
             "post_round_hooks": [],
             "disabled": cfg.plugins.disable,
-            "cooperative_stop": {},
+            "cooperative_stop": crate::config::presets::AGENT_MANIFESTS
+                .iter()
+                .filter_map(|m| m.cooperative_stop.map(|s| (m.agent.to_string(), json!(s))))
+                .collect::<Map<String, Value>>(),
             "resolved_sigterm_grace_s": cfg.agent.sigterm_grace_s,
         }),
     );
@@ -341,7 +369,7 @@ pub fn project_state(
     doc.insert("system".into(), system(&snap.metrics));
     doc.insert("service".into(), service(&layout, snap, cfg));
     doc.insert("schedule".into(), schedule(&snap.events));
-    doc.insert("brake".into(), Value::Null);
+    doc.insert("brake".into(), json!(brake(cfg)));
     doc.insert("recent_events".into(), Value::Array(recent_events));
     doc.insert(
         "recent_hook_failures".into(),

@@ -434,8 +434,8 @@ pub fn cooperative_stop_signal(agent_binary: &str) -> nix::sys::signal::Signal {
         Some("SIGTERM") => return nix::sys::signal::Signal::SIGTERM,
         _ => {}
     }
-    match agent_binary {
-        "claude" => nix::sys::signal::Signal::SIGINT,
+    match crate::config::presets::manifest(agent_binary).and_then(|m| m.cooperative_stop) {
+        Some("SIGINT") => nix::sys::signal::Signal::SIGINT,
         _ => nix::sys::signal::Signal::SIGTERM,
     }
 }
@@ -443,11 +443,9 @@ pub fn cooperative_stop_signal(agent_binary: &str) -> nix::sys::signal::Signal {
 /// Grace after the cooperative stop signal: `sigterm_grace_s` for agents that
 /// stop cooperatively (claude, gemini, pi), the fixed 5 s otherwise.
 pub fn stop_grace(cfg: &Config, agent_binary: &str) -> Duration {
-    match agent_binary {
-        "claude" | "gemini" | "pi" => {
-            Duration::from_secs(cfg.agent.sigterm_grace_s).min(process::MAX_STOP_GRACE)
-        }
-        _ => TERM_GRACE,
+    match crate::config::presets::manifest(agent_binary).and_then(|m| m.cooperative_stop) {
+        Some(_) => Duration::from_secs(cfg.agent.sigterm_grace_s).min(process::MAX_STOP_GRACE),
+        None => TERM_GRACE,
     }
 }
 

@@ -249,7 +249,7 @@ fn once_reports_a_hung_remote_round_and_exit_codes() {
     let v = json_lines(&o.stdout);
     assert!(has_alert(&v, "pi", "hung"), "{v:?}");
     assert!(has_alert(&v, "dead", "host_unreachable"), "{v:?}");
-    assert_eq!(o.status.code(), Some(2), "{v:?}");
+    assert_eq!(o.status.code(), Some(69), "{v:?}");
 }
 
 #[test]
@@ -655,7 +655,7 @@ fn a_remote_without_a_usable_agent_runner_is_named_and_pointed_at_deploy() {
     // Nothing on the remote PATH.
     let o = once_json(&h, &cfg);
     let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert_eq!(o.status.code(), Some(69), "{err}");
     assert!(
         err.contains("host 'pi' has no 'agent-runner'")
             && err.contains("agent-runner deploy --host pi"),
@@ -672,7 +672,7 @@ fn a_remote_without_a_usable_agent_runner_is_named_and_pointed_at_deploy() {
     std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
     let o = once_json(&h, &cfg);
     let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert_eq!(o.status.code(), Some(69), "{err}");
     assert!(
         err.contains("without 'probe --stream'") && err.contains("agent-runner deploy --host pi"),
         "{err}"

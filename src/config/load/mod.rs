@@ -40,7 +40,7 @@ use values::got;
 
 /// A config that cannot be used. Every variant renders as one line naming
 /// the file; `Invalid` also names the key. `round`/`serve` map any of these
-/// to exit 78 (`exit_code::CONFIG_BROKEN`), other verbs to 2.
+/// to exit 78; the commands layer decides the code of every verb.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("config not found: {0} (run 'agent-runner init' or pass --config PATH)")]
