@@ -159,6 +159,14 @@ pub fn serve_with(
     let _pid_guard = PidFileGuard(layout.serve_pid());
     let _ = std::fs::remove_file(layout.agent_done());
     prune_round_logs(&layout, cfg.runtime.round_log_retention, &log);
+    // two agent phases whose run windows meet: refuse to boot (0.3 delta §3.11)
+    if let Some(e) = schedule_gate::overlap_refusal(cfg) {
+        log.emit_or_warn(Kind::ConfigBroken, fields! {"reason" => e.clone()});
+        return Ok(Stopped {
+            cause: StopCause::ConfigBroken,
+            detail: Some(e),
+        });
+    }
     if !opts.ignore_schedule {
         // a schedule that cannot be evaluated must stop serve, never be ignored
         if let Err(e) = schedule_gate::validate(cfg) {

@@ -158,12 +158,28 @@ pub fn run(cfg: &Config) -> Vec<Check> {
     });
     // prompt_smoke_passes (global, without context) and per phase with own files
     out.push(smoke("prompt_smoke_passes", &files, cfg));
+    out.push(phase_window_overlap(cfg));
     for (name, o) in &cfg.phases.overrides {
         if let Some(pf) = o.prompt_files.as_ref().filter(|f| !f.is_empty()) {
             out.push(smoke(&format!("prompt_smoke_passes:{name}"), pf, cfg));
         }
     }
     out
+}
+
+/// `phase_window_overlap` (0.3 delta §3.11, §3.16): permanent.
+fn phase_window_overlap(cfg: &Config) -> Check {
+    let found = crate::config::overlap::phase_window_overlaps(cfg);
+    if found.is_empty() {
+        return Check::pass("phase_window_overlap");
+    }
+    let pairs: Vec<String> = found.iter().map(|o| o.describe()).collect();
+    Check::fail(
+        "phase_window_overlap",
+        format!("overlapping agent-phase run_windows: {}", pairs.join("; ")),
+        "separate the phases' run_windows, or add a pause_window that fully carves out the overlap",
+        true,
+    )
 }
 
 fn smoke(name: &str, files: &[PathBuf], cfg: &Config) -> Check {

@@ -290,11 +290,21 @@ fn start_serve(p: &Project) -> std::process::Child {
     c
 }
 
+/// Ends every process of the project when the test ends, passed or not
+/// (`start` leaves a detached serve behind).
+struct KillOnDrop<'a>(&'a Project);
+impl Drop for KillOnDrop<'_> {
+    fn drop(&mut self) {
+        let _ = self.0.run(&["kill"]);
+    }
+}
+
 #[test]
 fn service_verbs_json_in_pid_mode_has_upstream_keys() {
     let p = Project::new();
     let a = p.agent("slow.sh", "cat >/dev/null; sleep 20; exit 0");
     both_tools_config(&p, &a);
+    let _cleanup = KillOnDrop(&p);
     let mut found = Vec::new();
     let mut serve = start_serve(&p);
     compare(&p, &["--json", "status"], &mut found);

@@ -24,6 +24,7 @@ mod monitor_python_parity;
 mod observe;
 mod observe_cli;
 mod parsers;
+mod phase_overlap;
 mod rotation;
 mod round;
 mod round_process;
