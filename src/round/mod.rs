@@ -7,6 +7,7 @@
 //! The round never loops; `serve` does.
 
 pub mod battery;
+pub mod digest;
 pub mod parsers;
 pub mod process;
 pub mod prompt;
@@ -203,7 +204,7 @@ pub fn run_round(cfg: &Config, phase_override: Option<&str>) -> Result<RoundOutc
     }
     log.emit_or_warn(
         Kind::RoundStart,
-        fields! {"round_num" => round_num, "phase" => phase_ref},
+        digest::round_start_fields(cfg, &layout, round_num, phase_ref),
     );
     let agent_name = cfg.agent.binary_name();
     let sample_fields = |event: &str| {

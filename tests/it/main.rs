@@ -9,6 +9,7 @@ mod support;
 mod architecture;
 mod compat_python;
 mod config;
+mod config_digest;
 mod demo;
 mod deploy;
 mod docs_reliability;
