@@ -462,6 +462,16 @@ fn children_json(c: &[process::ChildInfo]) -> Value {
     )
 }
 
+/// `stale_index_lock_cleared` when a timed-out git's `index.lock` was removed.
+fn note_stale_lock(log: &EventLog, round_num: u64, e: &vcs::GitError) {
+    if let Some(lock) = e.stale_lock_cleared() {
+        log.emit_or_warn(
+            Kind::StaleIndexLockCleared,
+            fields! {"lock_path" => lock.display().to_string(), "round_num" => round_num},
+        );
+    }
+}
+
 fn handle_dirty(
     cfg: &Config,
     log: &EventLog,
@@ -474,6 +484,7 @@ fn handle_dirty(
     let raw = match vcs::dirty_files(wd) {
         Ok(f) => f,
         Err(e) => {
+            note_stale_lock(log, round_num, &e);
             log.emit_or_warn(
                 Kind::DirtyCheckFailed,
                 fields! {"round_num" => round_num, "reason" => e.to_string()},
@@ -530,10 +541,13 @@ fn handle_dirty(
                 log.emit_or_warn(Kind::OrphanStashFailed, fields! {"round_num" => round_num, "phase" => phase, "reason" => crate::redact::redact(&reason)});
             }
             Ok(vcs::StashOutcome::Nothing) => {}
-            Err(e) => log.emit_or_warn(
-                Kind::OrphanStashFailed,
-                fields! {"round_num" => round_num, "phase" => phase, "reason" => e.to_string()},
-            ),
+            Err(e) => {
+                note_stale_lock(log, round_num, &e);
+                log.emit_or_warn(
+                    Kind::OrphanStashFailed,
+                    fields! {"round_num" => round_num, "phase" => phase, "reason" => e.to_string()},
+                )
+            }
         },
         DirtyAction::AutoCommit => match vcs::auto_commit(wd, round_num, phase, &protected) {
             Ok(vcs::CommitOutcome::Committed { sha }) => {
@@ -547,10 +561,13 @@ fn handle_dirty(
                 log.emit_or_warn(Kind::DirtyCommitFailed, fields! {"round_num" => round_num, "phase" => phase, "reason" => crate::redact::redact(&reason)});
             }
             Ok(vcs::CommitOutcome::Nothing) => {}
-            Err(e) => log.emit_or_warn(
-                Kind::DirtyCommitFailed,
-                fields! {"round_num" => round_num, "phase" => phase, "reason" => e.to_string()},
-            ),
+            Err(e) => {
+                note_stale_lock(log, round_num, &e);
+                log.emit_or_warn(
+                    Kind::DirtyCommitFailed,
+                    fields! {"round_num" => round_num, "phase" => phase, "reason" => e.to_string()},
+                )
+            }
         },
     }
 }

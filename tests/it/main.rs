@@ -17,6 +17,7 @@ mod docs_tables;
 mod exit_codes;
 mod faults;
 mod fleet;
+mod index_lock;
 mod json_compat;
 mod metrics_promtool;
 mod monitor_http;
