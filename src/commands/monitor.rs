@@ -117,7 +117,14 @@ pub fn run(g: &GlobalArgs, a: &MonitorArgs) -> CmdResult {
             Ok(exit_code::OK)
         }
         Mode::Anomaly if a.once => {
-            let alerts = monitor::check_once(&cfg).map_err(io_err)?;
+            let ev = monitor::check_once(&cfg).map_err(io_err)?;
+            for f in &ev.failures {
+                eprintln!(
+                    "agent-runner: detector '{}' could not run: {}",
+                    f.detector, f.error
+                );
+            }
+            let alerts = ev.alerts;
             let mut out = stdout.lock();
             for al in &alerts {
                 print_alert(&mut out, al, g.json);

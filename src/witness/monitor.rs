@@ -7,7 +7,7 @@
 use crate::config::Config;
 use crate::detect::dedup::{Dedup, Verdict};
 use crate::detect::window::Thresholds;
-use crate::detect::{self as detectors, Alert, AutoAction};
+use crate::detect::{self as detectors, Alert, AutoAction, Evaluation};
 use crate::fields;
 use crate::snapshot::{Snapshot, Source};
 use crate::state::{EventLog, Kind, Layout};
@@ -80,15 +80,22 @@ impl StopAction for ServiceStop {
 
 /// Run the detectors over a snapshot (no side effects).
 pub fn detect(cfg: &Config, snap: &Snapshot) -> Vec<Alert> {
-    let th = Thresholds::from_config(cfg);
-    detectors::run_all(&snap.window(&th))
+    evaluate(cfg, snap).alerts
 }
 
-/// One-shot check of a log_dir: every alert active now (what `monitor --once`
-/// prints). Reads only the tail of the logs; writes nothing.
-pub fn check_once(cfg: &Config) -> std::io::Result<Vec<Alert>> {
+/// Run the detectors over a snapshot: alerts, and detectors that could not
+/// read their input (no side effects).
+pub fn evaluate(cfg: &Config, snap: &Snapshot) -> Evaluation {
+    let th = Thresholds::from_config(cfg);
+    detectors::evaluate(&snap.window(&th))
+}
+
+/// One-shot check of a log_dir: every alert active now and every detector
+/// that failed (what `monitor --once` prints). Reads only the tail of the
+/// logs; writes nothing.
+pub fn check_once(cfg: &Config) -> std::io::Result<Evaluation> {
     let snap = crate::snapshot::gather(&Layout::new(&cfg.runtime.log_dir))?;
-    Ok(detect(cfg, &snap))
+    Ok(evaluate(cfg, &snap))
 }
 
 /// The long-running anomaly monitor.
@@ -98,6 +105,9 @@ pub struct Monitor {
     dedup: Dedup,
     stop: Box<dyn StopAction>,
     log: EventLog,
+    /// Detectors failing now: `detector_error` is recorded when one starts
+    /// failing, again only after it recovered.
+    failing: std::collections::BTreeSet<&'static str>,
 }
 
 impl Monitor {
@@ -109,6 +119,7 @@ impl Monitor {
             cfg,
             dedup: Dedup::new(),
             stop,
+            failing: Default::default(),
         }
     }
 
@@ -135,8 +146,22 @@ impl Monitor {
     /// cleared episodes.
     pub fn poll(&mut self) -> std::io::Result<Verdict> {
         let snap = self.source.read()?;
-        let alerts = detect(&self.cfg, &snap);
-        let verdict = self.dedup.update(alerts);
+        let ev = evaluate(&self.cfg, &snap);
+        let mut failed: Vec<&str> = Vec::new();
+        for f in &ev.failures {
+            if !self.failing.contains(f.detector) {
+                self.emit(
+                    Kind::DetectorError,
+                    fields! {"detector" => f.detector, "error" => f.error},
+                );
+            }
+            failed.push(f.detector);
+            if f.detector == "mem_pressure" {
+                failed.push("mem_signal_unavailable");
+            }
+        }
+        self.failing = ev.failures.iter().map(|f| f.detector).collect();
+        let verdict = self.dedup.update_keeping(ev.alerts, &failed);
         for a in &verdict.fresh {
             self.emit(
                 Kind::MonitorAlertEmitted,

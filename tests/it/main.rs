@@ -12,6 +12,7 @@ mod config;
 mod config_digest;
 mod demo;
 mod deploy;
+mod detector_error;
 mod docs_reliability;
 mod docs_tables;
 mod exit_codes;
