@@ -14,6 +14,7 @@ mod child;
 pub mod policy;
 mod round_logs;
 pub mod schedule_gate;
+pub mod session;
 mod substrate;
 mod throttle;
 
@@ -183,6 +184,7 @@ pub fn serve_with(
     let mut consecutive: u32 = 0;
     let mut consecutive_no_progress: u32 = 0;
     let mut backoff_counts: std::collections::HashMap<String, u32> = Default::default();
+    let mut sessions = session::Sessions::default();
     let stop_requested = || signals.counts().any();
     // skip policy: route around throttled agents' phases instead of backing off
     let skip_around = !opts.ignore_schedule
@@ -299,9 +301,16 @@ pub fn serve_with(
                 fields! {"round_num" => round_num, "every_n" => n},
             );
         }
+        let resume = sessions.for_round(cfg, phase.as_deref(), fresh, &log);
         // 6. run the round child
         let started = Instant::now();
-        let rc = run_round_child(&exe, cfg, round_num, phase.as_deref(), fresh, signals, &log);
+        let child = child::RoundChild {
+            round_num,
+            phase: phase.as_deref(),
+            fresh,
+            resume: resume.as_ref(),
+        };
+        let rc = run_round_child(&exe, cfg, &child, signals, &log);
         let duration = started.elapsed().as_secs_f64();
         repoint_current(&layout, round_num);
         let (head, ph) = substrate(cfg);

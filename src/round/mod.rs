@@ -253,6 +253,8 @@ pub fn run_round(cfg: &Config, phase_override: Option<&str>) -> Result<RoundOutc
         .map(|a| a.replace("{work_dir}", &work_dir))
         .collect();
     argv.extend(cfg.agent.command.iter().cloned());
+    // cross-round resume: `[flag, id]` after the command, before the prompt
+    argv.extend(crate::serve::session::resume_args());
     match cfg.agent.prompt_delivery {
         PromptDelivery::Argv => argv.extend(
             cfg.agent

@@ -18,15 +18,23 @@ use std::time::{Duration, Instant};
 /// `round-<N>.log`, and wait for it. A second SIGINT (or any SIGTERM after a
 /// first SIGINT) asks the round to end its agent now; a round that outlives
 /// its outer ceiling is killed with its whole tree.
+/// What serve decided for one round child.
+pub(super) struct RoundChild<'a> {
+    pub round_num: u64,
+    pub phase: Option<&'a str>,
+    pub fresh: bool,
+    /// `(flag, session id)` for cross-round resume (see [`super::session`]).
+    pub resume: Option<&'a (String, String)>,
+}
+
 pub(super) fn run_round_child(
     exe: &Path,
     cfg: &Config,
-    round_num: u64,
-    phase: Option<&str>,
-    fresh: bool,
+    rc: &RoundChild,
     signals: &Signals,
     log: &EventLog,
 ) -> i32 {
+    let (round_num, phase, fresh) = (rc.round_num, rc.phase, rc.fresh);
     let layout = log.layout();
     let out_path = layout.serve_round_log(round_num);
     let out = match crate::state::layout::create_private(&out_path) {
@@ -49,8 +57,14 @@ pub(super) fn run_round_child(
         .env("AGENT_RUNNER_LOG_DIR", &layout.log_dir)
         .env("AGENT_RUNNER_ROUND_NUM", round_num.to_string())
         .env("AGENT_RUNNER_FRESH_EYES", if fresh { "1" } else { "0" })
+        .env_remove(super::session::FLAG_VAR)
+        .env_remove(super::session::ID_VAR)
         // Its own session: a terminal's Ctrl-C reaches serve only, and serve decides.
         .own_session();
+    if let Some((flag, id)) = rc.resume {
+        cmd.env(super::session::FLAG_VAR, flag)
+            .env(super::session::ID_VAR, id);
+    }
     let mut child = match cmd.spawn() {
         Ok(c) => c,
         Err(e) => {

@@ -29,6 +29,7 @@ mod observe;
 mod observe_cli;
 mod parsers;
 mod phase_overlap;
+mod pi_resume;
 mod rotation;
 mod round;
 mod round_process;

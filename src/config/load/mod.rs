@@ -249,7 +249,12 @@ impl Loader {
         );
         for (key, a) in agents {
             let flag = super::presets::manifest(&a.binary_name()).and_then(|m| m.resume_flag);
-            if let Some(f) = flag.filter(|f| a.command.iter().any(|c| c == f)) {
+            if let Some(f) = flag.filter(|f| {
+                a.command
+                    .iter()
+                    .chain(&a.prompt_arg_template)
+                    .any(|c| c == f)
+            }) {
                 return Err(self.err(
                     &format!("{key}.command"),
                     format!("already contains '{f}': agent-runner injects it per round for cross-round resume; remove it from the static command"),
