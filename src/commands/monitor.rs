@@ -63,6 +63,10 @@ pub struct MonitorArgs {
     /// ssh_config file to read instead of ~/.ssh/config (env AGENT_RUNNER_SSH_CONFIG).
     #[arg(long = "ssh-config", value_name = "FILE")]
     pub ssh_config: Option<std::path::PathBuf>,
+    /// Relay only these event kinds (comma-separated; --host/--fleet with
+    /// --mode events only). Default: every kind.
+    #[arg(long, value_name = "K1,K2", value_delimiter = ',')]
+    pub kind: Vec<String>,
     /// Single host: after remote_failure_tolerance_s of failed reconnects,
     /// record monitor_remote_giveup and exit 1 (default: keep retrying and
     /// show host_unreachable).
@@ -71,6 +75,13 @@ pub struct MonitorArgs {
 }
 
 pub fn run(g: &GlobalArgs, a: &MonitorArgs) -> CmdResult {
+    let remote_only = !a.kind.is_empty() || a.remote_config.is_some();
+    if a.host.is_empty() && a.fleet.is_none() && remote_only {
+        // 0.3.14: the relay's own flags without a host are an error (1)
+        return Err(CliError::failure(
+            "--kind, --remote-config apply to --host --mode events only".to_string(),
+        ));
+    }
     if !a.host.is_empty() || a.fleet.is_some() {
         return remote(g, a);
     }
@@ -173,6 +184,12 @@ fn remote(g: &GlobalArgs, a: &MonitorArgs) -> CmdResult {
         json: g.json,
         bind: a.bind.clone(),
         port: a.port,
+        kinds: a
+            .kind
+            .iter()
+            .map(|k| k.trim().to_string())
+            .filter(|k| !k.is_empty())
+            .collect(),
     };
     // The local config is optional here: it only gives the witness a log_dir
     // for its own events and the default tolerance.

@@ -52,6 +52,8 @@ pub struct WatchOptions {
     /// HTTP view address (mode http).
     pub bind: String,
     pub port: u16,
+    /// `--kind`: relay only these event kinds (`--mode events`; empty: all).
+    pub kinds: Vec<String>,
 }
 
 /// Where the witness writes its live view: `out` (table, lines), `err`
@@ -177,6 +179,9 @@ pub fn watch(
     if a.once && a.mode != Mode::Anomaly {
         return Err(usage("--once works with --mode anomaly only".into()));
     }
+    if !a.kinds.is_empty() && a.mode != Mode::Events {
+        return Err(usage("--kind applies to --mode events only".into()));
+    }
     if a.exit_on_giveup && specs.len() != 1 {
         return Err(usage("--exit-on-giveup needs exactly one host".into()));
     }
@@ -255,6 +260,7 @@ pub fn watch(
         json: a.json,
         mode: a.mode,
         tty,
+        kinds: a.kinds.iter().cloned().collect(),
     };
     let outcome = rt.block_on(drive(specs, base, table, view, &local, &mut out));
     HTTP_STOP.store(true, Ordering::SeqCst);
@@ -266,12 +272,28 @@ pub fn watch(
 }
 
 /// How reports are shown.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct View {
     json: bool,
     mode: Mode,
     /// A redrawn table on a terminal instead of lines.
     tty: bool,
+    /// `--kind`: the event kinds relayed in `--mode events` (empty: all).
+    kinds: BTreeSet<String>,
+}
+
+/// Whether a relayed event line passes `--kind` (a line that is not a JSON
+/// object with an `event` string passes only when no kind was named).
+fn kind_passes(kinds: &BTreeSet<String>, raw: &str) -> bool {
+    kinds.is_empty()
+        || serde_json::from_str::<Value>(raw)
+            .ok()
+            .and_then(|v| {
+                v.get("event")
+                    .and_then(Value::as_str)
+                    .map(|k| kinds.contains(k))
+            })
+            .unwrap_or(false)
 }
 
 async fn drive(
@@ -286,6 +308,7 @@ async fn drive(
         json: json_out,
         mode,
         tty,
+        kinds,
     } = view;
     // Diagnostics as JSON lines on stdout with `--json`; in `--mode events`
     // stdout carries only the relayed event lines, everything else goes to
@@ -364,7 +387,7 @@ async fn drive(
                         }
                     }
                     Report::Event { host, line: raw } => {
-                        if mode == Mode::Events {
+                        if mode == Mode::Events && kind_passes(&kinds, &raw) {
                             let _ = host;
                             line(termsafe::json_line(raw.trim_end()).into_owned());
                         }

@@ -39,7 +39,7 @@ impl Remote {
     }
 
     /// Append an event whose `ts` is `ago_s` before (now + shift_s).
-    fn event(&self, ago_s: f64, shift_s: i64, kind: &str, payload: Value) {
+    pub(super) fn event(&self, ago_s: f64, shift_s: i64, kind: &str, payload: Value) {
         let ts = chrono::Utc::now() + chrono::Duration::seconds(shift_s)
             - chrono::Duration::milliseconds((ago_s * 1000.0) as i64);
         let mut m = serde_json::Map::new();

@@ -30,6 +30,7 @@ mod observe_cli;
 mod parsers;
 mod phase_overlap;
 mod pi_resume;
+mod relay_kind;
 mod rotation;
 mod round;
 mod round_process;
