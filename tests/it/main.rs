@@ -47,3 +47,4 @@ mod ssh_known_hosts;
 mod ssh_session;
 mod terminal_text;
 mod threshold_clamps;
+mod uninstall_fleet;
