@@ -7,6 +7,7 @@
 //! The round never loops; `serve` does.
 
 pub mod battery;
+pub mod container;
 pub mod digest;
 pub mod parsers;
 pub mod process;
@@ -264,6 +265,13 @@ pub fn run_round(cfg: &Config, phase_override: Option<&str>) -> Result<RoundOutc
         ),
         PromptDelivery::Stdin => argv.extend(cfg.agent.prompt_arg_template.iter().cloned()),
     }
+    let container = container::prepare(&mut argv);
+    if let Some(c) = &container {
+        tracing::warn!(
+            runtime = %c.runtime,
+            "the agent runs in a container: a killed round can leave it running; agent-runner stops it when it can and records round_container_orphan_risk"
+        );
+    }
     let mut env: Vec<(String, String)> = vec![
         (
             "AGENT_RUNNER_LOG_DIR".into(),
@@ -333,6 +341,16 @@ pub fn run_round(cfg: &Config, phase_override: Option<&str>) -> Result<RoundOutc
         Kind::AgentExit,
         fields! {"round_num" => round_num, "exit_code" => outcome.exit_code, "duration_s" => duration_s, "timed_out" => outcome.timed_out, "exit_cause" => cause.clone()},
     );
+    if let Some(c) = container
+        .as_ref()
+        .filter(|_| outcome.timed_out || outcome.grace_killed || outcome.cancelled)
+    {
+        let (id, stop_ok) = c.stop();
+        log.emit_or_warn(
+            Kind::RoundContainerOrphanRisk,
+            fields! {"round_num" => round_num, "runtime" => c.runtime.clone(), "container_id" => id, "stop_ok" => stop_ok},
+        );
+    }
     if !outcome.escaped_killed.is_empty() {
         log.emit_or_warn(
             Kind::RoundEscapedProcessesKilled,

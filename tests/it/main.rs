@@ -10,6 +10,7 @@ mod architecture;
 mod compat_python;
 mod config;
 mod config_digest;
+mod container;
 mod demo;
 mod deploy;
 mod detector_error;

@@ -71,10 +71,14 @@ fn a_static_session_id_in_pis_command_is_refused_like_python_does() {
     let p = Project::new();
     let a = p.agent("pi", "cat >/dev/null; exit 0");
     let cfg = p.config(&a, "round_budget_s = 30", "");
-    let text = std::fs::read_to_string(&cfg).unwrap_or_default().replace(
-        &format!("command = [\"{}\"]", a.display()),
-        &format!("command = [\"{}\", \"--session-id\", \"abc\"]", a.display()),
-    );
+    let text = std::fs::read_to_string(&cfg)
+        .unwrap_or_default()
+        .replace(
+            &format!("command = [\"{}\"]", a.display()),
+            &format!("command = [\"{}\", \"--session-id\", \"abc\"]", a.display()),
+        )
+        // 0.3.14 refuses 0 here
+        .replace("restart_delay_s = 0", "restart_delay_s = 1");
     std::fs::write(&cfg, text).unwrap_or_else(|e| panic!("{e}"));
     let ours = p.run(&["round"]);
     let py = Command::new(python_tool())
