@@ -241,7 +241,7 @@ mod tests {
         );
         assert_eq!(
             detect(&v("sudo -u bob env A=1 docker -H unix:///s run img")),
-            Some(("docker".into(), 7))
+            Some(("docker".into(), 8))
         );
         assert_eq!(detect(&v("docker build .")), None);
         assert_eq!(detect(&v("claude -p")), None);
