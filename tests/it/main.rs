@@ -39,6 +39,7 @@ mod secrets;
 mod self_exe;
 mod serve;
 mod service;
+mod spec_claims;
 mod ssh_config_cli;
 mod ssh_config_diff;
 mod ssh_doctor;
