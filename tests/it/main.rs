@@ -8,6 +8,7 @@ mod support;
 
 mod architecture;
 mod compat_python;
+mod compat_report;
 mod config;
 mod config_digest;
 mod container;
