@@ -309,6 +309,7 @@ pub fn serve_with(
             phase: phase.as_deref(),
             fresh,
             resume: resume.as_ref(),
+            ceiling: child::outer_ceiling(cfg),
         };
         let rc = run_round_child(&exe, cfg, &child, signals, &log);
         let duration = started.elapsed().as_secs_f64();
