@@ -7,6 +7,7 @@
 mod support;
 
 mod architecture;
+mod backoff_cap;
 mod compat_python;
 mod compat_report;
 mod config;
