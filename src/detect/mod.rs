@@ -236,9 +236,12 @@ fn last_exits(events: &[Record], n: usize) -> Vec<&Record> {
     v
 }
 
+/// One detector: its verdict over a window of events.
+type Detector = fn(&Window) -> Option<Alert>;
+
 /// Every detector function with the name a failure is recorded under, in
 /// catalogue order (`mem_pressure` also raises `mem_signal_unavailable`).
-const DETECTORS: [(&str, fn(&Window) -> Option<Alert>); 13] = [
+const DETECTORS: [(&str, Detector); 13] = [
     ("timeout_rate", timeout_rate),
     ("hung", hung),
     ("orphan_chain", orphan_chain),
