@@ -216,10 +216,8 @@ pub fn prepare(argv: &mut Vec<String>) -> Option<ContainerRound> {
 /// work_dir.
 fn private_dir() -> Option<PathBuf> {
     use std::os::unix::fs::DirBuilderExt;
-    let d = std::env::temp_dir().join(format!(
-        "agent-runner-cid-{}",
-        crate::serve::session::uuid4()
-    ));
+    let tag: [u8; 12] = rand::random();
+    let d = std::env::temp_dir().join(format!("agent-runner-cid-{}", hex::encode(tag)));
     std::fs::DirBuilder::new().mode(0o700).create(&d).ok()?;
     Some(d)
 }

@@ -12,6 +12,7 @@ pub mod digest;
 pub mod parsers;
 pub mod process;
 pub mod prompt;
+pub mod resume;
 pub mod vcs;
 
 use crate::config::{Config, ContextMode, DirtyAction, PromptDelivery};
@@ -255,7 +256,7 @@ pub fn run_round(cfg: &Config, phase_override: Option<&str>) -> Result<RoundOutc
         .collect();
     argv.extend(cfg.agent.command.iter().cloned());
     // cross-round resume: `[flag, id]` after the command, before the prompt
-    argv.extend(crate::serve::session::resume_args());
+    argv.extend(resume::resume_args());
     match cfg.agent.prompt_delivery {
         PromptDelivery::Argv => argv.extend(
             cfg.agent

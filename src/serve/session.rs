@@ -10,10 +10,7 @@ use crate::fields;
 use crate::state::{EventLog, Kind};
 use std::collections::HashMap;
 
-/// The env var naming the flag the round child appends after `command`.
-pub const FLAG_VAR: &str = "AGENT_RUNNER_RESUME_FLAG";
-/// The env var carrying the session id that follows the flag.
-pub const ID_VAR: &str = "AGENT_RUNNER_RESUME_SESSION_ID";
+pub use crate::round::resume::{FLAG_VAR, ID_VAR};
 
 /// Session ids by phase (`None`: the base agent), for serve's lifetime.
 #[derive(Debug, Default)]
@@ -71,15 +68,6 @@ pub fn uuid4() -> String {
         &h[16..20],
         &h[20..32]
     )
-}
-
-/// The `[flag, id]` a round child appends after `command`: both variables
-/// set and non-empty, else nothing (standalone `round`, systemd: cold start).
-pub fn resume_args() -> Vec<String> {
-    match (std::env::var(FLAG_VAR), std::env::var(ID_VAR)) {
-        (Ok(f), Ok(id)) if !f.is_empty() && !id.is_empty() => vec![f, id],
-        _ => Vec::new(),
-    }
 }
 
 #[cfg(test)]
