@@ -1,7 +1,8 @@
 //! Scripts written against the Python tool 0.3.14 keep working: every JSON
 //! document our verbs share with it (`status --json`, `peek --json` with its
 //! drill-downs, `init --json`, `start`/`stop`/`kill --json`, the `events`
-//! lines) has upstream's keys, value types and enum spellings. Both tools run
+//! lines, `monitor --json` alert lines; `status --json` under systemd is in
+//! tests/it/spec_claims.rs) has upstream's keys, value types and enum spellings. Both tools run
 //! on the same project and the documents are walked side by side: a key
 //! upstream has and we lack, or a value of another type, fails the test;
 //! keys we add are allowed. The few documented differences (docs/compat.md)
@@ -335,4 +336,73 @@ fn service_verbs_json_in_pid_mode_has_upstream_keys() {
     assert_eq!(theirs["mode"], "pid_file", "{theirs}");
     let _ = our_json(&p, &["--json", "kill"]);
     assert!(found.is_empty(), "{}", found.join("\n"));
+}
+
+/// The first `hung` alert line Python's `monitor --json` prints (it has no
+/// `--once`: it is stopped once the line is read, or after 30 s).
+fn python_alert_line(p: &Project, detector: &str) -> Option<Value> {
+    use std::io::BufRead;
+    let mut child = py_cmd(p, &["monitor", "--json", "--interval", "1"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("python monitor: {e}"));
+    let out = child.stdout.take();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for l in out
+            .map(std::io::BufReader::new)
+            .into_iter()
+            .flat_map(|r| r.lines().map_while(Result::ok))
+        {
+            if tx.send(l).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let mut found = None;
+    while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
+        match rx.recv_timeout(left) {
+            Ok(l) => {
+                let v: Value = serde_json::from_str(&l).unwrap_or(Value::Null);
+                if v["detector"] == detector {
+                    found = Some(v);
+                    break;
+                }
+            }
+            Err(_) => break,
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    found
+}
+
+#[test]
+fn monitor_json_alert_lines_have_upstream_keys_and_types() {
+    let p = Project::new();
+    let a = p.agent("agent.sh", "cat >/dev/null; exit 0");
+    both_tools_config(&p, &a);
+    std::fs::create_dir_all(p.log_dir()).unwrap_or_else(|e| panic!("{e}"));
+    // a round that started 10 minutes ago on a 30 s budget: hung
+    let t = chrono::Utc::now() - chrono::Duration::seconds(600);
+    append_event(
+        &p,
+        &format!(
+            "{{\"ts\": \"{}\", \"event\": \"round_start\", \"round_num\": 1, \"phase\": null}}",
+            agent_runner::timefmt::iso_ms(t)
+        ),
+    );
+    let theirs = python_alert_line(&p, "hung")
+        .unwrap_or_else(|| panic!("the Python tool printed no hung alert"));
+    let o = p.run(&["monitor", "--once", "--json"]);
+    let ours: Vec<Value> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .filter(|v: &Value| v["detector"] == "hung")
+        .collect();
+    assert_eq!(ours.len(), 1, "{}", String::from_utf8_lossy(&o.stdout));
+    let d = json_differences(&theirs, &ours[0]);
+    assert!(d.is_empty(), "{d:#?}\npython: {theirs}\nours: {}", ours[0]);
 }
