@@ -2,11 +2,11 @@
 //! document our verbs share with it (`status --json`, `peek --json` with its
 //! drill-downs, `init --json`, `start`/`stop`/`kill --json`, the `events`
 //! lines, `monitor --json` alert lines; `status --json` under systemd is in
-//! tests/it/spec_claims.rs) has upstream's keys, value types and enum spellings. Both tools run
-//! on the same project and the documents are walked side by side: a key
-//! upstream has and we lack, or a value of another type, fails the test;
-//! keys we add are allowed. The few documented differences (docs/compat.md)
-//! are listed in [`ALLOWED`] with their reason.
+//! tests/it/spec_claims.rs) has upstream's keys, value types and enum
+//! spellings. Both tools run on the same project and the documents are walked
+//! side by side: a key upstream has and we lack, or a value of another type,
+//! fails the test; keys we add are allowed. The few documented differences
+//! (docs/compat.md) are listed in [`ALLOWED`] with their reason.
 
 use crate::support::*;
 use serde_json::Value;
