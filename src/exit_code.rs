@@ -9,6 +9,15 @@ pub const OK: i32 = 0;
 /// A runtime failure: a second `serve`, an unreachable host, an I/O error, a
 /// config file that does not exist (outside `round`/`serve`).
 pub const FAILURE: i32 = 1;
+/// `round`: the agent's round failed — it exited non-zero by itself, or its
+/// output names a failure (auth, rate limit, network), or the round ended it
+/// early for one. A timeout or a kill after the result is not a failure
+/// (the Python tool's contract). The same number as [`FAILURE`].
+pub const AGENT_FAILED: i32 = FAILURE;
+/// `round`: the agent waits for a human — a login, a browser sign-in, a
+/// non-root user, a setting (`agent_needs_input` says which and what to do).
+/// `serve` stops with [`CONFIG_BROKEN`] when it repeats (EX_NOPERM).
+pub const AGENT_NEEDS_HUMAN: i32 = 77;
 /// Bad usage of the command line (clap's own code).
 pub const USAGE: i32 = 2;
 /// `monitor --host/--fleet --once`: a host could not be watched (unreachable,
@@ -37,7 +46,7 @@ pub const TABLE: &[(i32, &str)] = &[
     (OK, "success; every requested stop of `serve`"),
     (
         FAILURE,
-        "runtime failure (a second `serve`, host unreachable, I/O error, config file missing outside `round`/`serve`); `monitor --once`: alerts",
+        "runtime failure (a second `serve`, host unreachable, I/O error, config file missing outside `round`/`serve`); `round`: the agent's round failed; `monitor --once`: alerts",
     ),
     (USAGE, "usage error (command line)"),
     (
@@ -55,6 +64,10 @@ pub const TABLE: &[(i32, &str)] = &[
     (
         CRASH_LOOP,
         "`serve`: crash loop (agents failing fast) or no progress",
+    ),
+    (
+        AGENT_NEEDS_HUMAN,
+        "`round`: the agent waits for a human (login, browser sign-in, non-root user, a setting)",
     ),
     (MEM_LOOP, "`serve`: memory loop (systemd may restart)"),
     (MEM_LOOP_PERSISTENT, "`serve`: persistent memory loop"),

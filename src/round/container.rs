@@ -241,6 +241,11 @@ mod tests {
             detect(&v("sudo -u bob env A=1 docker -H unix:///s run img")),
             Some(("docker".into(), 8))
         );
+        assert_eq!(
+            detect(&v("sudo /usr/bin/podman --remote run x")),
+            Some(("podman".into(), 3))
+        );
+        assert_eq!(detect(&v("docker exec x run")), None);
         assert_eq!(detect(&v("docker build .")), None);
         assert_eq!(detect(&v("claude -p")), None);
     }

@@ -3,6 +3,7 @@
 //! stopped on a second SIGINT and killed with its whole tree past the outer
 //! ceiling. Knows nothing of the loop's policy.
 
+use super::round_cgroup::RoundCgroup;
 use crate::config::Config;
 use crate::exit_code;
 use crate::fields;
@@ -14,10 +15,6 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// Spawn `agent-runner --config <cfg> round` in its own session with output to
-/// `round-<N>.log`, and wait for it. A second SIGINT (or any SIGTERM after a
-/// first SIGINT) asks the round to end its agent now; a round that outlives
-/// its outer ceiling is killed with its whole tree.
 /// What serve decided for one round child.
 pub(super) struct RoundChild<'a> {
     pub round_num: u64,
@@ -36,12 +33,31 @@ pub(super) fn outer_ceiling(cfg: &Config) -> Duration {
     Duration::from_secs(cfg.max_budget() + 5 + 15 + 120 + 60)
 }
 
+/// Spawn `agent-runner --config <cfg> round` in its own session with output to
+/// `round-<N>.log`, and wait for it. A second SIGINT (or any SIGTERM after a
+/// first SIGINT) asks the round to end its agent now; a round that outlives
+/// its outer ceiling is killed with its whole tree. When serve may give the
+/// round its own cgroup, the child joins it before it runs, and the cgroup
+/// is returned for the caller to end after its sweep.
 pub(super) fn run_round_child(
     exe: &Path,
     cfg: &Config,
     rc: &RoundChild,
     signals: &Signals,
     log: &EventLog,
+) -> (i32, Option<RoundCgroup>) {
+    let cg = RoundCgroup::create(rc.round_num);
+    let code = run_in(exe, cfg, rc, signals, log, cg.as_ref());
+    (code, cg)
+}
+
+fn run_in(
+    exe: &Path,
+    cfg: &Config,
+    rc: &RoundChild,
+    signals: &Signals,
+    log: &EventLog,
+    cg: Option<&RoundCgroup>,
 ) -> i32 {
     let (round_num, phase, fresh) = (rc.round_num, rc.phase, rc.fresh);
     let layout = log.layout();
@@ -73,6 +89,9 @@ pub(super) fn run_round_child(
     if let Some((flag, id)) = rc.resume {
         cmd.env(super::session::FLAG_VAR, flag)
             .env(super::session::ID_VAR, id);
+    }
+    if let Some(cg) = cg {
+        cmd.join_cgroup(cg.procs_fd());
     }
     let mut child = match cmd.spawn() {
         Ok(c) => c,
@@ -184,7 +203,7 @@ mod tests {
             ceiling: Duration::from_secs(1),
         };
         let t = Instant::now();
-        assert_eq!(run_round_child(&exe, &cfg, &rc, &signals, &log), 137);
+        assert_eq!(run_round_child(&exe, &cfg, &rc, &signals, &log).0, 137);
         assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
         let grandchild: i32 = std::fs::read_to_string(&pids)
             .unwrap_or_default()

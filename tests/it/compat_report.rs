@@ -16,7 +16,6 @@ const STATUSES: &[&str] = &[
     "fixed bug",
     "deliberate difference",
     "pending (dropin)",
-    "pending (coma)",
 ];
 
 fn repo() -> PathBuf {

@@ -6,6 +6,7 @@
 
 mod support;
 
+mod agent_corpus;
 mod architecture;
 mod backoff_cap;
 mod compat_python;
@@ -13,6 +14,7 @@ mod compat_report;
 mod config;
 mod config_digest;
 mod container;
+mod containment;
 mod demo;
 mod deploy;
 mod detector_error;
@@ -22,8 +24,15 @@ mod exit_codes;
 mod faults;
 mod fleet;
 mod fleet_hostile;
+mod fleet_needs;
+mod host_health_keys;
 mod index_lock;
 mod json_compat;
+mod memory_cgroup;
+mod memory_compat;
+mod memory_floor;
+mod memory_gate;
+mod memory_views;
 mod metrics_promtool;
 mod monitor_http;
 mod monitor_local;

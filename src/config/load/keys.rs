@@ -126,6 +126,19 @@ pub(super) const HH_FLAT: &[(&str, &str, &str)] = &[
     ("in_round_mem_terminate", "pressure", "in_round_terminate"),
 ];
 
+/// Every `[monitor.host_health]` key in its 0.3 form (`pressure.in_round_nudge`).
+pub fn host_health_keys() -> Vec<String> {
+    [
+        ("memory", HH_MEMORY_KEYS),
+        ("disk", HH_DISK_KEYS),
+        ("pressure", HH_PRESSURE_KEYS),
+        ("brake", HH_BRAKE_KEYS),
+    ]
+    .iter()
+    .flat_map(|(sub, keys)| keys.iter().map(move |k| format!("{sub}.{k}")))
+    .collect()
+}
+
 /// `prefix.key`, or `key` at the top level.
 pub(super) fn join(prefix: &str, key: &str) -> String {
     if prefix.is_empty() {
