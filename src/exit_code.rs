@@ -1,11 +1,13 @@
 //! Process exit codes: the one place they are defined.
 //!
 //! systemd units (`RestartPreventExitStatus=`), the docs and the serve loop all
-//! refer to these constants; nothing else spells the numbers.
+//! refer to these constants; nothing else spells the numbers. The commands
+//! layer (`src/commands/`) is the only place that picks one.
 
 /// Success, including every requested stop of `serve`.
 pub const OK: i32 = 0;
-/// A runtime failure: lock contention, an unreachable host, an I/O error.
+/// A runtime failure: a second `serve`, an unreachable host, an I/O error, a
+/// config file that does not exist (outside `round`/`serve`).
 pub const FAILURE: i32 = 1;
 /// `round`: the agent's round failed — it exited non-zero by itself, or its
 /// output names a failure (auth, rate limit, network), or the round ended it
@@ -16,9 +18,13 @@ pub const AGENT_FAILED: i32 = FAILURE;
 /// non-root user, a setting (`agent_needs_input` says which and what to do).
 /// `serve` stops with [`CONFIG_BROKEN`] when it repeats (EX_NOPERM).
 pub const AGENT_NEEDS_HUMAN: i32 = 77;
-/// Bad usage or a config error reported by a verb that is not `round`/`serve`.
+/// Bad usage of the command line (clap's own code).
 pub const USAGE: i32 = 2;
-/// `round`/`serve`: the config or the startup battery is permanently broken (EX_CONFIG).
+/// `monitor --host/--fleet --once`: a host could not be watched (unreachable,
+/// refused, or without a usable agent-runner); EX_UNAVAILABLE.
+pub const HOST_NOT_WATCHED: i32 = 69;
+/// The config does not load (every verb that reads it), or the startup
+/// battery is permanently broken (`round`/`serve`); EX_CONFIG.
 pub const CONFIG_BROKEN: i32 = 78;
 /// `round`: an environmental failure that may heal (lock contention, unwritable log dir).
 pub const ENVIRONMENTAL: i32 = 76;
@@ -34,28 +40,45 @@ pub const INTERRUPTED: i32 = 130;
 /// Exit codes after which systemd must not restart `serve`.
 pub const RESTART_PREVENT: &[i32] = &[CONFIG_BROKEN, CRASH_LOOP, MEM_LOOP_PERSISTENT];
 
-/// Every documented code with its meaning, for docs and `--help`.
+/// Every documented code with its meaning, for docs and `--help`
+/// (docs/commands.md's table is checked against it).
 pub const TABLE: &[(i32, &str)] = &[
-    (OK, "success; every requested stop of serve"),
+    (OK, "success; every requested stop of `serve`"),
     (
         FAILURE,
-        "runtime failure (lock held, host unreachable, I/O error); round: the agent's round failed",
+        "runtime failure (a second `serve`, host unreachable, I/O error, config file missing outside `round`/`serve`); `round`: the agent's round failed; `monitor --once`: alerts",
     ),
-    (USAGE, "usage or config error"),
+    (USAGE, "usage error (command line)"),
+    (
+        HOST_NOT_WATCHED,
+        "`monitor --host/--fleet --once`: a host could not be watched",
+    ),
     (
         CONFIG_BROKEN,
-        "round/serve: config or startup battery permanently broken",
+        "the config does not load (any verb), or the startup battery is permanently broken (`round`/`serve`)",
+    ),
+    (
+        ENVIRONMENTAL,
+        "`round`: environmental failure that may heal (lock contention, unwritable log_dir)",
     ),
     (
         CRASH_LOOP,
-        "serve: crash loop (agents failing fast) or no progress",
+        "`serve`: crash loop (agents failing fast) or no progress",
     ),
-    (ENVIRONMENTAL, "round: environmental failure that may heal"),
     (
         AGENT_NEEDS_HUMAN,
-        "round: the agent waits for a human (login, browser sign-in, non-root user, a setting)",
+        "`round`: the agent waits for a human (login, browser sign-in, non-root user, a setting)",
     ),
-    (MEM_LOOP, "serve: memory loop (systemd may restart)"),
-    (MEM_LOOP_PERSISTENT, "serve: persistent memory loop"),
+    (MEM_LOOP, "`serve`: memory loop (systemd may restart)"),
+    (MEM_LOOP_PERSISTENT, "`serve`: persistent memory loop"),
     (INTERRUPTED, "interrupted"),
 ];
+
+/// The exit-code table of docs/commands.md, generated from [`TABLE`].
+pub fn markdown_table() -> String {
+    let mut s = String::from("| code | meaning |\n|---|---|\n");
+    for (code, meaning) in TABLE {
+        s.push_str(&format!("| {code} | {meaning} |\n"));
+    }
+    s
+}

@@ -20,6 +20,7 @@ pub mod policy;
 mod round_cgroup;
 mod round_logs;
 pub mod schedule_gate;
+pub mod session;
 mod substrate;
 mod throttle;
 
@@ -27,7 +28,7 @@ pub use child::kill_tree;
 use child::run_round_child;
 use round_logs::{crash_reason, prune_round_logs, repoint_current};
 pub use substrate::substrate;
-pub use throttle::{backoff_base_s, throttle_state, Throttle};
+pub use throttle::{backoff_base_s, per_agent, throttle_state, Throttle};
 use throttle::{ABS_CAP_S, DEFENSIVE_CAP_S, EXP_CAP};
 
 pub use policy::{
@@ -169,6 +170,14 @@ pub fn serve_with(
     let _pid_guard = PidFileGuard(layout.serve_pid());
     let _ = std::fs::remove_file(layout.agent_done());
     prune_round_logs(&layout, cfg.runtime.round_log_retention, &log);
+    // two agent phases whose run windows meet: refuse to boot (0.3 delta §3.11)
+    if let Some(e) = schedule_gate::overlap_refusal(cfg) {
+        log.emit_or_warn(Kind::ConfigBroken, fields! {"reason" => e.clone()});
+        return Ok(Stopped {
+            cause: StopCause::ConfigBroken,
+            detail: Some(e),
+        });
+    }
     if !opts.ignore_schedule {
         // a schedule that cannot be evaluated must stop serve, never be ignored
         if let Err(e) = schedule_gate::validate(cfg) {
@@ -189,6 +198,7 @@ pub fn serve_with(
     let mut consecutive_no_progress: u32 = 0;
     let mut needs_human = (0, None);
     let mut backoff_counts: std::collections::HashMap<String, u32> = Default::default();
+    let mut sessions = session::Sessions::default();
     let stop_requested = || signals.counts().any();
     // skip policy: route around throttled agents' phases instead of backing off
     let skip_around = !opts.ignore_schedule
@@ -310,10 +320,17 @@ pub fn serve_with(
                 fields! {"round_num" => round_num, "every_n" => n},
             );
         }
+        let resume = sessions.for_round(cfg, phase.as_deref(), fresh, &log);
         // 6. run the round child
         let started = Instant::now();
-        let (rc, round_cg) =
-            run_round_child(&exe, cfg, round_num, phase.as_deref(), fresh, signals, &log);
+        let child = child::RoundChild {
+            round_num,
+            phase: phase.as_deref(),
+            fresh,
+            resume: resume.as_ref(),
+            ceiling: child::outer_ceiling(cfg),
+        };
+        let (rc, round_cg) = run_round_child(&exe, cfg, &child, signals, &log);
         let duration = started.elapsed().as_secs_f64();
         memory::sweep_orphans(&log, round_num, round_cg);
         repoint_current(&layout, round_num);

@@ -101,11 +101,11 @@ impl CgroupPlan {
         self.advisory = (!adv.is_empty()).then(|| adv.join("; "));
     }
 
-    /// Whether a round running `argv` defers to the cgroup: never for a
-    /// containerised agent (its memory lives in the container runtime's
-    /// cgroup, not ours).
-    pub fn defer_for(&self, argv: &[String]) -> bool {
-        self.defer && !is_container_run(argv)
+    /// Whether a round defers to the cgroup: never for a containerised
+    /// agent (its memory lives in the container runtime's cgroup, not ours;
+    /// the round recognises one with `round::container::detect`).
+    pub fn defer_for(&self, container: bool) -> bool {
+        self.defer && !container
     }
 
     /// The brake may write `memory.high`: on, and the leaf is delegated.
@@ -138,19 +138,6 @@ pub fn brake_state(brake_on: bool, delegated: Option<bool>) -> &'static str {
         (true, Some(false)) => "inert(undelegated)",
         (true, None) => "inert(no cgroup v2)",
     }
-}
-
-/// True if `argv` runs a container (`docker run` / `podman run`, also
-/// behind `sudo`, `env` or global flags).
-pub fn is_container_run(argv: &[String]) -> bool {
-    let base = |a: &str| a.rsplit('/').next().unwrap_or(a).to_string();
-    argv.iter().enumerate().any(|(i, a)| {
-        matches!(base(a).as_str(), "docker" | "podman")
-            && argv[i + 1..]
-                .iter()
-                .find(|x| !x.starts_with('-'))
-                .is_some_and(|x| x == "run")
-    })
 }
 
 #[cfg(test)]
@@ -246,22 +233,9 @@ mod tests {
         assert_eq!(brake_state(true, Some(true)), "armed");
         assert_eq!(brake_state(true, Some(false)), "inert(undelegated)");
         assert_eq!(brake_state(true, None), "inert(no cgroup v2)");
-        let v = |s: &[&str]| s.iter().map(|x| x.to_string()).collect::<Vec<_>>();
-        assert!(is_container_run(&v(&[
-            "docker", "run", "-i", "img", "claude"
-        ])));
-        assert!(is_container_run(&v(&[
-            "sudo",
-            "/usr/bin/podman",
-            "--remote",
-            "run",
-            "x"
-        ])));
-        assert!(!is_container_run(&v(&["docker", "exec", "x", "run"])));
-        assert!(!is_container_run(&v(&["claude", "-p"])));
         let p = plan(Some(320 * MIB), Some(0), 1024 * MIB, 0);
-        assert!(p.defer_for(&v(&["claude"])));
-        assert!(!p.defer_for(&v(&["docker", "run", "img"])));
+        assert!(p.defer_for(false));
+        assert!(!p.defer_for(true));
     }
 
     #[test]

@@ -128,16 +128,22 @@ impl CliError {
     }
 }
 
-/// A config that does not load: a usage error for every verb but `round` and
-/// `serve` (which exit [`exit_code::CONFIG_BROKEN`], see [`config_broken`]).
+/// A config that does not load, for every verb but `round` and `serve`: 78
+/// (the 0.3 contract: a broken config is EX_CONFIG whatever the verb), or 1
+/// when there is no config file at all (as the Python tool's `peek`,
+/// `events`, `monitor` and `install` say it).
 impl From<crate::config::ConfigError> for CliError {
     fn from(e: crate::config::ConfigError) -> Self {
-        CliError::usage(e.to_string())
+        let code = match e {
+            crate::config::ConfigError::NotFound(_) => exit_code::FAILURE,
+            _ => exit_code::CONFIG_BROKEN,
+        };
+        CliError::new(code, e.to_string())
     }
 }
 
-/// A config error as `round` and `serve` report it: 78, so systemd does not
-/// restart a service whose config is broken.
+/// A config error as `round` and `serve` report it: always 78 (a missing
+/// file too), so systemd does not restart a service whose config is broken.
 pub(crate) fn config_broken(e: crate::config::ConfigError) -> CliError {
     CliError::new(exit_code::CONFIG_BROKEN, e.to_string())
 }

@@ -1,6 +1,6 @@
 //! `agent-runner monitor`: anomaly detection, narration, an event stream or
 //! the HTTP page, for the local project or (`--host`, `--fleet`) remote hosts
-//! over SSH. `--once`: 0 healthy, 1 alerts, 2 a host unreachable.
+//! over SSH. `--once`: 0 healthy, 1 alerts, 69 a host could not be watched.
 
 use super::{CliError, CmdResult, GlobalArgs};
 use crate::detect::Alert;
@@ -64,6 +64,10 @@ pub struct MonitorArgs {
     /// ssh_config file to read instead of ~/.ssh/config (env AGENT_RUNNER_SSH_CONFIG).
     #[arg(long = "ssh-config", value_name = "FILE")]
     pub ssh_config: Option<std::path::PathBuf>,
+    /// Relay only these event kinds (comma-separated; --host/--fleet with
+    /// --mode events only). Default: every kind.
+    #[arg(long, value_name = "K1,K2", value_delimiter = ',')]
+    pub kind: Vec<String>,
     /// Single host: after remote_failure_tolerance_s of failed reconnects,
     /// record monitor_remote_giveup and exit 1 (default: keep retrying and
     /// show host_unreachable).
@@ -147,6 +151,13 @@ impl NotifyArgs {
 }
 
 pub fn run(g: &GlobalArgs, a: &MonitorArgs) -> CmdResult {
+    let remote_only = !a.kind.is_empty() || a.remote_config.is_some();
+    if a.host.is_empty() && a.fleet.is_none() && remote_only {
+        // 0.3.14: the relay's own flags without a host are an error (1)
+        return Err(CliError::failure(
+            "--kind, --remote-config apply to --host --mode events only".to_string(),
+        ));
+    }
     if !a.host.is_empty() || a.fleet.is_some() {
         return remote(g, a);
     }
@@ -199,7 +210,14 @@ pub fn run(g: &GlobalArgs, a: &MonitorArgs) -> CmdResult {
             Ok(exit_code::OK)
         }
         Mode::Anomaly if a.once => {
-            let alerts = monitor::check_once(&cfg).map_err(io_err)?;
+            let ev = monitor::check_once(&cfg).map_err(io_err)?;
+            for f in &ev.failures {
+                eprintln!(
+                    "agent-runner: detector '{}' could not run: {}",
+                    f.detector, f.error
+                );
+            }
+            let alerts = ev.alerts;
             let mut out = stdout.lock();
             for al in &alerts {
                 print_alert(&mut out, al, g.json);
@@ -260,6 +278,12 @@ fn remote(g: &GlobalArgs, a: &MonitorArgs) -> CmdResult {
         bind: a.bind.clone(),
         port: a.port,
         notify: a.notify.sinks()?,
+        kinds: a
+            .kind
+            .iter()
+            .map(|k| k.trim().to_string())
+            .filter(|k| !k.is_empty())
+            .collect(),
     };
     // The local config is optional here: it only gives the witness a log_dir
     // for its own events and the default tolerance.
@@ -277,7 +301,7 @@ fn remote(g: &GlobalArgs, a: &MonitorArgs) -> CmdResult {
     Ok(match outcome {
         FleetOutcome::Healthy | FleetOutcome::Interrupted => exit_code::OK,
         FleetOutcome::Alerts | FleetOutcome::GaveUp => exit_code::FAILURE,
-        FleetOutcome::Unreachable => exit_code::USAGE,
+        FleetOutcome::Unreachable => exit_code::HOST_NOT_WATCHED,
     })
 }
 

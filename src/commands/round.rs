@@ -3,7 +3,8 @@
 //! the Python tool), 1 the agent failed (non-zero exit, or a failure its
 //! output names) or the round could not run, 77 the agent waits for a human,
 //! 78 the config or a permanent startup check is broken, 76 an environmental
-//! failure that may heal, 2 a bad `--phase`.
+//! failure that may heal (lock contention among them, as in 0.3), 2 a bad
+//! `--phase`.
 
 use super::{config_broken, CliError, CmdResult, GlobalArgs};
 use crate::exit_code;
@@ -41,7 +42,12 @@ pub fn run(g: &GlobalArgs, a: &RoundArgs) -> CmdResult {
 }
 
 fn error_code(e: &RoundError) -> i32 {
-    if e.is_usage() {
+    if matches!(
+        e,
+        RoundError::Lock(crate::state::lock::LockError::Held { .. })
+    ) {
+        exit_code::ENVIRONMENTAL
+    } else if e.is_usage() {
         exit_code::USAGE
     } else if e.is_config() {
         exit_code::CONFIG_BROKEN

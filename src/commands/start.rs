@@ -1,4 +1,6 @@
 //! `agent-runner start`: the service, through systemd or as a detached serve.
+//! `--json` prints the status record after the start (upstream's keys) plus
+//! `started` (and the new serve's `pid`).
 
 use super::{load_config, print_json_or, CliError, CmdResult, GlobalArgs};
 use crate::exit_code;
@@ -12,20 +14,25 @@ pub fn run(g: &GlobalArgs) -> CmdResult {
 
 /// Start and report (also the second half of `restart`).
 pub(super) fn start(cfg: &crate::config::Config, g: &GlobalArgs) -> CmdResult {
-    match service::start(cfg).map_err(|e| CliError::failure(e.to_string()))? {
-        Started::Systemd { mode, unit } => print_json_or(
-            g,
-            &json!({"mode": mode.as_str(), "started": true}),
-            &format!("started {unit} via systemd"),
+    let started = service::start(cfg).map_err(|e| CliError::failure(e.to_string()))?;
+    let (extra, text) = match started {
+        Started::Systemd { unit, .. } => (
+            json!({"started": true}),
+            format!("started {unit} via systemd"),
         ),
-        Started::PidFile { pid, log_dir } => print_json_or(
-            g,
-            &json!({"mode": "pidfile", "started": true, "pid": pid}),
-            &format!(
+        Started::PidFile { pid, log_dir } => (
+            json!({"started": true, "pid": pid}),
+            format!(
                 "started serve in the background (pid {pid}); logs in {}",
                 log_dir.display()
             ),
         ),
-    }
+    };
+    let doc = if g.json {
+        super::status::document(cfg, &json!({}), &extra)?
+    } else {
+        extra
+    };
+    print_json_or(g, &doc, &text);
     Ok(exit_code::OK)
 }

@@ -6,14 +6,41 @@ use crate::service::{self, ServiceError, ServiceStatus};
 
 pub fn run(g: &GlobalArgs) -> CmdResult {
     let cfg = load_config(g)?;
-    let s = service::status(&cfg).map_err(|e| match e {
+    let s = read(&cfg)?;
+    print_json_or(g, &s.to_json(), &text(&s));
+    Ok(exit_code::OK)
+}
+
+fn read(cfg: &crate::config::Config) -> Result<ServiceStatus, CliError> {
+    service::status(cfg).map_err(|e| match e {
         ServiceError::PidFile(_) => CliError::failure(format!(
             "{e} (remove it if no serve is running, then retry)"
         )),
         _ => CliError::failure(e.to_string()),
-    })?;
-    print_json_or(g, &s.to_json(), &text(&s));
-    Ok(exit_code::OK)
+    })
+}
+
+/// What `start`, `stop`, `kill` and `restart` print with `--json`: the
+/// status record after the verb, as upstream prints it, with the verb's own
+/// keys (`started`, `stopped`, `killed`, …) added after it. `over` replaces
+/// status keys the verb knows better (the pid it just killed).
+pub(super) fn document(
+    cfg: &crate::config::Config,
+    over: &serde_json::Value,
+    extra: &serde_json::Value,
+) -> Result<serde_json::Value, CliError> {
+    let mut doc = read(cfg)?.to_json();
+    if let (Some(d), Some(o)) = (doc.as_object_mut(), over.as_object()) {
+        for (k, v) in o {
+            d.insert(k.clone(), v.clone());
+        }
+    }
+    if let (Some(d), Some(x)) = (doc.as_object_mut(), extra.as_object()) {
+        for (k, v) in x {
+            d.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+    }
+    Ok(doc)
 }
 
 fn text(s: &ServiceStatus) -> String {

@@ -1,4 +1,7 @@
 //! `agent-runner stop`: graceful; the current round finishes first.
+//! `--json` prints the status record after the stop (upstream's keys, `pid`
+//! the serve that was stopped) plus `stopped` and, for a pid-file serve,
+//! `elapsed_s`.
 
 use super::{load_config, print_json_or, CliError, CmdResult, GlobalArgs};
 use crate::exit_code;
@@ -8,23 +11,29 @@ use serde_json::json;
 pub fn run(g: &GlobalArgs) -> CmdResult {
     let cfg = load_config(g)?;
     let r = stop(&cfg, g)?;
-    match r {
-        StopResult::Systemd { mode } => print_json_or(
-            g,
-            &json!({"mode": mode.as_str(), "stopped": true}),
-            "stopped via systemd",
+    let (over, extra, text) = match r {
+        StopResult::Systemd { .. } => (
+            json!({}),
+            json!({"stopped": true}),
+            "stopped via systemd".to_string(),
         ),
-        StopResult::NotRunning { mode } => print_json_or(
-            g,
-            &json!({"mode": mode.as_str(), "stopped": false, "reason": "not running"}),
-            "serve is not running",
+        StopResult::NotRunning { .. } => (
+            json!({}),
+            json!({"stopped": false, "reason": "not running"}),
+            "serve is not running".to_string(),
         ),
-        StopResult::PidFile { pid, elapsed_s } => print_json_or(
-            g,
-            &json!({"mode": "pidfile", "stopped": true, "pid": pid, "elapsed_s": elapsed_s}),
-            &format!("stopped ({elapsed_s:.1}s)"),
+        StopResult::PidFile { pid, elapsed_s } => (
+            json!({"pid": pid}),
+            json!({"stopped": true, "elapsed_s": elapsed_s}),
+            format!("stopped ({elapsed_s:.1}s)"),
         ),
-    }
+    };
+    let doc = if g.json {
+        super::status::document(&cfg, &over, &extra)?
+    } else {
+        extra
+    };
+    print_json_or(g, &doc, &text);
     Ok(exit_code::OK)
 }
 

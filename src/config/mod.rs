@@ -5,6 +5,7 @@
 //! This module owns what a config *means*; it never runs anything.
 
 pub mod load;
+pub mod overlap;
 pub mod presets;
 pub mod schedule;
 

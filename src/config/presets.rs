@@ -51,6 +51,42 @@ pub const PRESETS: &[Preset] = &[
     },
 ];
 
+/// What the Python tool's plugin manifest says of a built-in agent (0.3 delta
+/// §3.7, §3.8), keyed by the basename of `command[0]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AgentManifest {
+    pub agent: &'static str,
+    /// The signal a requested stop sends first (`SIGINT` / `SIGTERM`), if the
+    /// agent stops cooperatively.
+    pub cooperative_stop: Option<&'static str>,
+    /// The flag that resumes a session across rounds (`--session-id`).
+    pub resume_flag: Option<&'static str>,
+}
+
+/// The built-in manifests, sorted by agent.
+pub const AGENT_MANIFESTS: &[AgentManifest] = &[
+    AgentManifest {
+        agent: "claude",
+        cooperative_stop: Some("SIGINT"),
+        resume_flag: None,
+    },
+    AgentManifest {
+        agent: "gemini",
+        cooperative_stop: Some("SIGTERM"),
+        resume_flag: None,
+    },
+    AgentManifest {
+        agent: "pi",
+        cooperative_stop: Some("SIGTERM"),
+        resume_flag: Some("--session-id"),
+    },
+];
+
+/// The manifest of the agent whose `command[0]` basename is `agent_binary`.
+pub fn manifest(agent_binary: &str) -> Option<&'static AgentManifest> {
+    AGENT_MANIFESTS.iter().find(|m| m.agent == agent_binary)
+}
+
 /// `prompts/main.md` as `init` writes it (>= 500 bytes, starts with `#`).
 pub const PROMPT_SCAFFOLD: &str = include_str!("../../agent/prompts/main.md");
 

@@ -68,8 +68,19 @@ impl Dedup {
 
     /// Feed one poll's alerts.
     pub fn update(&mut self, alerts: Vec<Alert>) -> Verdict {
+        self.update_keeping(alerts, &[])
+    }
+
+    /// Feed one poll's alerts; the episodes of `failed` detectors (which gave
+    /// no verdict this poll) are carried over, neither cleared nor fresh.
+    pub fn update_keeping(&mut self, alerts: Vec<Alert>, failed: &[&str]) -> Verdict {
         let mut v = Verdict::default();
-        let mut now_active = BTreeMap::new();
+        let mut now_active: BTreeMap<String, (&'static str, bool)> = self
+            .active
+            .iter()
+            .filter(|(_, (det, _))| failed.contains(det))
+            .map(|(id, ep)| (id.clone(), *ep))
+            .collect();
         for a in alerts {
             let id = identity(&a);
             if now_active.contains_key(&id) {

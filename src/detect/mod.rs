@@ -18,6 +18,7 @@ pub mod dedup;
 mod deferral;
 mod host;
 mod human;
+mod inputs;
 mod rounds;
 #[cfg(test)]
 mod tests;
@@ -242,25 +243,63 @@ fn last_exits(events: &[Record], n: usize) -> Vec<&Record> {
     v
 }
 
+/// One detector: its verdict over a window of events.
+type Detector = fn(&Window) -> Option<Alert>;
+
+/// Every detector function with the name a failure is recorded under, in
+/// catalogue order (`mem_pressure` also raises `mem_signal_unavailable`).
+const DETECTORS: [(&str, Detector); 14] = [
+    ("timeout_rate", timeout_rate),
+    ("hung", hung),
+    ("orphan_chain", orphan_chain),
+    ("disk_warning", disk_warning),
+    ("disk_critical", disk_critical),
+    ("disk_growth", disk_growth),
+    ("mem_pressure", mem_pressure),
+    ("mem_pressure_gate_inert", mem_pressure_gate_inert),
+    ("oauth_fail", oauth_fail),
+    ("needs_input", needs_input),
+    ("network_fail", network_fail),
+    ("rate_limit_active", rate_limit_active),
+    ("anomaly_repetitive_active", anomaly_repetitive_active),
+    ("supervisor_stale", supervisor_stale),
+];
+
+/// A detector that could not read its input and gave no verdict (recorded
+/// as `detector_error {detector, error}`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DetectorFailure {
+    pub detector: &'static str,
+    pub error: String,
+}
+
+/// One pass of every detector: the alerts, and the detectors that failed
+/// (the others still ran).
+#[derive(Debug, Default)]
+pub struct Evaluation {
+    pub alerts: Vec<Alert>,
+    pub failures: Vec<DetectorFailure>,
+}
+
+/// Run every detector in catalogue order; a detector whose input cannot be
+/// read is a failure, and the rest still run.
+pub fn evaluate(w: &Window) -> Evaluation {
+    let mut out = Evaluation::default();
+    for (name, f) in DETECTORS {
+        match inputs::input_error(name, w) {
+            Some(error) => out.failures.push(DetectorFailure {
+                detector: name,
+                error,
+            }),
+            None => out.alerts.extend(f(w)),
+        }
+    }
+    out
+}
+
 /// Run every detector in catalogue order; an empty result means healthy.
 pub fn run_all(w: &Window) -> Vec<Alert> {
-    let fns: [fn(&Window) -> Option<Alert>; 14] = [
-        timeout_rate,
-        hung,
-        orphan_chain,
-        disk_warning,
-        disk_critical,
-        disk_growth,
-        mem_pressure,
-        mem_pressure_gate_inert,
-        oauth_fail,
-        needs_input,
-        network_fail,
-        rate_limit_active,
-        anomaly_repetitive_active,
-        supervisor_stale,
-    ];
-    fns.iter().filter_map(|f| f(w)).collect()
+    evaluate(w).alerts
 }
 
 /// The detectors table of docs/commands.md, generated from [`CATALOGUE`].

@@ -57,6 +57,8 @@ pub struct WatchOptions {
     /// Notification sinks from the command line (the hosts file's
     /// `[[notify]]` tables are added to them).
     pub notify: Vec<SinkSpec>,
+    /// `--kind`: relay only these event kinds (`--mode events`; empty: all).
+    pub kinds: Vec<String>,
 }
 
 /// Where the witness writes its live view: `out` (table, lines), `err`
@@ -182,6 +184,9 @@ pub fn watch(
     if a.once && a.mode != Mode::Anomaly {
         return Err(usage("--once works with --mode anomaly only".into()));
     }
+    if !a.kinds.is_empty() && a.mode != Mode::Events {
+        return Err(usage("--kind applies to --mode events only".into()));
+    }
     if a.exit_on_giveup && specs.len() != 1 {
         return Err(usage("--exit-on-giveup needs exactly one host".into()));
     }
@@ -270,6 +275,7 @@ pub fn watch(
         json: a.json,
         mode: a.mode,
         tty,
+        kinds: a.kinds.iter().cloned().collect(),
     };
     let (dtx, drx) = tokio::sync::mpsc::unbounded_channel();
     let notifier = (!sinks.is_empty())
@@ -334,12 +340,28 @@ impl Alerts {
 }
 
 /// How reports are shown.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct View {
     json: bool,
     mode: Mode,
     /// A redrawn table on a terminal instead of lines.
     tty: bool,
+    /// `--kind`: the event kinds relayed in `--mode events` (empty: all).
+    kinds: BTreeSet<String>,
+}
+
+/// Whether a relayed event line passes `--kind` (a line that is not a JSON
+/// object with an `event` string passes only when no kind was named).
+fn kind_passes(kinds: &BTreeSet<String>, raw: &str) -> bool {
+    kinds.is_empty()
+        || serde_json::from_str::<Value>(raw)
+            .ok()
+            .and_then(|v| {
+                v.get("event")
+                    .and_then(Value::as_str)
+                    .map(|k| kinds.contains(k))
+            })
+            .unwrap_or(false)
 }
 
 async fn drive(
@@ -355,6 +377,7 @@ async fn drive(
         json: json_out,
         mode,
         tty,
+        kinds,
     } = view;
     // Diagnostics as JSON lines on stdout with `--json`; in `--mode events`
     // stdout carries only the relayed event lines, everything else goes to
@@ -436,7 +459,7 @@ async fn drive(
                         }
                     }
                     Report::Event { host, line: raw } => {
-                        if mode == Mode::Events {
+                        if mode == Mode::Events && kind_passes(&kinds, &raw) {
                             let _ = host;
                             line(termsafe::json_line(raw.trim_end()).into_owned());
                         }

@@ -185,6 +185,7 @@ fn service(layout: &Layout, snap: &Snapshot, cfg: &Config) -> Value {
             "agent": a.context.get("agent"),
             "since_round": e.and_then(|e| e.get("round_num")).cloned().unwrap_or(Value::Null),
             "phase": e.and_then(|e| e.get("phase")).cloned().unwrap_or(Value::Null),
+            "throttled_agents": throttled_agents(layout, snap),
         })
     });
     let mode = crate::service::mode(cfg);
@@ -199,14 +200,28 @@ fn service(layout: &Layout, snap: &Snapshot, cfg: &Config) -> Value {
                 .max(0.0)
                 .round())
         });
+    let unit_file = mode
+        .scope()
+        .and_then(|scope| crate::service::systemd::unit_path(&cfg.project, scope))
+        .filter(|p| p.exists())
+        .map(|p| p.display().to_string());
     json!({
         "mode": mode.as_str(),
         "active": live.is_some(),
         "pid": live.map(|r| r.pid),
         "uptime_s": uptime,
-        "unit_file": null,
+        "unit_file": unit_file,
         "rate_limit": rate_limit,
+        "system_managed": crate::service::system_managed(&cfg.project),
     })
+}
+
+/// The agents whose newest transient event is a throttle still in force.
+fn throttled_agents(layout: &Layout, snap: &Snapshot) -> Vec<String> {
+    crate::serve::per_agent(layout, snap.now.timestamp())
+        .active
+        .into_keys()
+        .collect()
 }
 
 fn system(metrics: &[Record]) -> Value {
@@ -338,7 +353,10 @@ pub fn project_state(
         json!({
             "post_round_hooks": [],
             "disabled": cfg.plugins.disable,
-            "cooperative_stop": {},
+            "cooperative_stop": crate::config::presets::AGENT_MANIFESTS
+                .iter()
+                .filter_map(|m| m.cooperative_stop.map(|s| (m.agent.to_string(), json!(s))))
+                .collect::<Map<String, Value>>(),
             "resolved_sigterm_grace_s": cfg.agent.sigterm_grace_s,
         }),
     );

@@ -125,6 +125,16 @@ pub fn run(cfg: &Config) -> Vec<Check> {
             true,
         ),
     });
+    // the container checks, for the base agent and each phase's own
+    let agents = std::iter::once((String::new(), &cfg.agent)).chain(
+        cfg.phases
+            .overrides
+            .iter()
+            .filter_map(|(n, o)| o.agent.as_ref().map(|a| (format!(":{n}"), a))),
+    );
+    for (suffix, agent) in agents {
+        out.extend(container_checks(cfg, agent, &suffix));
+    }
     // work_dir_is_git_repo
     out.push(if crate::round::vcs::is_work_tree(&cfg.runtime.work_dir) {
         Check::pass("work_dir_is_git_repo")
@@ -158,12 +168,68 @@ pub fn run(cfg: &Config) -> Vec<Check> {
     });
     // prompt_smoke_passes (global, without context) and per phase with own files
     out.push(smoke("prompt_smoke_passes", &files, cfg));
+    out.push(phase_window_overlap(cfg));
     for (name, o) in &cfg.phases.overrides {
         if let Some(pf) = o.prompt_files.as_ref().filter(|f| !f.is_empty()) {
             out.push(smoke(&format!("prompt_smoke_passes:{name}"), pf, cfg));
         }
     }
     out
+}
+
+/// `stdin_container_interactive` and `control_plane_outside_container` (0.3
+/// delta §3.15): both permanent, both pass when the agent is no container run.
+fn container_checks(cfg: &Config, agent: &crate::config::AgentConfig, suffix: &str) -> [Check; 2] {
+    let work_dir = cfg.runtime.work_dir.to_string_lossy();
+    let argv: Vec<String> = agent
+        .exec_prefix
+        .iter()
+        .map(|t| t.replace("{work_dir}", &work_dir))
+        .chain(agent.command.iter().cloned())
+        .collect();
+    let stdin_name = format!("stdin_container_interactive{suffix}");
+    let plane_name = format!("control_plane_outside_container{suffix}");
+    if super::container::detect(&argv).is_none() {
+        return [Check::pass(&stdin_name), Check::pass(&plane_name)];
+    }
+    let stdin = if agent.prompt_delivery != crate::config::PromptDelivery::Stdin
+        || super::container::prefix_is_interactive(&agent.exec_prefix)
+    {
+        Check::pass(&stdin_name)
+    } else {
+        Check::fail(
+            &stdin_name,
+            "stdin prompt delivery into a container, but exec_prefix lacks -i/--interactive",
+            "add \"-i\" to [agent] exec_prefix (docker drops stdin without it → the agent hangs until the round-timeout kill)",
+            true,
+        )
+    };
+    let plane = if cfg.runtime.log_dir.starts_with(&cfg.runtime.work_dir) {
+        Check::fail(
+            &plane_name,
+            "runtime.log_dir is inside work_dir, which the container mounts — the agent could forge the pid/lock control files agent-runner trusts",
+            "set runtime.log_dir OUTSIDE work_dir (the default ~/.agent-runner/<project>/logs already is); agent-runner's per-round pid and lock files live under log_dir, so keeping log_dir outside the mount keeps them out of the agent's reach",
+            true,
+        )
+    } else {
+        Check::pass(&plane_name)
+    };
+    [stdin, plane]
+}
+
+/// `phase_window_overlap` (0.3 delta §3.11, §3.16): permanent.
+fn phase_window_overlap(cfg: &Config) -> Check {
+    let found = crate::config::overlap::phase_window_overlaps(cfg);
+    if found.is_empty() {
+        return Check::pass("phase_window_overlap");
+    }
+    let pairs: Vec<String> = found.iter().map(|o| o.describe()).collect();
+    Check::fail(
+        "phase_window_overlap",
+        format!("overlapping agent-phase run_windows: {}", pairs.join("; ")),
+        "separate the phases' run_windows, or add a pause_window that fully carves out the overlap",
+        true,
+    )
 }
 
 fn smoke(name: &str, files: &[PathBuf], cfg: &Config) -> Check {

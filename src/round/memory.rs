@@ -15,7 +15,7 @@ pub(super) fn floor<'a>(
     cfg: &'a Config,
     log: &'a EventLog,
     round_num: u64,
-    argv: &[String],
+    container: bool,
 ) -> Floor<'a> {
     let hh = &cfg.monitor.host_health;
     let plan = crate::coma::plan::probe(hh.brake.memory_high);
@@ -23,7 +23,7 @@ pub(super) fn floor<'a>(
         .brake_armed(hh.brake.memory_high)
         .then(|| plan.leaf.clone())
         .flatten();
-    Floor::new(log, hh, round_num, plan.defer_for(argv), brake_leaf)
+    Floor::new(log, hh, round_num, plan.defer_for(container), brake_leaf)
 }
 
 /// The floor as the wait loop's ticker.

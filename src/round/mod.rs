@@ -7,11 +7,14 @@
 //! The round never loops; `serve` does.
 
 pub mod battery;
+pub mod container;
+pub mod digest;
 mod memory;
 pub mod parsers;
 pub mod process;
 pub mod prompt;
 pub mod recognize;
+pub mod resume;
 pub mod vcs;
 
 use crate::config::{Config, ContextMode, DirtyAction, PromptDelivery};
@@ -205,7 +208,7 @@ pub fn run_round(cfg: &Config, phase_override: Option<&str>) -> Result<RoundOutc
     }
     log.emit_or_warn(
         Kind::RoundStart,
-        fields! {"round_num" => round_num, "phase" => phase_ref},
+        digest::round_start_fields(cfg, &layout, round_num, phase_ref),
     );
     let agent_name = cfg.agent.binary_name();
     let sample_fields = |event: &str| {
@@ -254,6 +257,8 @@ pub fn run_round(cfg: &Config, phase_override: Option<&str>) -> Result<RoundOutc
         .map(|a| a.replace("{work_dir}", &work_dir))
         .collect();
     argv.extend(cfg.agent.command.iter().cloned());
+    // cross-round resume: `[flag, id]` after the command, before the prompt
+    argv.extend(resume::resume_args());
     match cfg.agent.prompt_delivery {
         PromptDelivery::Argv => argv.extend(
             cfg.agent
@@ -262,6 +267,13 @@ pub fn run_round(cfg: &Config, phase_override: Option<&str>) -> Result<RoundOutc
                 .map(|a| a.replace("{prompt}", &text)),
         ),
         PromptDelivery::Stdin => argv.extend(cfg.agent.prompt_arg_template.iter().cloned()),
+    }
+    let container = container::prepare(&mut argv);
+    if let Some(c) = &container {
+        tracing::warn!(
+            runtime = %c.runtime,
+            "the agent runs in a container: a killed round can leave it running; agent-runner stops it when it can and records round_container_orphan_risk"
+        );
     }
     let mut env: Vec<(String, String)> = vec![
         (
@@ -316,7 +328,7 @@ pub fn run_round(cfg: &Config, phase_override: Option<&str>) -> Result<RoundOutc
     if let Err(e) = crate::sys::reaper::become_subreaper() {
         tracing::debug!("not a child subreaper: {e}");
     }
-    let mut floor = memory::floor(cfg, &log, round_num, &spec.argv);
+    let mut floor = memory::floor(cfg, &log, round_num, container.is_some());
     let mut on_obs = |o: process::Observation| {
         match o {
         process::Observation::Progress { log_size_kb, last_write_age_s, wall_age_s } => log.emit_or_warn(
@@ -352,6 +364,16 @@ pub fn run_round(cfg: &Config, phase_override: Option<&str>) -> Result<RoundOutc
         Kind::AgentExit,
         fields! {"round_num" => round_num, "exit_code" => outcome.exit_code, "duration_s" => duration_s, "timed_out" => outcome.timed_out, "exit_cause" => cause.clone()},
     );
+    if let Some(c) = container
+        .as_ref()
+        .filter(|_| outcome.timed_out || outcome.grace_killed || outcome.cancelled)
+    {
+        let (id, stop_ok) = c.stop();
+        log.emit_or_warn(
+            Kind::RoundContainerOrphanRisk,
+            fields! {"round_num" => round_num, "runtime" => c.runtime.clone(), "container_id" => id, "stop_ok" => stop_ok},
+        );
+    }
     if !outcome.escaped_killed.is_empty() {
         log.emit_or_warn(
             Kind::RoundEscapedProcessesKilled,
@@ -476,8 +498,8 @@ pub fn cooperative_stop_signal(agent_binary: &str) -> nix::sys::signal::Signal {
         Some("SIGTERM") => return nix::sys::signal::Signal::SIGTERM,
         _ => {}
     }
-    match agent_binary {
-        "claude" => nix::sys::signal::Signal::SIGINT,
+    match crate::config::presets::manifest(agent_binary).and_then(|m| m.cooperative_stop) {
+        Some("SIGINT") => nix::sys::signal::Signal::SIGINT,
         _ => nix::sys::signal::Signal::SIGTERM,
     }
 }
@@ -485,11 +507,9 @@ pub fn cooperative_stop_signal(agent_binary: &str) -> nix::sys::signal::Signal {
 /// Grace after the cooperative stop signal: `sigterm_grace_s` for agents that
 /// stop cooperatively (claude, gemini, pi), the fixed 5 s otherwise.
 pub fn stop_grace(cfg: &Config, agent_binary: &str) -> Duration {
-    match agent_binary {
-        "claude" | "gemini" | "pi" => {
-            Duration::from_secs(cfg.agent.sigterm_grace_s).min(process::MAX_STOP_GRACE)
-        }
-        _ => TERM_GRACE,
+    match crate::config::presets::manifest(agent_binary).and_then(|m| m.cooperative_stop) {
+        Some(_) => Duration::from_secs(cfg.agent.sigterm_grace_s).min(process::MAX_STOP_GRACE),
+        None => TERM_GRACE,
     }
 }
 
@@ -505,6 +525,16 @@ fn children_json(c: &[process::ChildInfo]) -> Value {
     )
 }
 
+/// `stale_index_lock_cleared` when a timed-out git's `index.lock` was removed.
+fn note_stale_lock(log: &EventLog, round_num: u64, e: &vcs::GitError) {
+    if let Some(lock) = e.stale_lock_cleared() {
+        log.emit_or_warn(
+            Kind::StaleIndexLockCleared,
+            fields! {"lock_path" => lock.display().to_string(), "round_num" => round_num},
+        );
+    }
+}
+
 fn handle_dirty(
     cfg: &Config,
     log: &EventLog,
@@ -517,6 +547,7 @@ fn handle_dirty(
     let raw = match vcs::dirty_files(wd) {
         Ok(f) => f,
         Err(e) => {
+            note_stale_lock(log, round_num, &e);
             log.emit_or_warn(
                 Kind::DirtyCheckFailed,
                 fields! {"round_num" => round_num, "reason" => e.to_string()},
@@ -573,10 +604,13 @@ fn handle_dirty(
                 log.emit_or_warn(Kind::OrphanStashFailed, fields! {"round_num" => round_num, "phase" => phase, "reason" => crate::redact::redact(&reason)});
             }
             Ok(vcs::StashOutcome::Nothing) => {}
-            Err(e) => log.emit_or_warn(
-                Kind::OrphanStashFailed,
-                fields! {"round_num" => round_num, "phase" => phase, "reason" => e.to_string()},
-            ),
+            Err(e) => {
+                note_stale_lock(log, round_num, &e);
+                log.emit_or_warn(
+                    Kind::OrphanStashFailed,
+                    fields! {"round_num" => round_num, "phase" => phase, "reason" => e.to_string()},
+                )
+            }
         },
         DirtyAction::AutoCommit => match vcs::auto_commit(wd, round_num, phase, &protected) {
             Ok(vcs::CommitOutcome::Committed { sha }) => {
@@ -590,10 +624,13 @@ fn handle_dirty(
                 log.emit_or_warn(Kind::DirtyCommitFailed, fields! {"round_num" => round_num, "phase" => phase, "reason" => crate::redact::redact(&reason)});
             }
             Ok(vcs::CommitOutcome::Nothing) => {}
-            Err(e) => log.emit_or_warn(
-                Kind::DirtyCommitFailed,
-                fields! {"round_num" => round_num, "phase" => phase, "reason" => e.to_string()},
-            ),
+            Err(e) => {
+                note_stale_lock(log, round_num, &e);
+                log.emit_or_warn(
+                    Kind::DirtyCommitFailed,
+                    fields! {"round_num" => round_num, "phase" => phase, "reason" => e.to_string()},
+                )
+            }
         },
     }
 }

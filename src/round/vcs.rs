@@ -14,7 +14,25 @@ pub enum GitError {
     #[error("could not run git: {0} (install git or put it on PATH)")]
     Spawn(std::io::Error),
     #[error("git {args} did not finish within {secs}s")]
-    Timeout { args: String, secs: u64 },
+    Timeout {
+        args: String,
+        secs: u64,
+        /// The `index.lock` the killed git left behind, removed.
+        stale_lock_cleared: Option<PathBuf>,
+    },
+}
+
+impl GitError {
+    /// The stale `index.lock` removed after this git was killed, if any.
+    pub fn stale_lock_cleared(&self) -> Option<&Path> {
+        match self {
+            GitError::Timeout {
+                stale_lock_cleared: Some(p),
+                ..
+            } => Some(p),
+            _ => None,
+        }
+    }
 }
 
 /// The result of one git command.
@@ -31,8 +49,11 @@ impl GitOutput {
     }
 }
 
-/// Run `git <args>` in `dir` with a deadline; the child is killed on timeout.
+/// Run `git <args>` in `dir` with a deadline; the child is killed on timeout,
+/// and an `index.lock` it created is removed (0.3 delta §3.14: a SIGKILLed
+/// git cannot remove its own lock, and every later git would refuse to run).
 pub fn git(dir: &Path, args: &[&str], timeout: Duration) -> Result<GitOutput, GitError> {
+    let spawned_at = std::time::SystemTime::now();
     let child = Command::new("git")
         .args(args)
         .current_dir(dir)
@@ -59,12 +80,27 @@ pub fn git(dir: &Path, args: &[&str], timeout: Duration) -> Result<GitOutput, Gi
                 nix::unistd::Pid::from_raw(pid),
                 nix::sys::signal::Signal::SIGKILL,
             );
+            // Let the kill land (the waiter thread reaps it) before the lock is looked at.
+            let _ = rx.recv_timeout(Duration::from_secs(2));
             Err(GitError::Timeout {
                 args: args.join(" "),
                 secs: timeout.as_secs(),
+                stale_lock_cleared: clear_own_index_lock(dir, spawned_at),
             })
         }
     }
+}
+
+/// Remove `<gitdir>/index.lock` if it was created at or after `since` (by the
+/// git we just killed); a lock older than our git belongs to someone else.
+fn clear_own_index_lock(dir: &Path, since: std::time::SystemTime) -> Option<PathBuf> {
+    let lock = find_gitdir(dir)?.join("index.lock");
+    let created = std::fs::metadata(&lock).and_then(|m| m.modified()).ok()?;
+    let slack = Duration::from_secs(1);
+    if created + slack < since {
+        return None;
+    }
+    std::fs::remove_file(&lock).ok().map(|()| lock)
 }
 
 const T10: Duration = Duration::from_secs(10);

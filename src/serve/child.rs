@@ -15,6 +15,24 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// What serve decided for one round child.
+pub(super) struct RoundChild<'a> {
+    pub round_num: u64,
+    pub phase: Option<&'a str>,
+    pub fresh: bool,
+    /// `(flag, session id)` for cross-round resume (see [`super::session`]).
+    pub resume: Option<&'a (String, String)>,
+    /// Past this the round supervisor is wedged: see [`outer_ceiling`].
+    pub ceiling: Duration,
+}
+
+/// The wedge ceiling: the largest budget plus the margins a healthy round
+/// may still use after it (5 s reap grace, 15 s git, 120 s cleanup, 60 s
+/// slack), so it only trips when the round process itself is stuck.
+pub(super) fn outer_ceiling(cfg: &Config) -> Duration {
+    Duration::from_secs(cfg.max_budget() + 5 + 15 + 120 + 60)
+}
+
 /// Spawn `agent-runner --config <cfg> round` in its own session with output to
 /// `round-<N>.log`, and wait for it. A second SIGINT (or any SIGTERM after a
 /// first SIGINT) asks the round to end its agent now; a round that outlives
@@ -24,28 +42,24 @@ use std::time::{Duration, Instant};
 pub(super) fn run_round_child(
     exe: &Path,
     cfg: &Config,
-    round_num: u64,
-    phase: Option<&str>,
-    fresh: bool,
+    rc: &RoundChild,
     signals: &Signals,
     log: &EventLog,
 ) -> (i32, Option<RoundCgroup>) {
-    let cg = RoundCgroup::create(round_num);
-    let rc = run_in(exe, cfg, round_num, phase, fresh, signals, log, cg.as_ref());
-    (rc, cg)
+    let cg = RoundCgroup::create(rc.round_num);
+    let code = run_in(exe, cfg, rc, signals, log, cg.as_ref());
+    (code, cg)
 }
 
-#[allow(clippy::too_many_arguments)]
 fn run_in(
     exe: &Path,
     cfg: &Config,
-    round_num: u64,
-    phase: Option<&str>,
-    fresh: bool,
+    rc: &RoundChild,
     signals: &Signals,
     log: &EventLog,
     cg: Option<&RoundCgroup>,
 ) -> i32 {
+    let (round_num, phase, fresh) = (rc.round_num, rc.phase, rc.fresh);
     let layout = log.layout();
     let out_path = layout.serve_round_log(round_num);
     let out = match crate::state::layout::create_private(&out_path) {
@@ -68,8 +82,14 @@ fn run_in(
         .env("AGENT_RUNNER_LOG_DIR", &layout.log_dir)
         .env("AGENT_RUNNER_ROUND_NUM", round_num.to_string())
         .env("AGENT_RUNNER_FRESH_EYES", if fresh { "1" } else { "0" })
+        .env_remove(super::session::FLAG_VAR)
+        .env_remove(super::session::ID_VAR)
         // Its own session: a terminal's Ctrl-C reaches serve only, and serve decides.
         .own_session();
+    if let Some((flag, id)) = rc.resume {
+        cmd.env(super::session::FLAG_VAR, flag)
+            .env(super::session::ID_VAR, id);
+    }
     if let Some(cg) = cg {
         cmd.join_cgroup(cg.procs_fd());
     }
@@ -82,7 +102,7 @@ fn run_in(
     };
     let pid = child.id() as i32;
     let pidfd = pidfd_open(pid);
-    let ceiling = Duration::from_secs(cfg.max_budget() + 5 + 15 + 120 + 60);
+    let ceiling = rc.ceiling;
     let started = Instant::now();
     let mut sent_stop = false;
     let periodic = Duration::from_secs(cfg.runtime.metrics_interval_s.max(1));
@@ -140,5 +160,75 @@ pub fn kill_tree(pid: i32) {
     for d in desc {
         let _ = killpg(Pid::from_raw(d.pgid), Signal::SIGKILL);
         let _ = kill(Pid::from_raw(d.pid), Signal::SIGKILL);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::Layout;
+
+    fn alive(pid: i32) -> bool {
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z "))
+    }
+
+    #[test]
+    fn a_round_past_its_ceiling_is_killed_with_its_tree_and_recorded() {
+        let d = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let logs = d.path().join("logs");
+        let cfg = crate::config::default_config(d.path(), &logs).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(outer_ceiling(&cfg).as_secs(), cfg.max_budget() + 200);
+        crate::state::layout::create_dirs(&logs).unwrap_or_else(|e| panic!("{e}"));
+        // a "round" that never ends, with a grandchild in its tree
+        let pids = d.path().join("pids");
+        let exe = d.path().join("wedged");
+        std::fs::write(
+            &exe,
+            format!(
+                "#!/bin/sh\nsleep 60 &\necho $! > '{}'\nexec sleep 60\n",
+                pids.display()
+            ),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let log = EventLog::new(Layout::new(&logs));
+        let signals = Signals::install().unwrap_or_else(|e| panic!("{e}"));
+        let rc = RoundChild {
+            round_num: 1,
+            phase: None,
+            fresh: false,
+            resume: None,
+            ceiling: Duration::from_secs(1),
+        };
+        let t = Instant::now();
+        assert_eq!(run_round_child(&exe, &cfg, &rc, &signals, &log).0, 137);
+        assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
+        let grandchild: i32 = std::fs::read_to_string(&pids)
+            .unwrap_or_default()
+            .trim()
+            .parse()
+            .unwrap_or_else(|e| panic!("{e}"));
+        let gone = (0..50).any(|_| {
+            std::thread::sleep(Duration::from_millis(100));
+            !alive(grandchild)
+        });
+        assert!(gone, "the wedged round's child {grandchild} survived");
+        let ev: Vec<serde_json::Value> = Layout::new(&logs)
+            .event_files()
+            .iter()
+            .flat_map(|f| {
+                std::fs::read_to_string(f)
+                    .unwrap_or_default()
+                    .lines()
+                    .filter_map(|l| serde_json::from_str(l).ok())
+                    .collect::<Vec<serde_json::Value>>()
+            })
+            .filter(|e| e["event"] == "round_supervisor_wedged")
+            .collect();
+        assert_eq!(ev.len(), 1, "{ev:?}");
+        assert_eq!(ev[0]["timeout_s"], 1);
+        assert!(ev[0]["pid"].as_i64().is_some_and(|p| p > 0));
     }
 }

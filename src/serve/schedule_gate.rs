@@ -299,6 +299,18 @@ pub fn select(
     })
 }
 
+/// Upstream's boot refusal when agent phases' run windows overlap.
+pub fn overlap_refusal(cfg: &Config) -> Option<String> {
+    let found = crate::config::overlap::phase_window_overlaps(cfg);
+    (!found.is_empty()).then(|| {
+        let pairs: Vec<String> = found.iter().map(|o| o.describe()).collect();
+        format!(
+            "config error: phase-window overlap: {}; run `agent-runner doctor` for details",
+            pairs.join("; ")
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

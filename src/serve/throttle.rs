@@ -13,6 +13,8 @@ pub struct Throttle {
     pub classification: String,
     pub agent: String,
     pub since_round: u64,
+    /// The event's `phase` (null when the round had none).
+    pub phase: Option<String>,
 }
 
 /// Throttle state: the newest events file's last 100 lines, walked backwards.
@@ -46,6 +48,7 @@ pub fn throttle_state(layout: &Layout, now_epoch: i64) -> Option<Throttle> {
                         .unwrap_or("unknown")
                         .to_string(),
                     since_round: v.get("round_num").and_then(Value::as_u64).unwrap_or(0),
+                    phase: v.get("phase").and_then(Value::as_str).map(String::from),
                 });
             }
             _ => {}
@@ -130,6 +133,7 @@ pub fn per_agent(layout: &Layout, now_epoch: i64) -> PerAgent {
                     classification,
                     agent,
                     since_round: ev.get("round_num").and_then(Value::as_u64).unwrap_or(0),
+                    phase: ev.get("phase").and_then(Value::as_str).map(String::from),
                 },
             );
         } else {

@@ -43,11 +43,14 @@ impl Mode {
         }
     }
 
+    /// The spelling of `status --json`'s `mode`: upstream's `systemd_user`,
+    /// `pid_file` and `none`, and ours, `systemd_system` (upstream reports a
+    /// system unit only as `system_managed: true`).
     pub fn as_str(self) -> &'static str {
         match self {
-            Mode::SystemdUser => "systemd-user",
-            Mode::SystemdSystem => "systemd-system",
-            Mode::PidFile => "pidfile",
+            Mode::SystemdUser => "systemd_user",
+            Mode::SystemdSystem => "systemd_system",
+            Mode::PidFile => "pid_file",
             Mode::None => "none",
         }
     }
@@ -344,7 +347,11 @@ pub struct ServiceStatus {
     pub pid: Option<i32>,
     pub uptime_s: Option<f64>,
     pub unit_file: Option<String>,
+    /// The system unit `/etc/systemd/system/agent-runner@<project>.service` exists.
+    pub system_managed: bool,
     pub throttle: Option<crate::serve::Throttle>,
+    /// Agents whose throttle is still in force, sorted.
+    pub throttled_agents: Vec<String>,
     /// The round running now, if one is.
     pub current_round: Option<u64>,
     pub current_round_age_s: Option<i64>,
@@ -358,7 +365,10 @@ pub struct ServiceStatus {
 }
 
 impl ServiceStatus {
-    /// The `status --json` document (the Python tool's keys, in its order).
+    /// The `status --json` document: the Python tool's keys in its order
+    /// (`mode`, `active`, `pid`, `uptime_s`, `unit_file`, `rate_limit`,
+    /// `system_managed`), then ours. upstream's `status` leaves `rate_limit`
+    /// null and peek fills it; ours fills it with peek's keys.
     pub fn to_json(&self) -> Value {
         let st = self.last.as_ref();
         json!({
@@ -367,7 +377,8 @@ impl ServiceStatus {
             "pid": self.pid,
             "uptime_s": self.uptime_s.map(|u| (u * 10.0).round() / 10.0),
             "unit_file": self.unit_file,
-            "rate_limit": self.throttle.as_ref().map(|t| json!({"reset_at_epoch": t.reset_at_epoch, "classification": t.classification, "agent": t.agent, "since_round": t.since_round})),
+            "rate_limit": self.throttle.as_ref().map(|t| rate_limit_json(t, &self.throttled_agents)),
+            "system_managed": self.system_managed,
             "current_round": self.current_round,
             "current_round_age_s": self.current_round_age_s,
             "last_round": st.map(|s| s.round_num),
@@ -377,6 +388,28 @@ impl ServiceStatus {
             "never_ran": self.never_ran,
         })
     }
+}
+
+/// A throttle as `status --json` and peek's `service.rate_limit` show it:
+/// upstream's keys (`throttled_until_epoch`, `limit_type`, `agent`,
+/// `since_round`, `phase`, `throttled_agents`), then ours (`reset_at_epoch`,
+/// `classification`, the same values under the event's own names).
+pub fn rate_limit_json(t: &crate::serve::Throttle, throttled_agents: &[String]) -> Value {
+    json!({
+        "throttled_until_epoch": t.reset_at_epoch,
+        "limit_type": t.classification,
+        "agent": t.agent,
+        "since_round": t.since_round,
+        "phase": t.phase,
+        "throttled_agents": throttled_agents,
+        "reset_at_epoch": t.reset_at_epoch,
+        "classification": t.classification,
+    })
+}
+
+/// True when the project has a system unit (`status`'s `system_managed`).
+pub fn system_managed(project: &str) -> bool {
+    systemd::unit_path(project, systemd::Scope::System).is_some_and(|p| p.exists())
 }
 
 /// Read the service state: systemd's view when a unit is installed, else the
@@ -428,7 +461,17 @@ pub fn status(cfg: &Config) -> Result<ServiceStatus, ServiceError> {
             .and_then(Value::as_str)
             .map(String::from)
     });
-    let throttle = crate::serve::throttle_state(&layout, chrono::Utc::now().timestamp());
+    let now = chrono::Utc::now().timestamp();
+    let throttle = crate::serve::throttle_state(&layout, now);
+    let throttled_agents = throttle
+        .as_ref()
+        .map(|_| {
+            crate::serve::per_agent(&layout, now)
+                .active
+                .into_keys()
+                .collect()
+        })
+        .unwrap_or_default();
     let never_ran = st.is_none() && !layout.log_dir.exists();
     Ok(ServiceStatus {
         project: cfg.project.clone(),
@@ -446,6 +489,7 @@ pub fn status(cfg: &Config) -> Result<ServiceStatus, ServiceError> {
         )
         .filter(|p| p.exists())
         .map(|p| p.to_string_lossy().into_owned()),
+        system_managed: system_managed(&cfg.project),
         current_round: round
             .as_ref()
             .map(|_| st.as_ref().map(|s| s.round_num).unwrap_or(0) + 1),
@@ -453,6 +497,7 @@ pub fn status(cfg: &Config) -> Result<ServiceStatus, ServiceError> {
         last: st,
         last_exit_cause: last_cause,
         throttle,
+        throttled_agents,
         stale_pid_file: stale,
         never_ran,
     })

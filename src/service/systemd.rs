@@ -262,6 +262,8 @@ pub enum InstallError {
     },
     #[error("'{}' belongs to another project ({owner}); pass --force to overwrite it", path.display())]
     Foreign { path: PathBuf, owner: String },
+    #[error("'{}' watches another hosts file ({owner}); left in place", path.display())]
+    OtherFleet { path: PathBuf, owner: String },
     #[error("cannot write '{}': {source}", path.display())]
     Write {
         path: PathBuf,
@@ -397,17 +399,44 @@ pub fn install(
     Ok(())
 }
 
-/// Stop, disable and remove the serve and monitor units of `cfg`'s project;
-/// returns how many were removed.
+/// Stop, disable and remove the serve and monitor units of `cfg`'s project
+/// and, with `fleet`, the fleet monitor unit `install --fleet` wrote for that
+/// hosts file (refused if it watches another file); returns how many were
+/// removed. Like 0.3.14 it never fails for lack of a user bus: systemctl's
+/// own failures are warnings.
 pub fn uninstall(
-    cfg: &Config,
+    cfg: Option<&Config>,
+    fleet: Option<&Path>,
     system: bool,
     step: &mut dyn FnMut(Step),
 ) -> Result<usize, InstallError> {
     let scope = if system { Scope::System } else { Scope::User };
     let dir = unit_dir(scope).ok_or(InstallError::NoUnitDir)?;
+    let mut names: Vec<String> = cfg
+        .map(|c| vec![unit_name(&c.project), monitor_unit_name(&c.project)])
+        .unwrap_or_default();
+    if let Some(f) = fleet {
+        let f = std::fs::canonicalize(f).map_err(|source| InstallError::FleetFile {
+            path: f.to_path_buf(),
+            source,
+        })?;
+        let path = dir.join(FLEET_UNIT);
+        if let Ok(text) = std::fs::read_to_string(&path) {
+            let mine = f.to_string_lossy();
+            match unit_owner(&text) {
+                Some(owner) if owner == mine => {}
+                other => {
+                    return Err(InstallError::OtherFleet {
+                        owner: other.unwrap_or("unknown").to_string(),
+                        path,
+                    })
+                }
+            }
+        }
+        names.push(FLEET_UNIT.to_string());
+    }
     let mut removed = 0;
-    for name in [unit_name(&cfg.project), monitor_unit_name(&cfg.project)] {
+    for name in names {
         let path = dir.join(&name);
         if !path.exists() {
             continue;
@@ -422,7 +451,9 @@ pub fn uninstall(
         removed += 1;
     }
     if removed > 0 {
-        systemctl(scope, &["daemon-reload"]).map_err(InstallError::Systemctl)?;
+        if let Err(e) = systemctl(scope, &["daemon-reload"]) {
+            tracing::warn!("the unit files are gone, but systemd was not reloaded: {e}");
+        }
     }
     Ok(removed)
 }

@@ -143,6 +143,7 @@ kinds! {
     AgentNeedsInput => "agent_needs_input" ["round_num", "agent", "need", "waiting_for", "remedy", "permanent", "raw"],
     AnomalyRepetitiveTool => "anomaly_repetitive_tool" ["round_num", "tool_name", "target", "count", "window"],
     RoundEscapedProcessesKilled => "round_escaped_processes_killed" ["round_num", "count", "processes"],
+    RoundContainerOrphanRisk => "round_container_orphan_risk" ["round_num", "runtime", "container_id", "stop_ok"],
     // ---- serve process ----
     AgentSelfTerminated => "agent_self_terminated" ["reason"],
     TransientErrorBackoffCapped => "transient_error_backoff_capped" ["classification", "agent", "requested_sleep_s", "applied_sleep_s", "original_reset_at_epoch", "applied_reset_at_epoch", "consecutive_count", "capped_by_absolute_max"],
@@ -151,6 +152,7 @@ kinds! {
     MaxRoundsReached => "max_rounds_reached" ["rounds_completed", "max_rounds"],
     RoundSubstrateBefore => "round_substrate_before" ["round_num", "git_head", "paths_hash"],
     FreshEyesRoundTriggered => "fresh_eyes_round_triggered" ["round_num", "every_n"],
+    SessionResumed => "session_resumed" ["session_id", "phase"],
     RoundSubstrateAfter => "round_substrate_after" ["round_num", "git_head", "paths_hash"],
     ConfigBroken => "config_broken" ["reason"],
     CrashLoop => "crash_loop" ["consecutive", "exit_code", "reason"],

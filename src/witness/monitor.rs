@@ -10,7 +10,7 @@ use super::notify::Notifier;
 use crate::config::Config;
 use crate::detect::dedup::{Dedup, Verdict};
 use crate::detect::window::Thresholds;
-use crate::detect::{self as detectors, Alert, AutoAction};
+use crate::detect::{self as detectors, Alert, AutoAction, Evaluation};
 use crate::fields;
 use crate::snapshot::{Snapshot, Source};
 use crate::state::{EventLog, Kind, Layout};
@@ -83,15 +83,22 @@ impl StopAction for ServiceStop {
 
 /// Run the detectors over a snapshot (no side effects).
 pub fn detect(cfg: &Config, snap: &Snapshot) -> Vec<Alert> {
-    let th = Thresholds::from_config(cfg);
-    detectors::run_all(&snap.window(&th))
+    evaluate(cfg, snap).alerts
 }
 
-/// One-shot check of a log_dir: every alert active now (what `monitor --once`
-/// prints). Reads only the tail of the logs; writes nothing.
-pub fn check_once(cfg: &Config) -> std::io::Result<Vec<Alert>> {
+/// Run the detectors over a snapshot: alerts, and detectors that could not
+/// read their input (no side effects).
+pub fn evaluate(cfg: &Config, snap: &Snapshot) -> Evaluation {
+    let th = Thresholds::from_config(cfg);
+    detectors::evaluate(&snap.window(&th))
+}
+
+/// One-shot check of a log_dir: every alert active now and every detector
+/// that failed (what `monitor --once` prints). Reads only the tail of the
+/// logs; writes nothing.
+pub fn check_once(cfg: &Config) -> std::io::Result<Evaluation> {
     let snap = crate::snapshot::gather(&Layout::new(&cfg.runtime.log_dir))?;
-    Ok(detect(cfg, &snap))
+    Ok(evaluate(cfg, &snap))
 }
 
 /// The long-running anomaly monitor.
@@ -102,6 +109,9 @@ pub struct Monitor {
     stop: Box<dyn StopAction>,
     log: EventLog,
     notifier: Option<Notifier>,
+    /// Detectors failing now: `detector_error` is recorded when one starts
+    /// failing, again only after it recovered.
+    failing: std::collections::BTreeSet<&'static str>,
 }
 
 impl Monitor {
@@ -114,6 +124,7 @@ impl Monitor {
             dedup: Dedup::new(),
             stop,
             notifier: None,
+            failing: Default::default(),
         }
     }
 
@@ -152,8 +163,22 @@ impl Monitor {
     /// cleared episodes.
     pub fn poll(&mut self) -> std::io::Result<Verdict> {
         let snap = self.source.read()?;
-        let alerts = detect(&self.cfg, &snap);
-        let verdict = self.dedup.update(alerts);
+        let ev = evaluate(&self.cfg, &snap);
+        let mut failed: Vec<&str> = Vec::new();
+        for f in &ev.failures {
+            if !self.failing.contains(f.detector) {
+                self.emit(
+                    Kind::DetectorError,
+                    fields! {"detector" => f.detector, "error" => f.error},
+                );
+            }
+            failed.push(f.detector);
+            if f.detector == "mem_pressure" {
+                failed.push("mem_signal_unavailable");
+            }
+        }
+        self.failing = ev.failures.iter().map(|f| f.detector).collect();
+        let verdict = self.dedup.update_keeping(ev.alerts, &failed);
         if let Some(n) = &mut self.notifier {
             // Clears first: an episode that ends as the next one of the same
             // detector starts (`hung`, round after round) reads in order.

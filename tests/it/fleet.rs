@@ -249,7 +249,7 @@ fn once_reports_a_hung_remote_round_and_exit_codes() {
     let v = json_lines(&o.stdout);
     assert!(has_alert(&v, "pi", "hung"), "{v:?}");
     assert!(has_alert(&v, "dead", "host_unreachable"), "{v:?}");
-    assert_eq!(o.status.code(), Some(2), "{v:?}");
+    assert_eq!(o.status.code(), Some(69), "{v:?}");
 }
 
 #[test]
@@ -285,7 +285,9 @@ fn a_remote_clock_one_hour_off_raises_no_false_hung_or_stale() {
     let local = agent_runner::config::default_config(&r.dir, &r.logs).unwrap();
     let mut cfg_local = local.clone();
     cfg_local.runtime.round_budget_s = 60;
-    let alerts = agent_runner::witness::monitor::check_once(&cfg_local).unwrap();
+    let alerts = agent_runner::witness::monitor::check_once(&cfg_local)
+        .unwrap()
+        .alerts;
     assert!(alerts.iter().any(|a| a.detector == "hung"), "{alerts:?}");
 }
 
@@ -655,7 +657,7 @@ fn a_remote_without_a_usable_agent_runner_is_named_and_pointed_at_deploy() {
     // Nothing on the remote PATH.
     let o = once_json(&h, &cfg);
     let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert_eq!(o.status.code(), Some(69), "{err}");
     assert!(
         err.contains("host 'pi' has no 'agent-runner'")
             && err.contains("agent-runner deploy --host pi"),
@@ -672,7 +674,7 @@ fn a_remote_without_a_usable_agent_runner_is_named_and_pointed_at_deploy() {
     std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
     let o = once_json(&h, &cfg);
     let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert_eq!(o.status.code(), Some(69), "{err}");
     assert!(
         err.contains("without 'probe --stream'") && err.contains("agent-runner deploy --host pi"),
         "{err}"

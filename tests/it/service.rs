@@ -263,7 +263,7 @@ fn pidfile_mode_start_status_cancel_stop() {
     );
     assert!(t.elapsed() < Duration::from_secs(15));
     let s = json_out(&p.run(&["status", "--json"]));
-    assert_eq!(s["mode"], "pidfile");
+    assert_eq!(s["mode"], "pid_file");
     assert_eq!(s["active"], true);
     assert!(s["uptime_s"].as_f64().is_some(), "{s}");
     let serve_pid = s["pid"].as_i64().unwrap_or(0) as i32;

@@ -42,7 +42,7 @@ use values::got;
 
 /// A config that cannot be used. Every variant renders as one line naming
 /// the file; `Invalid` also names the key. `round`/`serve` map any of these
-/// to exit 78 (`exit_code::CONFIG_BROKEN`), other verbs to 2.
+/// to exit 78; the commands layer decides the code of every verb.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("config not found: {0} (run 'agent-runner init' or pass --config PATH)")]
@@ -237,7 +237,32 @@ impl Loader {
             goal,
         };
         self.check_goal_ledger(&cfg)?;
+        self.check_resume_flags(&cfg)?;
         Ok(cfg)
+    }
+
+    /// A resume flag the round injects (pi's `--session-id`, 0.3 delta
+    /// §3.8) must not be in the static command already.
+    fn check_resume_flags(&self, cfg: &Config) -> R<()> {
+        let phases = cfg.phases.overrides.iter();
+        let agents = std::iter::once(("agent".to_string(), &cfg.agent)).chain(
+            phases.filter_map(|(n, o)| o.agent.as_ref().map(|a| (format!("phases.{n}.agent"), a))),
+        );
+        for (key, a) in agents {
+            let flag = super::presets::manifest(&a.binary_name()).and_then(|m| m.resume_flag);
+            if let Some(f) = flag.filter(|f| {
+                a.command
+                    .iter()
+                    .chain(&a.prompt_arg_template)
+                    .any(|c| c == f)
+            }) {
+                return Err(self.err(
+                    &format!("{key}.command"),
+                    format!("already contains '{f}': agent-runner injects it per round for cross-round resume; remove it from the static command"),
+                ));
+            }
+        }
+        Ok(())
     }
 
     fn schema_version(&self, root: &Table) -> R<Option<i64>> {
