@@ -41,7 +41,8 @@ pub struct Config {
     pub phases: PhasesConfig,
     pub plugins: PluginsConfig,
     pub schedule: ScheduleConfig,
-    /// `[goal]` (0.3.12+): parsed and validated; executed by the round.
+    /// `[goal]` (0.3.12+): its checks run after each round's agent; the
+    /// treadmill writes advisories to its ledger (`round::goal`).
     pub goal: Option<GoalConfig>,
 }
 
@@ -51,6 +52,15 @@ pub struct GoalConfig {
     /// Absolute path of the ledger (one of the prompt files, index >= 1).
     pub ledger: PathBuf,
     pub checks: Vec<GoalCheck>,
+}
+
+impl GoalConfig {
+    /// What the checks may add to a round: each check's `timeout_s` plus 6 s
+    /// (its SIGTERM grace and its output drain, 3 s each). Added to serve's
+    /// outer ceiling and to the unit's `TimeoutStopSec`.
+    pub fn allowance_s(&self) -> u64 {
+        self.checks.iter().map(|c| c.timeout_s + 6).sum()
+    }
 }
 
 /// One `[[goal.checks]]` entry.
@@ -333,6 +343,11 @@ impl Config {
             .and_then(|p| self.phases.overrides.get(p))
             .and_then(|o| o.schedule.as_ref())
             .unwrap_or(&self.schedule)
+    }
+
+    /// [`GoalConfig::allowance_s`], 0 without `[goal]`.
+    pub fn goal_allowance_s(&self) -> u64 {
+        self.goal.as_ref().map_or(0, GoalConfig::allowance_s)
     }
 
     /// The `supervisor_stale` threshold in seconds (0 = disabled).

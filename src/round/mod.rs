@@ -1,12 +1,14 @@
 //! Layer 1, the Round: one agent invocation under hard defenses (spec §6).
 //!
 //! Order: config → startup battery → lock → round number and phase → context →
-//! `round_start` → prompt → spawn and bound the agent (`process`) → exit
-//! classification → network-blip scan → dirty tree (`vcs`) → kill events →
-//! status.json → metrics → `round_end` → output parsers (`parsers`).
+//! the goal treadmill (`goal`) → `round_start` → prompt → spawn and bound the
+//! agent (`process`) → exit classification → goal checks (`goal`) →
+//! network-blip scan → dirty tree (`vcs`) → kill events → status.json →
+//! metrics → `round_end` → output parsers (`parsers`).
 //! The round never loops; `serve` does.
 
 pub mod battery;
+pub mod goal;
 pub mod parsers;
 pub mod process;
 pub mod prompt;
@@ -106,6 +108,13 @@ pub fn protected_paths(cfg: &Config) -> Vec<PathBuf> {
     v
 }
 
+/// What in a config that loads will not do what it says: `[plugins]
+/// disable` names that turn nothing off, goal checks long enough to delay
+/// serve's breakers. `round`, `serve` and `doctor` print them.
+pub fn config_warnings(cfg: &Config) -> Vec<String> {
+    cfg.goal.as_ref().and_then(goal::budget_warning).into_iter().collect()
+}
+
 /// Run one round of `cfg` (with `phase_override` instead of the rotation's
 /// phase, if given).
 pub fn run_round(cfg: &Config, phase_override: Option<&str>) -> Result<RoundOutcome, RoundError> {
@@ -200,6 +209,9 @@ pub fn run_round(cfg: &Config, phase_override: Option<&str>) -> Result<RoundOutc
     let ctx_text = crate::state::pyjson::to_pretty(&ctx);
     if let Err(e) = crate::state::atomic::write_fast(&layout.round_context(), ctx_text.as_bytes()) {
         tracing::warn!("cannot write round-context.json: {e}");
+    }
+    if let Some(g) = &cfg.goal {
+        goal::steer(g, &layout.log_dir, round_num, &log);
     }
     log.emit_or_warn(
         Kind::RoundStart,
@@ -335,6 +347,12 @@ pub fn run_round(cfg: &Config, phase_override: Option<&str>) -> Result<RoundOutc
             Kind::RoundEscapedProcessesKilled,
             fields! {"round_num" => round_num, "count" => outcome.escaped_killed.len(), "processes" => children_json(&outcome.escaped_killed)},
         );
+    }
+
+    // 7b. goal checks: after the agent, before the dirty tree is stashed
+    if let Some(g) = &cfg.goal {
+        tracing::debug!(step = "goal checks", "round");
+        goal::run_checks(g, &cfg.runtime.work_dir, cfg.runtime.dry_run, &log);
     }
 
     // 8. network blip (failed, not killed by a signal)

@@ -60,7 +60,7 @@ pub(super) fn run_round_child(
     };
     let pid = child.id() as i32;
     let pidfd = pidfd_open(pid);
-    let ceiling = Duration::from_secs(cfg.max_budget() + 5 + 15 + 120 + 60);
+    let ceiling = ceiling(cfg);
     let started = Instant::now();
     let mut sent_stop = false;
     let periodic = Duration::from_secs(cfg.runtime.metrics_interval_s.max(1));
@@ -118,5 +118,36 @@ pub fn kill_tree(pid: i32) {
     for d in desc {
         let _ = killpg(Pid::from_raw(d.pgid), Signal::SIGKILL);
         let _ = kill(Pid::from_raw(d.pid), Signal::SIGKILL);
+    }
+}
+
+/// The outer ceiling on a round child: the longest budget, the kill ladder,
+/// a margin for the round's own bookkeeping, and the goal checks' allowance.
+pub(crate) fn ceiling(cfg: &Config) -> Duration {
+    Duration::from_secs(cfg.max_budget() + 5 + 15 + 120 + 60 + cfg.goal_allowance_s())
+}
+
+#[cfg(test)]
+mod tests {
+    /// Two checks of 10 s and 4 s add (10 + 6) + (4 + 6) s to the ceiling.
+    #[test]
+    fn goal_checks_extend_the_outer_ceiling() {
+        let dir = std::path::Path::new("/nonexistent/p");
+        let plain =
+            crate::config::default_config(dir, &dir.join("logs")).unwrap_or_else(|e| panic!("{e}"));
+        let text = format!(
+            "schema_version = 1\n[agent]\ncommand = [\"true\"]\nprompt_arg_template = []\nprompt_delivery = \"stdin\"\n\
+             [runtime]\nwork_dir = \"{d}\"\nlog_dir = \"{d}/logs\"\n[prompt]\nfiles = [\"a.md\", \"logs/l.md\"]\n\
+             [goal]\nledger = \"logs/l.md\"\n[[goal.checks]]\nname = \"a\"\ncmd = [\"true\"]\n\
+             [[goal.checks]]\nname = \"b\"\ncmd = [\"true\"]\ntimeout_s = 4\n",
+            d = dir.display()
+        );
+        let goal = crate::config::from_str(&dir.join("agent-runner.toml"), &text)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(goal.goal_allowance_s(), 26);
+        assert_eq!(
+            super::ceiling(&goal).as_secs(),
+            super::ceiling(&plain).as_secs() + 26
+        );
     }
 }

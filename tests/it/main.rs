@@ -15,6 +15,7 @@ mod docs_reliability;
 mod docs_tables;
 mod faults;
 mod fleet;
+mod goal;
 mod metrics_promtool;
 mod monitor_http;
 mod monitor_local;

@@ -28,7 +28,7 @@ mod schedule;
 mod values;
 mod vcs;
 
-pub(crate) use paths::resolve_lenient;
+pub(crate) use paths::{expand_tilde, resolve_lenient};
 
 use super::{Config, PluginsConfig, SCHEMA_VERSION};
 use keys::TOP_KEYS;
