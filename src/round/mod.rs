@@ -4,7 +4,8 @@
 //! the goal treadmill (`goal`) → `round_start` → prompt → spawn and bound the
 //! agent (`process`) → exit classification → goal checks (`goal`) →
 //! network-blip scan → dirty tree (`vcs`) → kill events → status.json →
-//! metrics → `round_end` → output parsers (`parsers`).
+//! metrics → `round_end` → output parsers (`parsers`, minus `[plugins]
+//! disable`).
 //! The round never loops; `serve` does.
 
 pub mod battery;
@@ -112,7 +113,9 @@ pub fn protected_paths(cfg: &Config) -> Vec<PathBuf> {
 /// disable` names that turn nothing off, goal checks long enough to delay
 /// serve's breakers. `round`, `serve` and `doctor` print them.
 pub fn config_warnings(cfg: &Config) -> Vec<String> {
-    cfg.goal.as_ref().and_then(goal::budget_warning).into_iter().collect()
+    let mut w = parsers::disable_warnings(&cfg.plugins.disable);
+    w.extend(cfg.goal.as_ref().and_then(goal::budget_warning));
+    w
 }
 
 /// Run one round of `cfg` (with `phase_override` instead of the rotation's
@@ -436,9 +439,13 @@ pub fn run_round(cfg: &Config, phase_override: Option<&str>) -> Result<RoundOutc
         repetitive_threshold: cfg.monitor.anomaly_repetitive_threshold,
         now_epoch: chrono::Utc::now().timestamp(),
     };
-    let head = parsers::head_for_parsers(&agent_log, parsers::HEAD_LINES);
-    for (kind, payload) in parsers::post_round_events_with_head(&input, &head) {
-        log.emit_or_warn(kind, payload);
+    let disabled = parsers::parser_for(&agent_name)
+        .is_some_and(|p| cfg.plugins.disable.iter().any(|d| d == p));
+    if !disabled {
+        let head = parsers::head_for_parsers(&agent_log, parsers::HEAD_LINES);
+        for (kind, payload) in parsers::post_round_events_with_head(&input, &head) {
+            log.emit_or_warn(kind, payload);
+        }
     }
     Ok(RoundOutcome::Completed)
 }
