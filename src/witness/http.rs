@@ -1,7 +1,8 @@
 //! `monitor --mode http`: a tiny HTTP/1.0 server on a loopback address only.
 //!
 //! Routes (GET, exact paths): `/` an HTML page (meta refresh), `/api/state`
-//! (the peek document plus `alerts`), `/metrics` (Prometheus text). Every
+//! (the peek document plus `alerts`, `now` and the `narrative`: the last 50
+//! lines of `runtime.narrative_file`), `/metrics` (Prometheus text). Every
 //! request re-reads the tail of the log_dir and runs the detectors without side
 //! effects. The server itself (std `TcpListener`, one short-lived thread per
 //! connection, deadlines, the `Host:` check) is [`server`], shared with the
@@ -91,8 +92,23 @@ pub fn state_doc(cfg: &Config) -> Result<Value, String> {
             serde_json::to_value(&alerts).unwrap_or(Value::Null),
         );
         m.insert("now".into(), json!(crate::timefmt::iso_ms(snap.now)));
+        m.insert("narrative".into(), json!(narrative(cfg)));
     }
     Ok(doc)
+}
+
+/// Lines of the narrative the page shows (upstream: 50).
+const NARRATIVE_LINES: usize = 50;
+
+/// The last lines of `runtime.narrative_file` (default
+/// `<log_dir>/narrative.md`), `""` when there is none.
+fn narrative(cfg: &Config) -> String {
+    let path = cfg
+        .runtime
+        .narrative_file
+        .clone()
+        .unwrap_or_else(|| cfg.runtime.log_dir.join("narrative.md"));
+    crate::state::reader::tail_text(&path, NARRATIVE_LINES).unwrap_or_default()
 }
 
 fn page(doc: &Value) -> String {
@@ -207,6 +223,16 @@ fn page(doc: &Value) -> String {
             esc(&sv(sy.get("load_1m"))),
             esc(&sv(sy.get("sampled_at")))
         );
+    }
+    h.push_str("<h2>Narrative</h2>");
+    match g("narrative")
+        .and_then(Value::as_str)
+        .filter(|n| !n.is_empty())
+    {
+        Some(n) => {
+            let _ = write!(h, "<pre>{}</pre>", esc(n));
+        }
+        None => h.push_str("<p>(no narrative file yet)</p>"),
     }
     h.push_str("<h2>Recent events</h2><pre>");
     if let Some(evs) = g("recent_events").and_then(Value::as_array) {
