@@ -1,12 +1,15 @@
 //! The `agent-runner.toml` schema (0.2 and 0.3 field names), its defaults, and
 //! loading with strict validation. Loading lives in `load`, the embedded
-//! presets and `init` scaffold in `presets`.
+//! presets and `init` scaffold in `presets`, every key with its type,
+//! default, effect and test in `table`.
 //!
 //! This module owns what a config *means*; it never runs anything.
 
 pub mod load;
+pub mod overlap;
 pub mod presets;
 pub mod schedule;
+pub mod table;
 
 use regex::Regex;
 use std::collections::BTreeMap;
@@ -129,7 +132,6 @@ pub struct RuntimeConfig {
     pub round_budget_s: u64,
     /// Default 3. 0 is accepted (no delay), unlike upstream.
     pub restart_delay_s: u64,
-    pub disable_pre_round_hooks: bool,
     /// 0 = never prune (0.3 default).
     pub round_log_retention: u64,
     pub narrative_file: Option<PathBuf>,
@@ -271,7 +273,6 @@ pub struct PhasesConfig {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct PhaseOverride {
     pub round_budget_s: Option<u64>,
-    pub disable_pre_round_hooks: Option<bool>,
     /// `prompt.files` for this phase (may be empty: "no prompt").
     pub prompt_files: Option<Vec<PathBuf>>,
     /// `[phases.<n>.agent]` merged field by field onto the base `[agent]`.

@@ -220,7 +220,9 @@ pub fn run_round(cfg: &Config, phase_override: Option<&str>) -> Result<RoundOutc
         Kind::RoundStart,
         fields! {"round_num" => round_num, "phase" => phase_ref},
     );
-    let agent_name = cfg.agent.binary_name();
+    // the phase's `[phases.<name>.agent]` merged over `[agent]`, if it has one
+    let agent = cfg.agent_for(phase_ref);
+    let agent_name = agent.binary_name();
     let sample_fields = |event: &str| {
         let s = metrics::sample(&layout.log_dir);
         let f = s.to_fields(
@@ -266,15 +268,15 @@ pub fn run_round(cfg: &Config, phase_override: Option<&str>) -> Result<RoundOutc
         .iter()
         .map(|a| a.replace("{work_dir}", &work_dir))
         .collect();
-    argv.extend(cfg.agent.command.iter().cloned());
-    match cfg.agent.prompt_delivery {
+    argv.extend(agent.command.iter().cloned());
+    match agent.prompt_delivery {
         PromptDelivery::Argv => argv.extend(
-            cfg.agent
+            agent
                 .prompt_arg_template
                 .iter()
                 .map(|a| a.replace("{prompt}", &text)),
         ),
-        PromptDelivery::Stdin => argv.extend(cfg.agent.prompt_arg_template.iter().cloned()),
+        PromptDelivery::Stdin => argv.extend(agent.prompt_arg_template.iter().cloned()),
     }
     let mut env: Vec<(String, String)> = vec![
         (
@@ -287,7 +289,7 @@ pub fn run_round(cfg: &Config, phase_override: Option<&str>) -> Result<RoundOutc
             phase_ref.unwrap_or("").to_string(),
         ),
     ];
-    env.extend(cfg.agent.env.iter().cloned());
+    env.extend(agent.env.iter().cloned());
     crate::state::layout::create_dirs(&layout.rounds_dir()).map_err(|source| {
         RoundError::RoundsDir {
             path: layout.rounds_dir(),
@@ -299,20 +301,20 @@ pub fn run_round(cfg: &Config, phase_override: Option<&str>) -> Result<RoundOutc
         argv,
         env,
         cwd: cfg.runtime.work_dir.clone(),
-        stdin: (cfg.agent.prompt_delivery == PromptDelivery::Stdin).then(|| text.into_bytes()),
+        stdin: (agent.prompt_delivery == PromptDelivery::Stdin).then(|| text.into_bytes()),
         log_path: agent_log.clone(),
     };
     let policy = process::WaitPolicy {
         budget: Duration::from_secs(budget),
         term_grace: TERM_GRACE,
-        terminal_marker: cfg.agent.terminal_marker.clone(),
+        terminal_marker: agent.terminal_marker.clone(),
         grace_after_result: (cfg.runtime.max_grace_after_result_s > 0)
             .then(|| Duration::from_secs(cfg.runtime.max_grace_after_result_s)),
         grace_ignore: cfg.runtime.grace_kill_ignore_patterns.clone(),
         progress_interval: (cfg.monitor.round_progress_interval_s > 0)
             .then(|| Duration::from_secs(cfg.monitor.round_progress_interval_s)),
         stop_signal: cooperative_stop_signal(&agent_name),
-        stop_grace: stop_grace(cfg, &agent_name),
+        stop_grace: stop_grace(agent),
     };
     log.emit_or_warn(
         Kind::AgentSpawn,
@@ -450,6 +452,14 @@ pub fn run_round(cfg: &Config, phase_override: Option<&str>) -> Result<RoundOutc
     Ok(RoundOutcome::Completed)
 }
 
+/// The agents that stop cooperatively (0.3 delta §3.7), by binary name, with
+/// the signal they drain on; they get `sigterm_grace_s` before SIGKILL.
+pub const COOPERATIVE: &[(&str, nix::sys::signal::Signal)] = &[
+    ("claude", nix::sys::signal::Signal::SIGINT),
+    ("gemini", nix::sys::signal::Signal::SIGTERM),
+    ("pi", nix::sys::signal::Signal::SIGTERM),
+];
+
 /// The signal a stop request sends first: the agent's cooperative stop
 /// (claude flushes on SIGINT), else SIGTERM (0.3 delta §3.7).
 pub fn cooperative_stop_signal(agent_binary: &str) -> nix::sys::signal::Signal {
@@ -459,20 +469,20 @@ pub fn cooperative_stop_signal(agent_binary: &str) -> nix::sys::signal::Signal {
         Some("SIGTERM") => return nix::sys::signal::Signal::SIGTERM,
         _ => {}
     }
-    match agent_binary {
-        "claude" => nix::sys::signal::Signal::SIGINT,
-        _ => nix::sys::signal::Signal::SIGTERM,
-    }
+    COOPERATIVE
+        .iter()
+        .find(|(a, _)| *a == agent_binary)
+        .map_or(nix::sys::signal::Signal::SIGTERM, |(_, s)| *s)
 }
 
 /// Grace after the cooperative stop signal: `sigterm_grace_s` for agents that
-/// stop cooperatively (claude, gemini, pi), the fixed 5 s otherwise.
-pub fn stop_grace(cfg: &Config, agent_binary: &str) -> Duration {
-    match agent_binary {
-        "claude" | "gemini" | "pi" => {
-            Duration::from_secs(cfg.agent.sigterm_grace_s).min(process::MAX_STOP_GRACE)
-        }
-        _ => TERM_GRACE,
+/// stop cooperatively ([`COOPERATIVE`]), the fixed 5 s otherwise.
+pub fn stop_grace(agent: &crate::config::AgentConfig) -> Duration {
+    let name = agent.binary_name();
+    if COOPERATIVE.iter().any(|(a, _)| *a == name) {
+        Duration::from_secs(agent.sigterm_grace_s).min(process::MAX_STOP_GRACE)
+    } else {
+        TERM_GRACE
     }
 }
 

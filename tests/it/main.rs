@@ -9,6 +9,8 @@ mod support;
 mod architecture;
 mod compat_python;
 mod config;
+mod config_effects;
+mod config_table;
 mod demo;
 mod deploy;
 mod docs_reliability;
