@@ -15,6 +15,7 @@ mod demo;
 mod deploy;
 mod docs_reliability;
 mod docs_tables;
+mod doctor;
 mod faults;
 mod fleet;
 mod goal;
