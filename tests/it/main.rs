@@ -10,6 +10,7 @@ mod architecture;
 mod compat_python;
 mod config;
 mod config_effects;
+mod config_monitor;
 mod config_table;
 mod demo;
 mod deploy;

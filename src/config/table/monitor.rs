@@ -5,10 +5,10 @@ use super::def::{alias, lit, text};
 use super::Key;
 use super::Shown::{Pending, Test};
 
-const HH: &str = "tests/it/config_effects.rs::host_health_thresholds_come_from_the_config";
+const HH: &str = "tests/it/config_monitor.rs::host_health_thresholds_come_from_the_config";
 const OLD_NAMES: &str = "tests/it/config_effects.rs::old_names_load_like_their_0_3_names";
-const AUTH: &str = "tests/it/config_effects.rs::auth_fail_patterns_and_hint_shape_the_oauth_alert";
-const REPEAT: &str = "tests/it/config_effects.rs::anomaly_repetitive_keys_arm_the_repetition_event";
+const AUTH: &str = "tests/it/config_monitor.rs::auth_fail_patterns_and_hint_shape_the_oauth_alert";
+const REPEAT: &str = "tests/it/config_monitor.rs::anomaly_repetitive_keys_arm_the_repetition_event";
 const MEM: &str = "the memory defenses (round admission gate, mid-round floor, brake)";
 
 #[rustfmt::skip]
@@ -34,7 +34,7 @@ pub(super) const KEYS: &[Key] = &[
         Test(REPEAT)),
     lit("monitor", "round_progress_interval_s", "int ≥ 0", "0", "`0`",
         "period of the `round_progress` heartbeat event during a round (0 = off)",
-        Test("tests/it/config_effects.rs::round_progress_interval_s_sends_heartbeats")),
+        Test("tests/it/config_monitor.rs::round_progress_interval_s_sends_heartbeats")),
     text("monitor", "supervisor_stale_threshold_s", "int ≥ 0", "`round_budget_s × 1.5`",
         "the `supervisor_stale` detector fires when no event arrived for this long; 0 turns it off",
         Test("tests/it/monitor_local.rs::stale_supervisor_is_not_silenced_by_the_monitors_own_events")),
