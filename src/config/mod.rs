@@ -6,6 +6,7 @@
 //! This module owns what a config *means*; it never runs anything.
 
 pub mod load;
+pub mod migrate;
 pub mod overlap;
 pub mod presets;
 pub mod schedule;

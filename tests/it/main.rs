@@ -21,6 +21,7 @@ mod faults;
 mod fleet;
 mod goal;
 mod metrics_promtool;
+mod migrate;
 mod monitor_http;
 mod monitor_local;
 mod monitor_python_parity;

@@ -20,12 +20,7 @@ pub fn parser_for(agent_binary: &str) -> Option<&'static str> {
 /// The 0.2 hook-level name's 0.3 parser name (`None`: the hook has no
 /// successor, e.g. `default_dirty_handler`).
 pub fn renamed(old: &str) -> Option<&'static str> {
-    match old {
-        "claude_error_detector" | "claude_rate_limit" => Some("claude"),
-        "gemini_error_detector" => Some("gemini"),
-        "codewhale_error_detector" => Some("codewhale"),
-        _ => None,
-    }
+    crate::config::migrate::renamed_hook(old)
 }
 
 /// One warning per `[plugins] disable` name that turns nothing off. It only
