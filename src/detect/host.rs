@@ -133,7 +133,14 @@ fn f(m: &Record, k: &str) -> Option<f64> {
 }
 
 fn swap_delta(cur: &Record, prev: &Record) -> Option<i64> {
-    Some(cur.get("swap_sout")?.as_i64()? - prev.get("swap_sout")?.as_i64()?)
+    cur.get("swap_sout")?
+        .as_i64()?
+        .checked_sub(prev.get("swap_sout")?.as_i64()?)
+}
+
+/// A threshold compared with a signed sample value (saturating, never wrapping).
+fn signed(x: u64) -> i64 {
+    i64::try_from(x).unwrap_or(i64::MAX)
 }
 
 /// The ladder over the latest sample and the one before it.
@@ -169,9 +176,15 @@ pub fn memory_pressure(
         return None;
     }
     if let Some(delta) = swap_delta(cur, prev) {
-        if delta > (hh.memory.swap_out_noise_floor_mb * 1024 * 1024) as i64 {
+        if delta
+            > signed(
+                hh.memory
+                    .swap_out_noise_floor_mb
+                    .saturating_mul(1024 * 1024),
+            )
+        {
             if let Some(free) = cur.get("mem_free_mb").and_then(Value::as_i64) {
-                if free < hh.memory.free_low_mb as i64 {
+                if free < signed(hh.memory.free_low_mb) {
                     return Some(Pressure {
                         severity: Severity::Critical,
                         signal: "swap_out_rate",
@@ -190,7 +203,7 @@ pub fn memory_pressure(
     }
     let free = cur.get("mem_free_mb").and_then(Value::as_i64)?;
     let avail = cur.get("mem_available_mb").and_then(Value::as_i64)?;
-    if free < hh.memory.free_low_mb as i64 && avail < hh.memory.avail_min_mb as i64 {
+    if free < signed(hh.memory.free_low_mb) && avail < signed(hh.memory.avail_min_mb) {
         return Some(Pressure {
             severity: Severity::Warning,
             signal: "combined_low",
@@ -265,7 +278,7 @@ pub fn mem_pressure_gate_inert(w: &Window) -> Option<Alert> {
     let prev = prev.unwrap_or(&empty);
     let hh = &w.thresholds.host_health;
     let avail = cur.get("mem_available_mb").and_then(Value::as_i64)?;
-    if avail < hh.memory.avail_min_mb as i64 {
+    if avail < signed(hh.memory.avail_min_mb) {
         return None;
     }
     let p = memory_pressure(cur, prev, hh)?;

@@ -17,6 +17,8 @@ const RATE_THRESHOLD: f64 = 0.2;
 const HUNG_FACTOR: f64 = 1.5;
 const ORPHAN_THRESHOLD: u64 = 3;
 const REPETITIVE_WINDOW_ROUNDS: i64 = 5;
+/// How long a pause without `resume_at` explains a silence: 8 days.
+const PAUSE_BOUND_S: i64 = 8 * 86_400;
 
 /// `timeout_rate` (#1).
 pub fn timeout_rate(w: &Window) -> Option<Alert> {
@@ -261,7 +263,7 @@ pub fn anomaly_repetitive_active(w: &Window) -> Option<Alert> {
         .iter()
         .filter_map(|e| field(e, "round_num").and_then(Value::as_i64))
         .max()?;
-    let start = max_round - REPETITIVE_WINDOW_ROUNDS + 1;
+    let start = max_round.saturating_sub(REPETITIVE_WINDOW_ROUNDS - 1);
     let hits: Vec<&Record> = w
         .events
         .iter()
@@ -317,15 +319,24 @@ pub fn supervisor_stale(w: &Window) -> Option<Alert> {
             .get("resume_at")
             .and_then(Value::as_str)
             .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
-            .map(|t| t.with_timezone(&Utc));
+            .map(|t| t.with_timezone(&Utc))
+            .filter(|t| crate::timefmt::in_range(*t));
         let bound = match resume {
             Some(b) => Some(b),
-            None => ts_of(p).map(|t| t + chrono::Duration::days(8)),
+            None => ts_of(p).and_then(|t| crate::timefmt::add_s(t, PAUSE_BOUND_S)),
         };
-        match bound {
+        // A pause still in force (or one that ends past the end of time)
+        // explains the silence.
+        let end = bound.map(|b| {
+            i64::try_from(threshold)
+                .ok()
+                .and_then(|s| crate::timefmt::add_s(b, s))
+        });
+        match end {
             None => return None,
-            Some(b) if w.now <= b + chrono::Duration::seconds(threshold as i64) => return None,
-            Some(_) => {}
+            Some(None) => return None,
+            Some(Some(e)) if w.now <= e => return None,
+            Some(Some(_)) => {}
         }
     }
     Some(alert(

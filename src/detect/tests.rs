@@ -437,3 +437,61 @@ fn catalogue_lists_every_alert_kind_once() {
     let set: std::collections::HashSet<&&str> = names.iter().collect();
     assert_eq!(set.len(), 14);
 }
+
+/// Thresholds and records no config loader would let through (a remote's
+/// hello is not clamped when a window is built by hand): every detector
+/// answers without panicking.
+#[test]
+fn every_detector_survives_extreme_thresholds_numbers_and_dates() {
+    let mut w = W::new();
+    w.th.supervisor_stale_threshold_s = u64::MAX;
+    w.th.round_budget_s = u64::MAX;
+    w.th.host_health.disk.growth_window_s = u64::MAX;
+    w.th.host_health.memory.swap_out_noise_floor_mb = u64::MAX;
+    w.th.host_health.memory.free_low_mb = u64::MAX;
+    w.th.host_health.memory.avail_min_mb = u64::MAX;
+    let max = "9999-12-31T23:59:59.999Z";
+    let min = "0001-01-01T00:00:00.000Z";
+    for (ts, rn) in [(max, i64::MAX), (min, i64::MIN), (max, i64::MIN)] {
+        w.events.push(rec(
+            json!({"ts": ts, "event": "round_start", "round_num": rn}),
+        ));
+        w.events.push(rec(
+            json!({"ts": ts, "event": "schedule_paused", "round_num": rn}),
+        ));
+        w.events.push(rec(
+            json!({"ts": ts, "event": "round_deferred", "round_num": rn, "resume_at": ts}),
+        ));
+        w.events.push(rec(
+            json!({"ts": ts, "event": "anomaly_repetitive_tool", "round_num": rn}),
+        ));
+        w.events.push(rec(json!({"ts": ts, "event": "transient_error_detected", "round_num": rn, "reset_at_epoch": f64::MAX})));
+        w.metrics.push(rec(json!({"ts": ts, "disk_used_pct": f64::MAX, "inode_used_pct": -f64::MAX, "swap_sout": rn, "mem_free_mb": rn, "mem_available_mb": rn})));
+    }
+    let all = (w.events.clone(), w.metrics.clone());
+    // The whole window, and each third of it alone (every round number
+    // i64::MIN, say), at the ends of time.
+    for part in [None, Some(0), Some(1), Some(2)] {
+        w.events = all
+            .0
+            .iter()
+            .skip(part.map_or(0, |p| p * 5))
+            .take(part.map_or(99, |_| 5))
+            .cloned()
+            .collect();
+        w.metrics = all
+            .1
+            .iter()
+            .skip(part.unwrap_or(0))
+            .take(part.map_or(99, |_| 1))
+            .cloned()
+            .collect();
+        for now in [t0(), DateTime::<Utc>::MAX_UTC, DateTime::<Utc>::MIN_UTC] {
+            w.now = now;
+            let _ = d::run_all(&w.w());
+            w.th.supervisor_stale_threshold_s = i64::MAX as u64;
+            let _ = d::run_all(&w.w());
+            w.th.supervisor_stale_threshold_s = u64::MAX;
+        }
+    }
+}

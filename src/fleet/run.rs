@@ -304,13 +304,11 @@ async fn drive(
             o.start_delay = Duration::from_millis(rand::thread_rng().gen_range(0..spread_ms));
         }
         pending.insert(s.name.clone());
-        tokio::spawn(link::watch(
-            s,
-            o,
-            Arc::clone(&gate),
-            Arc::clone(&table),
-            tx.clone(),
-        ));
+        // Each host's link in a task of its own: a panic there ends only
+        // that host's link (reported as `Crashed`).
+        let name = s.name.clone();
+        let task = link::watch(s, o, Arc::clone(&gate), Arc::clone(&table), tx.clone());
+        tokio::spawn(link::supervise(name, Arc::clone(&table), tx.clone(), task));
     }
     drop(tx);
     let mut trim_at = std::time::Instant::now();
@@ -420,6 +418,12 @@ async fn drive(
                         let _ = writeln!(err, "{}", plain(format!("agent-runner: host '{host}': {message}")));
                     }
                     Report::Done { host } => {
+                        pending.remove(&host);
+                        if pending.is_empty() { break; }
+                    }
+                    Report::Crashed { host, message } => {
+                        unreachable = true;
+                        let _ = writeln!(err, "agent-runner: {message}");
                         pending.remove(&host);
                         if pending.is_empty() { break; }
                     }

@@ -28,6 +28,7 @@ mod schedule;
 mod values;
 mod vcs;
 
+pub use monitor::{clamp_of, Clamp, CLAMPS};
 pub(crate) use paths::{expand_tilde, resolve_lenient};
 
 use super::{Config, PluginsConfig, SCHEMA_VERSION};

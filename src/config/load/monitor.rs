@@ -3,6 +3,11 @@
 //! anomaly, progress and staleness intervals) and `[monitor.host_health]`,
 //! read from the 0.3 sub-tables (`memory`, `disk`, `pressure`, `brake`) or
 //! the 0.2 flat keys, never both for one setting.
+//!
+//! The thresholds the detectors do time or size arithmetic with are held to
+//! the ranges of [`CLAMPS`]: a value above its maximum is clamped with a
+//! one-line warning naming the file and the key (the witness clamps a remote
+//! host's hello to the same ranges).
 
 use super::keys::{allowed, hh_flat, join, HH_SUBTABLES};
 use super::values::one_line_regex_error;
@@ -17,6 +22,60 @@ use toml::{Table, Value};
 
 const REMOTE_TOLERANCE_MAX: i64 = 3600;
 const BRAKE_STEP_MAX: i64 = 50;
+const DAY_S: u64 = 86_400;
+/// 1 TiB in MiB.
+const TIB_MB: u64 = 1 << 20;
+
+/// A threshold the detectors do time or size arithmetic with, and the range
+/// it is held to. `key` is its path under `[monitor]`, which is also its path
+/// under a hello's `thresholds`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Clamp {
+    pub key: &'static str,
+    pub min: u64,
+    pub max: u64,
+}
+
+impl Clamp {
+    /// `v` within the range.
+    pub fn apply(&self, v: u64) -> u64 {
+        v.clamp(self.min, self.max)
+    }
+}
+
+/// Every clamped threshold (docs/configuration.md lists them).
+pub const CLAMPS: &[Clamp] = &[
+    Clamp {
+        key: "supervisor_stale_threshold_s",
+        min: 0,
+        max: 30 * DAY_S,
+    },
+    Clamp {
+        key: "host_health.disk.growth_window_s",
+        min: 1,
+        max: 7 * DAY_S,
+    },
+    Clamp {
+        key: "host_health.memory.avail_min_mb",
+        min: 0,
+        max: TIB_MB,
+    },
+    Clamp {
+        key: "host_health.memory.free_low_mb",
+        min: 1,
+        max: TIB_MB,
+    },
+    Clamp {
+        key: "host_health.memory.swap_out_noise_floor_mb",
+        min: 1,
+        max: TIB_MB,
+    },
+];
+
+/// The clamp of `key` (a path under `[monitor]`), if it has one.
+pub fn clamp_of(key: &str) -> Option<&'static Clamp> {
+    CLAMPS.iter().find(|c| c.key == key)
+}
 
 /// Values read from `[monitor.host_health]`, with the name each was written as.
 type HhValues<'a> = BTreeMap<(&'static str, &'static str), (&'a Value, String)>;
@@ -84,14 +143,40 @@ impl Loader {
             anomaly_repetitive_window: window,
             anomaly_repetitive_threshold: threshold,
             round_progress_interval_s: nonneg("round_progress_interval_s", 0)?,
-            supervisor_stale_threshold_s: self.opt(
-                t,
-                "monitor",
-                "supervisor_stale_threshold_s",
-                Self::nonneg_int,
-            )?,
+            supervisor_stale_threshold_s: self
+                .opt(
+                    t,
+                    "monitor",
+                    "supervisor_stale_threshold_s",
+                    Self::nonneg_int,
+                )?
+                .map(|v| {
+                    self.clamped(
+                        "supervisor_stale_threshold_s",
+                        "monitor.supervisor_stale_threshold_s",
+                        v,
+                    )
+                }),
             host_health: self.host_health(t)?,
         })
+    }
+
+    /// `v` held to the range of the clamped threshold `key`, with a warning
+    /// naming the file and `name` (the key as written) when it was above.
+    fn clamped(&self, key: &str, name: &str, v: u64) -> u64 {
+        let Some(c) = clamp_of(key) else {
+            return v;
+        };
+        let got = c.apply(v);
+        if got != v {
+            tracing::warn!(
+                "{}: {name}: {v} is out of range {}..={}; using {got}",
+                self.file.display(),
+                c.min,
+                c.max
+            );
+        }
+        got
     }
 
     /// Collect `[monitor.host_health]` values from the 0.3 sub-tables and the
@@ -140,16 +225,29 @@ impl Loader {
                 }
             };
         }
+        // A field of [`CLAMPS`]: read, then held to its range.
+        macro_rules! clamped {
+            ($sub:literal, $key:literal, $check:ident, $default:expr) => {
+                match get($sub, $key) {
+                    Some((v, name)) => self.clamped(
+                        concat!("host_health.", $sub, ".", $key),
+                        name,
+                        self.$check(v, name)?,
+                    ),
+                    None => $default,
+                }
+            };
+        }
         Ok(HostHealth {
             memory: MemoryHealth {
-                avail_min_mb: field!("memory", "avail_min_mb", nonneg_int, 200),
-                free_low_mb: field!("memory", "free_low_mb", pos_int, 16),
-                swap_out_noise_floor_mb: field!("memory", "swap_out_noise_floor_mb", pos_int, 32),
+                avail_min_mb: clamped!("memory", "avail_min_mb", nonneg_int, 200),
+                free_low_mb: clamped!("memory", "free_low_mb", pos_int, 16),
+                swap_out_noise_floor_mb: clamped!("memory", "swap_out_noise_floor_mb", pos_int, 32),
             },
             disk: DiskHealth {
                 warning_pct: field!("disk", "warning_pct", pct, 90.0),
                 critical_pct: field!("disk", "critical_pct", pct, 95.0),
-                growth_window_s: field!("disk", "growth_window_s", pos_int, 1800),
+                growth_window_s: clamped!("disk", "growth_window_s", pos_int, 1800),
                 disk_growth_pct_per_hr_warning: field!(
                     "disk",
                     "disk_growth_pct_per_hr_warning",

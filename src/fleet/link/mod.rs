@@ -11,9 +11,12 @@
 //! This file holds what a link is given ([`LinkOpts`]), what it says
 //! ([`Report`]) and the per-host `Link` state; the rest, by concern:
 //! `retention.rs` (what the buffers keep), `view.rs` (the [`HostView`]),
-//! `row.rs` (the table row), `session.rs` (one SSH session and its probe
-//! channel, detection and auto-stop), `relay.rs` (a host on the Python tool)
-//! and `reconnect.rs` (the task: back-off, blips, unreachable, give-up).
+//! `row.rs` (the table row), `lines.rs` (a channel's bytes as bounded
+//! lines), `intake.rs` (a probe channel's output into the view),
+//! `session.rs` (one SSH session and its probe channel, detection and
+//! auto-stop), `relay.rs` (a host on the Python tool), `reconnect.rs`
+//! (the task: back-off, blips, unreachable, give-up) and `supervise.rs` (a
+//! panic in one host's task ends only that host's link).
 
 use super::hosts::HostSpec;
 use crate::detect::dedup::Dedup;
@@ -23,12 +26,19 @@ use std::path::PathBuf;
 use std::time::Duration;
 use tokio::sync::mpsc;
 
+#[cfg(test)]
+mod fuzz;
+mod intake;
+mod lines;
 mod reconnect;
 mod relay;
 mod retention;
 mod row;
 mod session;
+mod supervise;
 mod view;
+#[cfg(test)]
+mod view_tests;
 
 pub use reconnect::{backoff_s, unreachable_alert, watch, BACKOFF_CAP_S, HOST_UNREACHABLE};
 pub use retention::{
@@ -36,6 +46,7 @@ pub use retention::{
 };
 pub use row::{Row, Table};
 pub use session::PROBE_MALLOC_TUNABLES;
+pub use supervise::supervise;
 pub use view::{Applied, HostView};
 
 /// What a link tells the output side.
@@ -89,6 +100,12 @@ pub enum Report {
     /// `--once`: this host is done (evaluated or failed).
     Done {
         host: String,
+    },
+    /// The host's task panicked (a bug): its link is over, the others go
+    /// on. The message names the host (one line).
+    Crashed {
+        host: String,
+        message: String,
     },
 }
 

@@ -5,6 +5,7 @@
 //! replay is dropped by hashing the newest lines.
 
 use super::super::frame::{self, Frame};
+use super::lines::Lines;
 use super::session::{last_line, StderrTail, OPEN_DEADLINE};
 use super::{Applied, Ended, HostView, Link};
 use crate::detect::window::Thresholds;
@@ -23,6 +24,9 @@ use std::time::{Duration, Instant};
 const RELAY_WATCHDOG: &str = "exec 3<&0; \"$@\" </dev/null & p=$!; \
 (while read -r _; do :; done <&3; kill $p 2>/dev/null) & w=$!; \
 wait $p; s=$?; kill $w 2>/dev/null; exit $s";
+/// The longest line of the Python tool's `events --tail` taken (its lines
+/// have no bound of their own); a longer one is skipped with a warning.
+const RELAY_LINE_MAX: usize = 2 * frame::MAX_FRAME;
 /// Lines remembered to drop the replay of a Python relay's resume.
 const RELAY_SEEN: usize = 512;
 /// How far back a Python relay's first connect replays (no byte cursor to
@@ -76,6 +80,9 @@ impl Link {
             .map_err(failed)?;
         let cfg = if text.success() {
             let t = String::from_utf8_lossy(&text.stdout);
+            // The loader's warnings (a clamped threshold) name the file;
+            // the span names the host too.
+            let _host = tracing::warn_span!("host", name = %self.spec.name).entered();
             crate::config::from_str(std::path::Path::new(&self.spec.config), &t).map_err(|e| {
                 format!(
                     "the remote config '{}' does not load here: {e}",
@@ -99,15 +106,24 @@ impl Link {
             .exec(&["date", "-u", "+%s"], OPEN_DEADLINE)
             .await
             .map_err(failed)?;
-        let half_rtt = chrono::Duration::milliseconds(t0.elapsed().as_millis() as i64 / 2);
-        let host_now = String::from_utf8_lossy(&date.stdout)
+        let half_rtt_ms = i64::try_from(t0.elapsed().as_millis() / 2).unwrap_or(0);
+        let host_clock = String::from_utf8_lossy(&date.stdout)
             .trim()
             .parse::<i64>()
             .ok()
-            .and_then(|s| DateTime::<Utc>::from_timestamp(s, 500_000_000))
-            .map_or_else(Utc::now, |t| t + half_rtt);
+            .and_then(crate::timefmt::from_epoch_s)
+            .and_then(|t| crate::timefmt::add_ms(t, 500 + half_rtt_ms));
+        let host_now = match host_clock {
+            Some(t) => t,
+            None => {
+                return Err(Ended::Failed(format!(
+                "host '{}': its clock ('date -u +%s') did not give a time of the years 1 to 9999",
+                self.spec.name
+            )))
+            }
+        };
         let th = Thresholds::from_config(&cfg);
-        self.view.apply(Frame::Hello(frame::obj(json!({
+        let hello = self.view.apply(Frame::Hello(frame::obj(json!({
             "version": "python",
             "relay": "events --tail",
             "hostname": Value::Null,
@@ -117,6 +133,9 @@ impl Link {
             "thresholds": serde_json::to_value(&th).unwrap_or(Value::Null),
             "auto_stop_on": cfg.monitor.auto_stop_on,
         }))));
+        if let Applied::Refused(e) = hello {
+            return Err(Ended::NoProbe(format!("host '{}': {e}", self.spec.name)));
+        }
         let snapshot = |now: DateTime<Utc>| {
             Frame::Snapshot(frame::obj(json!({
                 "now": crate::timefmt::iso_ms(now),
@@ -127,7 +146,8 @@ impl Link {
         self.view.apply(snapshot(host_now));
         self.report_connected();
         let since = self.view.relay_since.clone().unwrap_or_else(|| {
-            crate::timefmt::iso_ms(host_now - chrono::Duration::seconds(RELAY_BACKFILL_S))
+            let from = crate::timefmt::add_s(host_now, -RELAY_BACKFILL_S).unwrap_or(host_now);
+            crate::timefmt::iso_ms(from)
         });
         let kinds = relay_kinds().join(",");
         // The Python tail outlives a closed channel (it only notices on its
@@ -158,7 +178,7 @@ impl Link {
         // any (the Python tool takes seconds to start on a busy Pi).
         let interval = Duration::from_secs_f64(self.opts.interval_s);
         let mut lines_seen = false;
-        let mut buf: Vec<u8> = Vec::new();
+        let mut lines = Lines::new(RELAY_LINE_MAX);
         let mut stderr = StderrTail::default();
         loop {
             let every = match (self.opts.once, lines_seen) {
@@ -180,21 +200,25 @@ impl Link {
             match ev {
                 Some(StreamEvent::Stdout(d)) => {
                     lines_seen = true;
-                    buf.extend_from_slice(&d);
+                    // The Python tool's lines have no size bound: one too
+                    // long for a frame is skipped (its bytes never kept).
+                    let dropped = lines.push(&d);
+                    if dropped > 0 {
+                        tracing::warn!(
+                            "host '{}': skipped {dropped} event line(s) of its 'events --tail' longer than {} KiB",
+                            self.spec.name,
+                            RELAY_LINE_MAX / 1024
+                        );
+                    }
                     let mut changed = false;
-                    while let Some(end) = buf.iter().position(|b| *b == b'\n') {
-                        let line: Vec<u8> = buf.drain(..=end).collect();
-                        let line = String::from_utf8_lossy(&line).into_owned();
+                    while let Some(raw) = lines.next_line() {
+                        let line = String::from_utf8_lossy(raw).into_owned();
                         if let Applied::Event(l) = self.view.relay_line(line) {
                             changed = true;
                             self.report_event(l);
                         }
                     }
-                    if buf.len() > frame::MAX_FRAME * 2 {
-                        return Err(Ended::Failed(
-                            "the remote 'events --tail' sent an over-long line".into(),
-                        ));
-                    }
+                    lines.compact();
                     if changed && !self.opts.once {
                         self.evaluate(sess).await;
                     }

@@ -55,6 +55,41 @@ pub const DETECTOR_FIELDS: &[&str] = &[
     "resume_at",
     "reason",
 ];
+/// The metric-sample fields the detectors read; the witness keeps only
+/// these of a relayed sample ([`slim_metric`]).
+pub const METRIC_FIELDS: &[&str] = &[
+    "ts",
+    "disk_used_pct",
+    "inode_used_pct",
+    "mem_free_mb",
+    "mem_available_mb",
+    "swap_sout",
+    "psi_some_avg10",
+    "psi_full_avg10",
+];
+/// The longest string kept in a slim metric sample (a `ts` takes 24 bytes).
+const METRIC_STRING_MAX: usize = 64;
+
+/// A metric sample as the witness keeps it: its [`METRIC_FIELDS`], each a
+/// number, boolean, null or short string (a longer string, an array or an
+/// object becomes null: no detector reads one as a number or a time). So the
+/// [`RECENT_METRICS`] samples of a host stay small whatever it sends.
+pub fn slim_metric(m: Record) -> Record {
+    let mut out = Record::with_capacity(METRIC_FIELDS.len());
+    for (k, v) in m {
+        if !METRIC_FIELDS.contains(&k.as_str()) {
+            continue;
+        }
+        let v = match v {
+            Value::String(s) if s.len() > METRIC_STRING_MAX => Value::Null,
+            Value::Array(_) | Value::Object(_) => Value::Null,
+            v => v,
+        };
+        out.insert(k, v);
+    }
+    out
+}
+
 /// Kinds whose newest event counts however old it is: a throttle, a pause or
 /// a deferral still in force (`rate_limit_active`, `supervisor_stale`).
 pub(super) const STATE_KINDS: &[&str] = &[
@@ -79,7 +114,7 @@ pub fn compact(events: &mut VecDeque<Record>) {
     use detectors::kind as kind_of;
     let round_of = |e: &Record| detectors::field(e, "round_num").and_then(Value::as_i64);
     let max_round = events.iter().filter_map(round_of).max().unwrap_or(0);
-    let floor = max_round - KEEP_ROUNDS + 1;
+    let floor = max_round.saturating_sub(KEEP_ROUNDS - 1);
     let n = events.len();
     // the newest event of each state kind, by index
     let mut newest_state: Vec<usize> = Vec::with_capacity(STATE_KINDS.len());
@@ -118,9 +153,16 @@ pub fn prune_metrics(metrics: &mut VecDeque<Record>, window_s: u64) {
     let Some(latest) = metrics.back().and_then(ts) else {
         return;
     };
-    let floor = latest - chrono::Duration::seconds(window_s as i64 + 60);
-    while metrics.len() > 2 && metrics.front().and_then(ts).is_some_and(|t| t < floor) {
-        metrics.pop_front();
+    // A floor before the start of time keeps every sample (the count cap
+    // below still holds).
+    let floor = i64::try_from(window_s)
+        .ok()
+        .and_then(|w| w.checked_add(60))
+        .and_then(|w| crate::timefmt::add_s(latest, -w));
+    if let Some(floor) = floor {
+        while metrics.len() > 2 && metrics.front().and_then(ts).is_some_and(|t| t < floor) {
+            metrics.pop_front();
+        }
     }
     while metrics.len() > RECENT_METRICS {
         metrics.pop_front();
@@ -269,5 +311,45 @@ mod tests {
         }
         // 1800 s + 60 s margin at one sample per 30 s.
         assert_eq!(m.len(), 63);
+    }
+
+    #[test]
+    fn extreme_round_numbers_and_windows_neither_panic_nor_unbound_the_buffers() {
+        for rn in [i64::MIN, i64::MAX] {
+            let mut dq: VecDeque<Record> = (0..=COMPACT_AT)
+                .map(|_| event_at(0, json!({"event": "round_start", "round_num": rn})))
+                .collect();
+            compact(&mut dq);
+            assert!(dq.len() <= COMPACT_AT);
+        }
+        let mut m: VecDeque<Record> = VecDeque::new();
+        for ts in ["9999-12-31T23:59:59.999Z", "0001-01-01T00:00:00.000Z"] {
+            for _ in 0..(RECENT_METRICS + 10) {
+                let mut r = Map::new();
+                r.insert("ts".into(), json!(ts));
+                m.push_back(r);
+                prune_metrics(&mut m, u64::MAX);
+                prune_metrics(&mut m, i64::MAX as u64);
+                prune_metrics(&mut m, 604_800);
+            }
+            assert!(m.len() <= RECENT_METRICS);
+        }
+    }
+
+    #[test]
+    fn a_slim_metric_keeps_only_small_values_of_the_fields_detectors_read() {
+        let big = "x".repeat(100_000);
+        let m = slim_metric(
+            json!({"ts": "2026-11-01T00:00:00.000Z", "disk_used_pct": 50.5, "junk": big,
+                "swap_sout": big, "mem_free_mb": [1, 2], "psi_some_avg10": {"a": 1}, "mem_available_mb": 7})
+            .as_object()
+            .unwrap()
+            .clone(),
+        );
+        assert_eq!(
+            Value::Object(m),
+            json!({"ts": "2026-11-01T00:00:00.000Z", "disk_used_pct": 50.5, "swap_sout": null,
+                "mem_free_mb": null, "psi_some_avg10": null, "mem_available_mb": 7})
+        );
     }
 }

@@ -44,23 +44,20 @@ fn alert_value(a: &Alert) -> Value {
 
 impl Link {
     pub(super) fn update_row(&self, f: impl FnOnce(&mut Row)) {
-        if let Ok(mut t) = self.table.lock() {
-            if !t.contains_key(&self.spec.name) {
-                t.insert(
-                    self.spec.name.clone(),
-                    Row {
-                        name: self.spec.name.clone(),
-                        alias: self.spec.alias.clone(),
-                        tags: self.spec.tags.clone(),
-                        state: "connecting".into(),
-                        ..Default::default()
-                    },
-                );
-            }
-            if let Some(row) = t.get_mut(&self.spec.name) {
-                f(row);
-            }
-        }
+        // Rows are plain data: still good after another task panicked
+        // holding the lock (see `supervise`).
+        let mut t = self
+            .table
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let row = t.entry(self.spec.name.clone()).or_insert_with(|| Row {
+            name: self.spec.name.clone(),
+            alias: self.spec.alias.clone(),
+            tags: self.spec.tags.clone(),
+            state: "connecting".into(),
+            ..Default::default()
+        });
+        f(row);
     }
 
     /// Bring the host's row up to date. Runs after every evaluation, so it

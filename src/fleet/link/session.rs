@@ -1,13 +1,14 @@
 //! The link session: one SSH session per host and, over it, one streaming
-//! `probe` channel ([`Link::session_once`]). Frames go into the
-//! [`super::HostView`]; after each change the detectors run, alerts are
-//! de-duplicated and reported, and auto-stop runs `agent-runner stop` over
-//! the same session. A channel that ends before its hello is classified: no
-//! remote binary, one too old, or the Python tool (handed to [`super::relay`]).
+//! `probe` channel ([`Link::session_once`]). Its output goes through
+//! [`super::intake`] into the [`super::HostView`]; after each change the
+//! detectors run, alerts are de-duplicated and reported ([`Link::judge`]),
+//! and auto-stop runs `agent-runner stop` over the same session. A channel
+//! that ends before its hello is classified: no remote binary, one too old,
+//! or the Python tool (handed to [`super::relay`]).
 
-use super::super::frame;
 use super::super::hosts::HostSpec;
-use super::{Applied, Ended, Link, Report};
+use super::intake::Intake;
+use super::{Ended, Link, Report};
 use crate::detect::AutoAction;
 use crate::ssh::config::{self as sshconfig, ResolveOptions};
 use crate::ssh::session::{self, StreamEvent};
@@ -19,8 +20,6 @@ use tokio::sync::Semaphore;
 /// Deadline for opening the probe channel and for the remote `stop`.
 pub(super) const OPEN_DEADLINE: Duration = Duration::from_secs(30);
 const STOP_DEADLINE: Duration = Duration::from_secs(120);
-/// Capacity the per-link line buffer goes back to once a burst is read.
-const LINE_BUF_KEEP: usize = 8 * 1024;
 /// Bytes of a remote command's stderr kept for its error message.
 const STDERR_KEEP: usize = 4096;
 
@@ -28,10 +27,25 @@ const STDERR_KEEP: usize = 4096;
 pub const PROBE_MALLOC_TUNABLES: &str = "GLIBC_TUNABLES=glibc.malloc.tcache_count=0";
 
 impl Link {
-    /// Detect, de-duplicate, report, auto-stop over `sess`.
+    /// Detect, de-duplicate, report ([`Link::judge`]), then auto-stop over
+    /// `sess` for the fresh alerts the host allows it for.
     pub(super) async fn evaluate(&mut self, sess: &session::Session) {
+        for detector in self.judge() {
+            let result = remote_stop(sess, &self.spec).await;
+            self.send(Report::AutoStop {
+                host: self.spec.name.clone(),
+                detector: detector.to_string(),
+                result,
+            });
+        }
+    }
+
+    /// Run the detectors, de-duplicate, report fresh and cleared alerts and
+    /// refresh the row. Returns the detectors of the fresh alerts auto-stop
+    /// is to act on (allowed by the host's `auto_stop_on` and our options).
+    pub(super) fn judge(&mut self) -> Vec<&'static str> {
         let Some(alerts) = self.view.detect() else {
-            return;
+            return Vec::new();
         };
         self.last_alerts = alerts.clone();
         let verdict = self.dedup.update(alerts);
@@ -51,6 +65,7 @@ impl Link {
                 })
                 .unwrap_or_default()
         };
+        let mut stop = Vec::new();
         for a in &verdict.fresh {
             self.send(Report::Alert {
                 host: self.spec.name.clone(),
@@ -60,12 +75,7 @@ impl Link {
                 && a.auto_action == AutoAction::StopService
                 && allowed.iter().any(|d| d == a.detector)
             {
-                let result = remote_stop(sess, &self.spec).await;
-                self.send(Report::AutoStop {
-                    host: self.spec.name.clone(),
-                    detector: a.detector.to_string(),
-                    result,
-                });
+                stop.push(a.detector);
             }
         }
         for (_, det) in &verdict.cleared {
@@ -75,10 +85,12 @@ impl Link {
             });
         }
         self.refresh_row();
+        stop
     }
 
     /// One connection: connect, stream, evaluate until it ends; `good` is
-    /// set once at least one frame arrived.
+    /// set once the connection works (a hello was taken, or the Python
+    /// relay's tail started).
     pub(super) async fn session_once(
         &mut self,
         host: &ResolvedHost,
@@ -151,70 +163,29 @@ impl Link {
             .open_exec_stream(&refs, OPEN_DEADLINE)
             .await
             .map_err(|e| Ended::Failed(e.to_string()))?;
-        // No frame (snapshots come every interval) for this long: the link is dead.
+        // No frame (snapshots come every interval) for this long: the link
+        // is dead. Only frames count: a host that sends bytes but no hello,
+        // or nothing but lines that are not frames, ends here too.
         let silence = Duration::from_secs_f64(self.opts.interval_s * 3.0 + 15.0);
-        let mut buf: Vec<u8> = Vec::new();
+        let mut deadline = tokio::time::Instant::now() + silence;
+        let mut intake = Intake::default();
         let mut stderr = StderrTail::default();
-        let mut hello_seen = false;
-        let mut ready = false;
         loop {
-            let ev = match tokio::time::timeout(silence, st.next()).await {
-                Ok(ev) => ev,
-                Err(_) => {
-                    return Err(Ended::Failed(format!(
-                        "no frame from the probe for {}s",
-                        silence.as_secs()
-                    )))
-                }
+            let Ok(ev) = tokio::time::timeout_at(deadline, st.next()).await else {
+                return Err(Ended::Failed(if intake.hello_seen() {
+                    format!("no frame from the probe for {}s", silence.as_secs())
+                } else {
+                    format!("no hello from the probe within {}s", silence.as_secs())
+                }));
             };
+            let hello_seen = intake.hello_seen();
             match ev {
                 Some(StreamEvent::Stdout(d)) => {
-                    buf.extend_from_slice(&d);
-                    let mut changed = false;
-                    // Whole lines from `start`; what is left is kept for the next read.
-                    let mut start = 0usize;
-                    while let Some(rel) = buf[start..].iter().position(|b| *b == b'\n') {
-                        let end = start + rel;
-                        let text = String::from_utf8_lossy(&buf[start..end]);
-                        start = end + 1;
-                        let Ok(f) = frame::decode(text.trim_end()) else {
-                            continue;
-                        };
-                        *good = true;
-                        match self.view.apply(f) {
-                            Applied::Hello => {
-                                hello_seen = true;
-                                self.report_connected();
-                            }
-                            Applied::Event(line) => {
-                                changed = true;
-                                self.report_event(line);
-                            }
-                            Applied::Snapshot => {
-                                changed = true;
-                                ready = true;
-                            }
-                            Applied::Notice(m) => self.report_notice(m),
-                            Applied::Error(e) => {
-                                return Err(Ended::Failed(format!("the remote probe said: {e}")))
-                            }
-                            Applied::Nothing => {}
-                        }
-                        for m in self.view.take_notes() {
-                            self.report_notice(m);
-                        }
+                    let took = self.take_stdout(&mut intake, &d, good)?;
+                    if took.frames > 0 && intake.hello_seen() {
+                        deadline = tokio::time::Instant::now() + silence;
                     }
-                    buf.drain(..start);
-                    if buf.is_empty() && buf.capacity() > LINE_BUF_KEEP {
-                        // A backlog burst grew it; a host costs less between events.
-                        buf = Vec::with_capacity(LINE_BUF_KEEP);
-                    }
-                    if buf.len() > frame::MAX_FRAME * 2 {
-                        return Err(Ended::Failed(
-                            "the remote probe sent a line longer than the frame limit".into(),
-                        ));
-                    }
-                    if changed && ready {
+                    if took.evaluate {
                         self.evaluate(sess).await;
                         if self.opts.once {
                             st.close().await;

@@ -5,7 +5,7 @@
 //! No I/O: the link session feeds it.
 
 use super::super::frame::Frame;
-use super::retention::{compact, prune_metrics, COMPACT_AT, DETECTOR_FIELDS};
+use super::retention::{compact, prune_metrics, slim_metric, COMPACT_AT, DETECTOR_FIELDS};
 use crate::detect::window::{Record, Thresholds, Window};
 use crate::detect::{self as detectors, Alert};
 use crate::state::reader::{self, Cursor, Position};
@@ -15,29 +15,46 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Instant;
 
-/// Parse a hello's thresholds; hosts that report the same ones share one
-/// copy (its compiled auth patterns are a good part of what a host costs).
-fn shared_thresholds(v: &Value) -> Option<Arc<Thresholds>> {
-    static CACHE: Mutex<Vec<(Value, Weak<Thresholds>)>> = Mutex::new(Vec::new());
+/// A hello's thresholds, parsed and held to their ranges, with one line per
+/// value clamped; hosts that report the same ones share one copy (its
+/// compiled auth patterns are a good part of what a host costs). Err: why
+/// they are not usable.
+fn shared_thresholds(v: &Value) -> Result<(Arc<Thresholds>, Vec<String>), String> {
+    type Entry = (Value, Weak<Thresholds>, Vec<String>);
+    static CACHE: Mutex<Vec<Entry>> = Mutex::new(Vec::new());
     let parse = || {
-        serde_json::from_value::<Thresholds>(v.clone())
-            .ok()
-            .map(Arc::new)
+        let mut t = serde_json::from_value::<Thresholds>(v.clone())
+            .map_err(|e| format!("its hello's thresholds are not usable: {e}"))?;
+        let clamped = t.clamp();
+        Ok::<_, String>((Arc::new(t), clamped))
     };
     let Ok(mut cache) = CACHE.lock() else {
         return parse();
     };
-    cache.retain(|(_, w)| w.strong_count() > 0);
-    if let Some(t) = cache
+    cache.retain(|(_, w, _)| w.strong_count() > 0);
+    if let Some(hit) = cache
         .iter()
-        .find(|(k, _)| k == v)
-        .and_then(|(_, w)| w.upgrade())
+        .find(|(k, _, _)| k == v)
+        .and_then(|(_, w, c)| Some((w.upgrade()?, c.clone())))
     {
-        return Some(t);
+        return Ok(hit);
     }
-    let t = parse()?;
-    cache.push((v.clone(), Arc::downgrade(&t)));
-    Some(t)
+    let (t, clamped) = parse()?;
+    cache.push((v.clone(), Arc::downgrade(&t), clamped.clone()));
+    Ok((t, clamped))
+}
+
+/// A remote value for an error message: its JSON, cut to a few dozen
+/// characters (escaped, so no control character reaches a terminal).
+fn excerpt(v: Option<&Value>) -> String {
+    let s = v.map_or_else(|| "nothing".to_string(), Value::to_string);
+    let cut: String = s.chars().take(40).collect();
+    let cut = if cut.len() < s.len() {
+        cut + "…"
+    } else {
+        cut
+    };
+    cut.escape_debug().to_string()
 }
 
 /// What the relayed frames say about one host.
@@ -81,10 +98,17 @@ pub enum Applied {
     /// A new event: its raw line.
     Event(String),
     Snapshot,
-    Hello,
+    /// A hello was taken; one line per threshold clamped to its range
+    /// (naming the key), empty when nothing was or when the thresholds are
+    /// those of the previous hello.
+    Hello(Vec<String>),
     /// The probe says a followed file changed (message names the file).
     Notice(String),
+    /// The remote probe's own `error` frame.
     Error(String),
+    /// A frame this witness refuses (a hello whose thresholds are not
+    /// usable, a snapshot without a usable `now`): why, in one line.
+    Refused(String),
 }
 
 /// Notes kept until the link takes them.
@@ -95,7 +119,18 @@ impl HostView {
     pub fn apply(&mut self, f: Frame) -> Applied {
         match f {
             Frame::Hello(m) => {
-                self.thresholds = m.get("thresholds").and_then(shared_thresholds);
+                let Some(raw) = m.get("thresholds") else {
+                    return Applied::Refused("its hello has no thresholds".into());
+                };
+                let (th, clamped) = match shared_thresholds(raw) {
+                    Ok(x) => x,
+                    Err(e) => return Applied::Refused(e),
+                };
+                let same = self
+                    .thresholds
+                    .as_ref()
+                    .is_some_and(|o| Arc::ptr_eq(o, &th));
+                self.thresholds = Some(th);
                 if !has_feature(&m, "position") {
                     // An older probe: its cursors carry no identity.
                     self.position = None;
@@ -105,7 +140,7 @@ impl HostView {
                 // The probe re-sends these after every (re)connect.
                 self.metrics.clear();
                 self.log_tails.clear();
-                Applied::Hello
+                Applied::Hello(if same { Vec::new() } else { clamped })
             }
             Frame::Event { cursor, line } => {
                 let c = cursor.parse::<Cursor>().ok();
@@ -123,7 +158,7 @@ impl HostView {
             }
             Frame::Metric { line } => {
                 if let Some((_, v)) = reader::parse_line(line.as_bytes()) {
-                    self.metrics.push_back(v);
+                    self.metrics.push_back(slim_metric(v));
                     let window = self
                         .thresholds
                         .as_ref()
@@ -144,9 +179,13 @@ impl HostView {
                     .get("now")
                     .and_then(Value::as_str)
                     .and_then(crate::timefmt::parse_ts);
-                if let Some(n) = now {
-                    self.host_now = Some((n, Instant::now()));
-                }
+                let Some(now) = now else {
+                    return Applied::Refused(format!(
+                        "a snapshot's 'now' is not a time of the years 1 to 9999: {}",
+                        excerpt(m.get("now"))
+                    ));
+                };
+                self.host_now = Some((now, Instant::now()));
                 self.snapshot = Some(m);
                 Applied::Snapshot
             }
@@ -244,8 +283,8 @@ impl HostView {
     /// The host's clock now: its last reported `now` plus the time elapsed here
     /// since (never the local wall clock).
     pub fn now(&self) -> Option<DateTime<Utc>> {
-        self.host_now
-            .map(|(t, at)| t + chrono::Duration::milliseconds(at.elapsed().as_millis() as i64))
+        let (t, at) = self.host_now?;
+        crate::timefmt::add_ms(t, i64::try_from(at.elapsed().as_millis()).ok()?)
     }
 
     /// Run the detectors, once a hello and a snapshot have arrived. Borrows
@@ -337,7 +376,7 @@ mod tests {
         );
         let mut hello = Map::new();
         hello.insert("thresholds".into(), serde_json::to_value(&th).unwrap());
-        assert_eq!(v.apply(Frame::Hello(hello)), Applied::Hello);
+        assert_eq!(v.apply(Frame::Hello(hello)), Applied::Hello(vec![]));
         let a = v.apply(ev(
             "events-2026-11.jsonl:100",
             "2020-01-01T00:00:00.000Z",
@@ -357,7 +396,7 @@ mod tests {
         // A reconnect: the first event not after the cursor is a replay.
         let mut hello = Map::new();
         hello.insert("thresholds".into(), serde_json::to_value(&th).unwrap());
-        assert_eq!(v.apply(Frame::Hello(hello)), Applied::Hello);
+        assert_eq!(v.apply(Frame::Hello(hello)), Applied::Hello(vec![]));
         assert_eq!(
             v.apply(ev(
                 "events-2026-10.jsonl:900",
@@ -405,7 +444,12 @@ mod cursor_tests {
     }
 
     fn hello(features: bool) -> Frame {
+        let th = Thresholds::from_config(
+            &crate::config::default_config(std::path::Path::new("/w"), std::path::Path::new("/l"))
+                .unwrap(),
+        );
         let mut m = Map::new();
+        m.insert("thresholds".into(), serde_json::to_value(&th).unwrap());
         if features {
             m.insert("features".into(), json!(["position"]));
         }
