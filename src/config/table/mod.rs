@@ -11,11 +11,15 @@
 //! Every key either names a test that shows its effect, or is refused by the
 //! loader (and names the test that shows the refusal). [`Shown::Pending`]
 //! marks the few keys another change implements; [`PENDING`] lists them so
-//! no key can quietly join them.
+//! no key can quietly join them, and a file that writes one is warned that
+//! it does nothing yet ([`pending`], shown by [`pending::TEST`]).
 
 mod base;
 mod monitor;
+pub mod pending;
 mod rest;
+
+pub use pending::PENDING;
 
 /// One key of one table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,7 +50,8 @@ pub enum Shown {
     /// Refused by the loader with a hint; `<file>::<test fn>` shows that.
     Refused(&'static str),
     /// Accepted and validated; its effect lands with another change (the
-    /// text says which). Only the keys in [`PENDING`].
+    /// text says which), and writing it draws a warning saying so
+    /// ([`pending::TEST`] shows it). Only the keys in [`PENDING`].
     Pending(&'static str),
 }
 
@@ -55,7 +60,7 @@ impl Shown {
     pub fn test(&self) -> Option<&'static str> {
         match self {
             Shown::Test(t) | Shown::Refused(t) => Some(t),
-            Shown::Pending(_) => None,
+            Shown::Pending(_) => Some(pending::TEST),
         }
     }
 }
@@ -73,19 +78,6 @@ impl Key {
         matches!(self.shown_by, Shown::Refused(_))
     }
 }
-
-/// Keys whose effect another change implements (the memory defenses); each
-/// is accepted and validated, and shown as pending in the docs.
-pub const PENDING: &[&str] = &[
-    "monitor.host_health.brake",
-    "monitor.host_health.pressure.critical_consecutive_samples",
-    "monitor.host_health.pressure.in_round_terminate",
-    "monitor.host_health.pressure.cgroup_growth_rate_warning_mb_per_min",
-    "monitor.host_health.pressure.in_round_nudge",
-    "monitor.host_health.brake.memory_high",
-    "monitor.host_health.brake.memory_high_step_pct",
-    "monitor.host_health.brake.warning_consecutive_samples",
-];
 
 /// Every key, section by section, in the order of docs/configuration.md.
 pub fn all() -> impl Iterator<Item = &'static Key> {
@@ -173,7 +165,7 @@ pub fn markdown(section: &str) -> String {
         let shown = match k.shown_by {
             Shown::Test(t) => format!("`{t}`"),
             Shown::Refused(t) => format!("refused: `{t}`"),
-            Shown::Pending(why) => format!("pending: {why}"),
+            Shown::Pending(why) => format!("pending: {why}; setting it warns: `{}`", pending::TEST),
         };
         let effect = match k.alias_of {
             Some(a) => format!(

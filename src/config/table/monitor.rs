@@ -9,7 +9,7 @@ const HH: &str = "tests/it/config_monitor.rs::host_health_thresholds_come_from_t
 const OLD_NAMES: &str = "tests/it/config_effects.rs::old_names_load_like_their_0_3_names";
 const AUTH: &str = "tests/it/config_monitor.rs::auth_fail_patterns_and_hint_shape_the_oauth_alert";
 const REPEAT: &str = "tests/it/config_monitor.rs::anomaly_repetitive_keys_arm_the_repetition_event";
-const MEM: &str = "the memory defenses (round admission gate, mid-round floor, brake)";
+const MEM: &str = "the memory defenses of issue 15 (round admission gate, mid-round floor, brake)";
 
 #[rustfmt::skip]
 pub(super) const KEYS: &[Key] = &[
