@@ -102,6 +102,16 @@ fn every_0_2_config_migrates_to_one_the_python_tool_loads() {
         .collect();
     names.sort();
     assert_eq!(names.len(), 7, "{names:?}");
+    // the round-trip is against the release the spec describes
+    let v = std::process::Command::new(python_tool())
+        .arg("--version")
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        out(&v).trim(),
+        "agent-runner 0.3.14",
+        "AGENT_RUNNER_PY must be the Python tool 0.3.14"
+    );
     for name in &names {
         let (p, cfg) = project_with(name);
         let before = read(&cfg);

@@ -103,3 +103,25 @@ fn multibyte_text_and_multi_line_values_do_not_confuse_it() {
         m.new
     );
 }
+
+#[test]
+fn what_the_loader_still_refuses_is_manual_naming_the_key() {
+    // an unknown key, and an anomaly threshold above its window
+    for (extra, key) in [
+        ("[runtime]\nwork_dir = \".\"\nlog_dir = \"l\"\nbogus = 1\n", "runtime.bogus"),
+        (
+            "[runtime]\nwork_dir = \".\"\nlog_dir = \"l\"\n[monitor]\nanomaly_repetitive_window = 2\nanomaly_repetitive_threshold = 5\n",
+            "monitor.anomaly_repetitive_threshold",
+        ),
+    ] {
+        let m = run(&format!("schema_version = 1\n{extra}{BASE}"));
+        assert!(!m.changed(), "{}", m.new);
+        assert_eq!(m.report.manual.len(), 1, "{:?}", m.report);
+        assert!(
+            m.report.manual[0].starts_with(&format!("{key}: "))
+                && m.report.manual[0].ends_with("(still refused after the rewrites)"),
+            "{:?}",
+            m.report.manual
+        );
+    }
+}
