@@ -94,7 +94,10 @@ fn every_test_the_key_table_and_the_defenses_name_exists() {
         .filter_map(|k| k.shown_by.test().map(|t| (k.dotted(), t)))
         .collect();
     for def in agent_runner::defenses::catalog(&cfg) {
-        if !agent_runner::defenses::PENDING_GUARDS.contains(&def.guarded_by) {
+        if agent_runner::defenses::PENDING_GUARDS.contains(&def.guarded_by) {
+            // not implemented in this build: never claimed active
+            assert_eq!(def.current_state, "off", "defense {}", def.name);
+        } else {
             named.push((format!("defense {}", def.name), def.guarded_by));
         }
     }
