@@ -13,6 +13,7 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+pub mod coma;
 pub mod commands;
 pub mod config;
 pub mod defenses;

@@ -3,15 +3,21 @@
 //! condition is explicit and ends with its event and a documented exit code:
 //! `.agent-done`, `stop_file`, `max_rounds`, a transient-error `stop`, a
 //! signal (all 0), `config_broken` (78), `crash_loop` and
-//! `stalled_no_progress` (75). Between rounds (never inside one) the
-//! `[schedule]` gate may pause the loop (`schedule_gate`); the breakers'
-//! decisions live in `policy`.
+//! `stalled_no_progress` (75), `mem_loop` (71) and `mem_loop_persistent`
+//! (70). Between rounds (never inside one) the memory admission gate and the
+//! `[schedule]` gate may pause the loop (`memory`, `schedule_gate`); the
+//! breakers' decisions live in `policy`. serve is a child subreaper: what a
+//! dead round left running is ended before the next round (`memory`), and
+//! where it may, it runs each round in a cgroup of its own that it empties
+//! with `cgroup.kill` (`round_cgroup`).
 //!
 //! Sleeps wake at once on SIGTERM/SIGINT; a second SIGINT ends the running
 //! round (and so the agent's process group) now.
 
 mod child;
+mod memory;
 pub mod policy;
+mod round_cgroup;
 mod round_logs;
 pub mod schedule_gate;
 mod substrate;
@@ -60,6 +66,8 @@ pub enum StopCause {
     ConfigBroken,
     CrashLoop,
     StalledNoProgress,
+    MemLoop,
+    MemLoopPersistent,
 }
 
 /// How the loop ended: the cause, and for the terminal ones (config broken,
@@ -131,10 +139,12 @@ impl Drop for PidFileGuard {
 }
 
 /// Run the loop until a stop condition.
+/// `notice` prints one line for the operator (the cgroup advisory).
 pub fn serve_with(
     cfg: &Config,
     opts: &ServeOptions,
     signals: &Signals,
+    notice: &dyn Fn(&str),
 ) -> Result<Stopped, ServeError> {
     let (max_rounds, once) = (opts.max_rounds, opts.once);
     let layout = Layout::new(&cfg.runtime.log_dir);
@@ -171,9 +181,13 @@ pub fn serve_with(
     }
 
     let exe = crate::sys::proc::self_exe().map_err(ServeError::SelfExe)?;
+    memory::boot(cfg, &log, notice);
+    let mut mem_gate = crate::coma::gate::Gate::new();
+    let mut consecutive_mem: u32 = 0;
     let mut rounds_completed: u64 = 0;
     let mut consecutive: u32 = 0;
     let mut consecutive_no_progress: u32 = 0;
+    let mut needs_human = (0, None);
     let mut backoff_counts: std::collections::HashMap<String, u32> = Default::default();
     let stop_requested = || signals.counts().any();
     // skip policy: route around throttled agents' phases instead of backing off
@@ -227,6 +241,11 @@ pub fn serve_with(
             StatusRead::Ok(s) => s.round_num + 1,
             _ => 1,
         };
+        // memory admission gate: ahead of the schedule, and not bypassed by
+        // --ignore-schedule
+        if memory::gate(cfg, &log, signals, &mut mem_gate) {
+            continue;
+        }
         // 6. schedule gate: between rounds only (a running round is never gated)
         let phase: Option<String> = if opts.ignore_schedule {
             None
@@ -293,8 +312,10 @@ pub fn serve_with(
         }
         // 6. run the round child
         let started = Instant::now();
-        let rc = run_round_child(&exe, cfg, round_num, phase.as_deref(), fresh, signals, &log);
+        let (rc, round_cg) =
+            run_round_child(&exe, cfg, round_num, phase.as_deref(), fresh, signals, &log);
         let duration = started.elapsed().as_secs_f64();
+        memory::sweep_orphans(&log, round_num, round_cg);
         repoint_current(&layout, round_num);
         let (head, ph) = substrate(cfg);
         log.emit_or_warn(
@@ -303,7 +324,17 @@ pub fn serve_with(
         );
         rounds_completed += 1;
 
-        // 7. decide
+        // 7. an agent that waits for a human (a login, a non-root user): stop
+        // with the remedy when it repeats, instead of crash-looping
+        let human = (rc == crate::exit_code::AGENT_NEEDS_HUMAN)
+            .then(|| policy::needs_human(&layout, round_num))
+            .flatten();
+        if let Some(line) = policy::needs_human_stop(human, &mut needs_human) {
+            log.emit_or_warn(Kind::ConfigBroken, fields! {"reason" => line.clone()});
+            detail = Some(line);
+            break StopCause::ConfigBroken;
+        }
+        // 8. decide
         let (agent_rc, agent_failed) = match Status::read(&layout.status()) {
             StatusRead::Ok(s) if s.round_num == round_num => {
                 let code = s.last_exit_code.unwrap_or(0);
@@ -323,6 +354,10 @@ pub fn serve_with(
         } else {
             throttle_state(&layout, now).is_some()
         };
+        // a memory-terminated round is not a crash: it counts as throttled
+        let mem_terminated = policy::round_was_mem_terminated(&layout.log_dir, round_num);
+        let throttled = throttled || mem_terminated;
+        let mem_loop = policy::mem_loop_decision(mem_terminated, &mut consecutive_mem);
         let cancelled_by_us = signals.counts().int >= 2 || round_was_cancelled(&layout, round_num);
         let no_progress = policy::round_had_no_progress(
             &layout.log_dir,
@@ -333,14 +368,21 @@ pub fn serve_with(
             throttled,
         );
         let stalled = policy::no_progress_decision(no_progress, &mut consecutive_no_progress);
-        match decide(
+        let decision = decide(
             rc,
             agent_failed && !cancelled_by_us,
             duration,
             throttled,
             &mut consecutive,
             cfg.runtime.restart_delay_s,
-        ) {
+        );
+        if mem_loop && decision != Decision::ConfigBroken {
+            let code = if rc != 0 { i64::from(rc) } else { agent_rc };
+            let (cause, text) = memory::mem_loop_stop(&log, round_num, consecutive_mem, code);
+            detail = Some(text);
+            break cause;
+        }
+        match decision {
             Decision::ConfigBroken => {
                 log.emit_or_warn(
                     Kind::ConfigBroken,
@@ -367,6 +409,8 @@ pub fn serve_with(
                 break StopCause::StalledNoProgress;
             }
             Decision::Continue { delay_s } => {
+                let delay_s =
+                    policy::mem_delay(delay_s, mem_terminated, cfg.runtime.restart_delay_s);
                 if once {
                     break StopCause::Once;
                 }

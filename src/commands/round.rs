@@ -1,10 +1,13 @@
 //! `agent-runner round`: one round under every defense. Exit codes: 0 the
-//! round ran (whatever the agent did), 78 the config or a permanent startup
-//! check is broken, 76 an environmental failure that may heal, 2 a bad
-//! `--phase`, 1 anything else.
+//! agent did its round (a timeout or a kill after its result included, as
+//! the Python tool), 1 the agent failed (non-zero exit, or a failure its
+//! output names) or the round could not run, 77 the agent waits for a human,
+//! 78 the config or a permanent startup check is broken, 76 an environmental
+//! failure that may heal, 2 a bad `--phase`.
 
 use super::{config_broken, CliError, CmdResult, GlobalArgs};
 use crate::exit_code;
+use crate::round::recognize::AgentVerdict;
 use crate::round::{self, RoundError, RoundOutcome};
 use clap::Args;
 
@@ -21,7 +24,11 @@ pub fn run(g: &GlobalArgs, a: &RoundArgs) -> CmdResult {
         eprintln!("agent-runner: warning: {w}");
     }
     match round::run_round(&cfg, a.phase.as_deref()) {
-        Ok(RoundOutcome::Completed) => Ok(exit_code::OK),
+        Ok(RoundOutcome::Completed { verdict }) => Ok(match verdict {
+            AgentVerdict::Ok => exit_code::OK,
+            AgentVerdict::Failed => exit_code::AGENT_FAILED,
+            AgentVerdict::NeedsHuman => exit_code::AGENT_NEEDS_HUMAN,
+        }),
         Ok(RoundOutcome::StartupFailed { failed }) => {
             for c in &failed {
                 eprintln!("{}", c.line());

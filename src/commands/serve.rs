@@ -1,5 +1,6 @@
 //! `agent-runner serve`: the loop. Every requested stop exits 0; a broken
-//! config 78; a crash loop or no progress 75 (systemd does not restart those).
+//! config 78; a crash loop or no progress 75, a persistent memory loop 70
+//! (systemd does not restart those); a memory loop 71 (systemd restarts).
 
 use super::{config_broken, CliError, CmdResult, GlobalArgs};
 use crate::exit_code;
@@ -32,8 +33,9 @@ pub fn run(g: &GlobalArgs, a: &ServeArgs) -> CmdResult {
         once: a.once,
         ignore_schedule: a.ignore_schedule,
     };
-    let stopped =
-        serve::serve_with(&cfg, &opts, &signals).map_err(|e| CliError::failure(e.to_string()))?;
+    let notice = |m: &str| eprintln!("agent-runner: {m}");
+    let stopped = serve::serve_with(&cfg, &opts, &signals, &notice)
+        .map_err(|e| CliError::failure(e.to_string()))?;
     if let Some(d) = &stopped.detail {
         eprintln!("agent-runner: {d}");
     }
@@ -45,6 +47,8 @@ fn stop_code(cause: StopCause) -> i32 {
     match cause {
         StopCause::ConfigBroken => exit_code::CONFIG_BROKEN,
         StopCause::CrashLoop | StopCause::StalledNoProgress => exit_code::CRASH_LOOP,
+        StopCause::MemLoop => exit_code::MEM_LOOP,
+        StopCause::MemLoopPersistent => exit_code::MEM_LOOP_PERSISTENT,
         StopCause::AgentDone
         | StopCause::StopFile
         | StopCause::MaxRounds

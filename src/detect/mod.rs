@@ -1,6 +1,7 @@
 //! Detection, pure: the 14 alert kinds of upstream 0.3.14
 //! (`_monitor_detectors.py`) as functions over a [`Window`] (same thresholds,
-//! messages and context fields), and per-episode de-duplication ([`dedup`]).
+//! messages and context fields), ours (`needs_input`, the first-round
+//! `oauth_fail`: [`human`]), and per-episode de-duplication ([`dedup`]).
 //!
 //! No I/O here, no clock reads (the host's `now` is in the window), no state
 //! between calls. Building a window (from a log_dir, or from a remote probe's
@@ -14,14 +15,18 @@
 //! * `supervisor_stale` ignores every `monitor_*` kind and `detector_error`.
 
 pub mod dedup;
+mod deferral;
 mod host;
+mod human;
 mod rounds;
 #[cfg(test)]
 mod tests;
 pub mod window;
 
 use chrono::{DateTime, Utc};
+pub use deferral::*;
 pub use host::*;
+pub use human::{need_label, needs_input, needs_label};
 use regex::{Regex, RegexBuilder};
 pub use rounds::*;
 use serde::Serialize;
@@ -134,7 +139,8 @@ pub const CATALOGUE: &[DetectorInfo] = &[
     DetectorInfo { name: "mem_pressure", severity: "warning|critical", action: "notify", fires_when: "memory signal ladder (PSI, swap-out rate, combined low) on the last two samples" },
     DetectorInfo { name: "mem_signal_unavailable", severity: "warning", action: "notify", fires_when: "a new-style sample exists but no ladder tier is readable" },
     DetectorInfo { name: "mem_pressure_gate_inert", severity: "warning", action: "notify", fires_when: "PSI or swap-out shows pressure while mem_available_mb >= avail_min_mb (200)" },
-    DetectorInfo { name: "oauth_fail", severity: "critical", action: "stop_service", fires_when: "of the last 10 exits (needs 10), >= 20% have agent_auth_error_detected, or are short (< 60 s) non-zero non-timeout exits whose log tail matches an auth pattern" },
+    DetectorInfo { name: "oauth_fail", severity: "critical", action: "stop_service", fires_when: "the newest round that exited has agent_auth_error_detected (the agent said so itself; this form only notifies); or, of the last 10 exits (needs 10), >= 20% have agent_auth_error_detected, or are short (< 60 s) non-zero non-timeout exits whose log tail matches an auth pattern" },
+    DetectorInfo { name: "needs_input", severity: "critical", action: "notify", fires_when: "the newest round that exited has agent_needs_input other than a login (a browser sign-in, a non-root user, a setting); the fleet table shows what it waits for" },
     DetectorInfo { name: "network_fail", severity: "warning", action: "notify", fires_when: "of the last 10 exits (needs 10), >= 20% are short non-zero non-timeout exits whose log tail matches the network pattern" },
     DetectorInfo { name: "rate_limit_active", severity: "warning", action: "notify", fires_when: "the newest transient_error_detected (no later recovered) resets in the future" },
     DetectorInfo { name: "anomaly_repetitive_active", severity: "warning", action: "notify", fires_when: ">= 1 anomaly_repetitive_tool event in the last 5 rounds" },
@@ -237,7 +243,7 @@ fn last_exits(events: &[Record], n: usize) -> Vec<&Record> {
 
 /// Run every detector in catalogue order; an empty result means healthy.
 pub fn run_all(w: &Window) -> Vec<Alert> {
-    let fns: [fn(&Window) -> Option<Alert>; 13] = [
+    let fns: [fn(&Window) -> Option<Alert>; 14] = [
         timeout_rate,
         hung,
         orphan_chain,
@@ -247,6 +253,7 @@ pub fn run_all(w: &Window) -> Vec<Alert> {
         mem_pressure,
         mem_pressure_gate_inert,
         oauth_fail,
+        needs_input,
         network_fail,
         rate_limit_active,
         anomaly_repetitive_active,

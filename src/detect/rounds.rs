@@ -149,8 +149,13 @@ fn short_failed_matching(
 }
 
 /// `oauth_fail` (#10) (auto-stop): structured `agent_auth_error_detected`, or a
-/// short failed exit whose log tail matches an auth pattern.
+/// short failed exit whose log tail matches an auth pattern; or (ours) the
+/// newest round's agent reported an auth failure itself.
 pub fn oauth_fail(w: &Window) -> Option<Alert> {
+    upstream_oauth_fail(w).or_else(|| super::human::agent_reported_auth(w, RATE_THRESHOLD))
+}
+
+fn upstream_oauth_fail(w: &Window) -> Option<Alert> {
     let recent = last_exits(w.events, RATE_WINDOW);
     if recent.len() < RATE_WINDOW {
         return None;

@@ -395,6 +395,27 @@ fn supervisor_stale_ignores_monitor_events_and_respects_pauses() {
 }
 
 #[test]
+fn supervisor_stale_stays_quiet_while_serve_defers_for_memory() {
+    let mut w = W::new();
+    w.th.supervisor_stale_threshold_s = 100;
+    w.events.push(ev(0, "round_end", json!({"round_num": 1})));
+    w.events.push(ev(
+        1,
+        "round_deferred",
+        json!({"severity": "critical", "signal": "psi", "message": "m"}),
+    ));
+    w.now = t0() + Duration::hours(5);
+    assert!(
+        w.run(d::supervisor_stale).is_none(),
+        "deferred for 5 h: not stale"
+    );
+    // resumed, then silent past the threshold: stale again
+    w.events
+        .push(ev(2, "round_resumed", json!({"deferred_for_s": 1})));
+    assert!(w.run(d::supervisor_stale).is_some());
+}
+
+#[test]
 fn dedup_is_per_episode_across_polls() {
     let mut dd = super::dedup::Dedup::new();
     let mut w = W::new();
@@ -433,9 +454,67 @@ fn dedup_is_per_episode_across_polls() {
 #[test]
 fn catalogue_lists_every_alert_kind_once() {
     let names: Vec<&str> = d::CATALOGUE.iter().map(|c| c.name).collect();
-    assert_eq!(names.len(), 14);
+    assert_eq!(names.len(), 15);
     let set: std::collections::HashSet<&&str> = names.iter().collect();
-    assert_eq!(set.len(), 14);
+    assert_eq!(set.len(), 15);
+}
+
+#[test]
+fn oauth_fail_fires_on_the_first_round_the_agent_reports_auth_and_only_notifies() {
+    let mut w = W::new();
+    w.exits(
+        1,
+        |_| json!({"round_num": 1, "exit_code": 1, "duration_s": 2.0, "timed_out": false}),
+    );
+    assert!(w.run(d::oauth_fail).is_none(), "an exit alone is nothing");
+    w.events.push(ev(
+        3,
+        "agent_auth_error_detected",
+        json!({"round_num": 1, "agent": "claude", "raw": "Not logged in"}),
+    ));
+    w.events.push(ev(3, "agent_needs_input", json!({"round_num": 1, "agent": "claude", "need": "login", "waiting_for": "a login", "remedy": "run `claude /login`"})));
+    let a = w.run(d::oauth_fail).expect("fires after one round");
+    assert_eq!(a.auto_action, d::AutoAction::None);
+    assert_eq!(a.context["round_num"], json!(1));
+    assert!(a.message.contains("claude /login"), "{}", a.message);
+    // a login is oauth_fail's, not needs_input's
+    assert!(w.run(d::needs_input).is_none());
+    assert_eq!(d::needs_label([&a]), Some("needs login".to_string()));
+    // a later round without it clears it
+    w.events.push(ev(
+        9,
+        "agent_exit",
+        json!({"round_num": 2, "exit_code": 0, "duration_s": 50.0, "timed_out": false}),
+    ));
+    assert!(w.run(d::oauth_fail).is_none());
+}
+
+#[test]
+fn needs_input_fires_for_the_newest_round_and_names_what_it_waits_for() {
+    let mut w = W::new();
+    w.exits(1, |_| json!({"round_num": 4, "exit_code": -15, "duration_s": 9.0, "timed_out": false, "exit_cause": "needs_input"}));
+    w.events.push(ev(10, "agent_needs_input", json!({"round_num": 4, "agent": "aider", "need": "browser_sign_in",
+        "waiting_for": "a browser sign-in (OpenRouter)", "remedy": "set a provider key", "permanent": true})));
+    let a = w.run(d::needs_input).expect("fires");
+    assert_eq!(a.severity, Severity::Critical);
+    assert_eq!(a.context["need"], json!("browser_sign_in"));
+    assert_eq!(a.context["label"], json!("waiting for browser sign-in"));
+    assert!(
+        a.message.contains("round 4: aider needs a browser sign-in"),
+        "{}",
+        a.message
+    );
+    assert_eq!(
+        d::needs_label([&a]),
+        Some("waiting for browser sign-in".to_string())
+    );
+    // an older round's needs do not count once a newer round exited
+    w.events.push(ev(
+        20,
+        "agent_exit",
+        json!({"round_num": 5, "exit_code": 0, "duration_s": 50.0, "timed_out": false}),
+    ));
+    assert!(w.run(d::needs_input).is_none());
 }
 
 /// Thresholds and records no config loader would let through (a remote's

@@ -39,7 +39,7 @@ pub fn render_table(rows: &BTreeMap<String, Row>) -> String {
         s.push_str(&format!(
             "{:<20} {:<16} {:>7} {:<12} {:>10} {}\n",
             text(&r.name),
-            text(&r.state),
+            text(state_text(r)),
             round,
             text(r.phase.as_deref().unwrap_or("-")),
             age,
@@ -47,6 +47,16 @@ pub fn render_table(rows: &BTreeMap<String, Row>) -> String {
         ));
     }
     s
+}
+
+/// The state column: a deferring host says what it waits for (memory), a
+/// host whose agent waits for a human says what for ("needs login"), else
+/// the link state.
+fn state_text(r: &Row) -> &str {
+    r.deferred
+        .as_deref()
+        .or(r.needs.as_deref())
+        .unwrap_or(&r.state)
 }
 
 /// Prometheus text for the fleet (every series has a `host` label;
@@ -58,7 +68,7 @@ pub fn prometheus(rows: &BTreeMap<String, Row>) -> String {
         "1 when the witness has a live probe stream from the host.",
     );
     for r in rows.values() {
-        let up = matches!(r.state.as_str(), "ok" | "alert");
+        let up = matches!(r.state.as_str(), "ok" | "alert" | "deferred");
         f.sample(&[("host", &r.name)], f64::from(u8::from(up)));
     }
     let mut f = e.gauge("agent_runner_alerts_active", "Active alerts per host.");
@@ -116,7 +126,7 @@ fn fleet_page(rows: &BTreeMap<String, Row>) -> String {
         body.push_str(&format!(
             "<tr class=\"{}\"><td><a href=\"/host/{n}\">{n}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             if r.alerts.is_empty() { "" } else { "alert" },
-            esc(&r.state),
+            esc(state_text(r)),
             esc(r.project.as_deref().unwrap_or("-")),
             r.round.map(|n| n.to_string()).unwrap_or_else(|| "-".into()),
             esc(r.phase.as_deref().unwrap_or("-")),
@@ -237,6 +247,35 @@ mod tests {
         }
         let other = t.lines().find(|l| l.starts_with("b\"x")).unwrap();
         assert!(other.contains("unreachable") && other.contains("connection refused"));
+    }
+
+    #[test]
+    fn a_host_whose_agent_waits_for_a_human_says_what_for() {
+        let t = table();
+        if let Some(r) = t.lock().unwrap().get_mut("pi") {
+            r.needs = Some("waiting for browser sign-in".into());
+        }
+        let rows = t.lock().unwrap().clone();
+        let text = render_table(&rows);
+        let pi = text.lines().find(|l| l.starts_with("pi ")).unwrap();
+        assert!(pi.contains("waiting for browser sign-in"), "{pi}");
+        let page = fleet_page(&rows);
+        assert!(page.contains("waiting for browser sign-in"), "{page}");
+        // the host is still up for the metrics
+        assert!(prometheus(&rows).contains("agent_runner_host_up{host=\"pi\"} 1"));
+    }
+
+    #[test]
+    fn a_deferring_host_says_so_instead_of_its_state() {
+        let t = table();
+        if let Some(r) = t.lock().unwrap().get_mut("pi") {
+            r.state = "deferred".into();
+            r.deferred = Some("deferred: memory critical for 4m".into());
+        }
+        let text = render_table(&t.lock().unwrap());
+        let pi = text.lines().find(|l| l.starts_with("pi ")).unwrap();
+        assert!(pi.contains("deferred: memory critical for 4m"), "{pi}");
+        assert!(prometheus(&t.lock().unwrap()).contains("agent_runner_host_up{host=\"pi\"} 1"));
     }
 
     #[test]

@@ -183,6 +183,32 @@ pub fn render_text(doc: &Value) -> String {
     if let Some(sc) = g("schedule").filter(|v| !v.is_null()) {
         let _ = writeln!(o, "schedule  paused until {}", s(sc.get("resume_at")));
     }
+    if let Some(d) = g("memory_deferral").filter(|v| !v.is_null()) {
+        let _ = writeln!(
+            o,
+            "memory    {} ({})",
+            s(d.get("label")),
+            s(d.get("signal"))
+        );
+    }
+    if let Some(b) = g("brake").and_then(Value::as_str).filter(|b| *b != "off") {
+        let _ = writeln!(o, "brake     memory.high {b}");
+    }
+    if let Some(gw) = g("recent_cgroup_growth_warnings")
+        .and_then(Value::as_array)
+        .and_then(|a| a.last())
+    {
+        let _ = writeln!(
+            o,
+            "growth    R{} grew {} MB/min ({}) at {}",
+            s(gw.get("round_num")),
+            gw.get("rate_mb_per_min")
+                .and_then(Value::as_f64)
+                .map_or("?".into(), |r| format!("{r:.0}")),
+            s(gw.get("source")),
+            s(gw.get("ts"))
+        );
+    }
     if let Some(orph) = g("orphan").filter(|v| !v.is_null()) {
         let n = orph
             .get("files")

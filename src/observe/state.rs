@@ -224,6 +224,23 @@ fn system(metrics: &[Record]) -> Value {
     })
 }
 
+/// The brake's state (`off | armed | inert(undelegated) | inert(no cgroup
+/// v2)`): from serve's own boot probe (`host_cgroup_memory_limit`, the
+/// cgroup the brake would write), else from probing this process's cgroup.
+fn brake(cfg: &Config, events: &[Record]) -> &'static str {
+    let on = cfg.monitor.host_health.brake.memory_high;
+    let delegated = match events
+        .iter()
+        .rev()
+        .find(|e| kind(e) == "host_cgroup_memory_limit")
+    {
+        Some(e) => e.get("cgroup_delegated").and_then(Value::as_bool),
+        None if on => crate::coma::plan::probe(on).delegated,
+        None => None,
+    };
+    crate::coma::plan::brake_state(on, delegated)
+}
+
 fn schedule(events: &[Record]) -> Value {
     match events
         .iter()
@@ -341,7 +358,11 @@ pub fn project_state(
     doc.insert("system".into(), system(&snap.metrics));
     doc.insert("service".into(), service(&layout, snap, cfg));
     doc.insert("schedule".into(), schedule(&snap.events));
-    doc.insert("brake".into(), Value::Null);
+    doc.insert(
+        "memory_deferral".into(),
+        crate::detect::memory_deferral(&snap.events).map_or(Value::Null, |d| d.to_json(snap.now)),
+    );
+    doc.insert("brake".into(), json!(brake(cfg, &snap.events)));
     doc.insert("recent_events".into(), Value::Array(recent_events));
     doc.insert(
         "recent_hook_failures".into(),

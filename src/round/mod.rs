@@ -10,9 +10,11 @@
 
 pub mod battery;
 pub mod goal;
+mod memory;
 pub mod parsers;
 pub mod process;
 pub mod prompt;
+pub mod recognize;
 pub mod vcs;
 
 use crate::config::{Config, ContextMode, DirtyAction, PromptDelivery};
@@ -27,8 +29,8 @@ use std::time::Duration;
 /// How a round ended, when it ran to its end.
 #[derive(Debug)]
 pub enum RoundOutcome {
-    /// The agent ran and the round was recorded (whatever the agent's exit).
-    Completed,
+    /// The agent ran and the round was recorded; how the agent did.
+    Completed { verdict: recognize::AgentVerdict },
     /// The startup battery refused the round; nothing was spawned.
     StartupFailed {
         /// The failed checks (each has its how-to-fix).
@@ -306,6 +308,9 @@ pub fn run_round(cfg: &Config, phase_override: Option<&str>) -> Result<RoundOutc
         stdin: (agent.prompt_delivery == PromptDelivery::Stdin).then(|| text.into_bytes()),
         log_path: agent_log.clone(),
     };
+    // what the agent's output says, watched while it runs
+    let watch = recognize::Watch::new(&agent_name, &agent_log)
+        .map(|w| std::sync::Arc::new(std::sync::Mutex::new(w)));
     let policy = process::WaitPolicy {
         budget: Duration::from_secs(budget),
         term_grace: TERM_GRACE,
@@ -317,12 +322,20 @@ pub fn run_round(cfg: &Config, phase_override: Option<&str>) -> Result<RoundOutc
             .then(|| Duration::from_secs(cfg.monitor.round_progress_interval_s)),
         stop_signal: cooperative_stop_signal(&agent_name),
         stop_grace: stop_grace(agent),
+        watch: watch.clone().map(|w| {
+            process::SharedWatch(w as std::sync::Arc<std::sync::Mutex<dyn process::OutputWatch>>)
+        }),
     };
     log.emit_or_warn(
         Kind::AgentSpawn,
         fields! {"round_num" => round_num, "timeout_s" => budget},
     );
     let stop = process::install_stop_handlers().map_err(RoundError::Signals)?;
+    // orphans of the agent's tree re-parent to us, so they can be ended
+    if let Err(e) = crate::sys::reaper::become_subreaper() {
+        tracing::debug!("not a child subreaper: {e}");
+    }
+    let mut floor = memory::floor(cfg, &log, round_num, &spec.argv);
     let mut on_obs = |o: process::Observation| {
         match o {
         process::Observation::Progress { log_size_kb, last_write_age_s, wall_age_s } => log.emit_or_warn(
@@ -335,14 +348,23 @@ pub fn run_round(cfg: &Config, phase_override: Option<&str>) -> Result<RoundOutc
         ),
     }
     };
-    let outcome =
-        process::run(&spec, &policy, &stop, &mut on_obs).map_err(|source| RoundError::Agent {
-            agent: spec.argv.first().cloned().unwrap_or_default(),
-            source,
-        })?;
+    let outcome = process::run_ticked(
+        &spec,
+        &policy,
+        &stop,
+        &mut on_obs,
+        &mut memory::Ticks(&mut floor),
+    )
+    .map_err(|source| RoundError::Agent {
+        agent: spec.argv.first().cloned().unwrap_or_default(),
+        source,
+    })?;
 
     // 7. exit classification
     tracing::debug!(step = "exit classification", "round");
+    let rec = watch
+        .and_then(|w| w.lock().ok().map(|mut w| w.finish(outcome.duration)))
+        .unwrap_or_default();
     let cause = process::exit_cause(&outcome);
     let duration_s = outcome.duration.as_secs_f64();
     log.emit_or_warn(
@@ -355,6 +377,7 @@ pub fn run_round(cfg: &Config, phase_override: Option<&str>) -> Result<RoundOutc
             fields! {"round_num" => round_num, "count" => outcome.escaped_killed.len(), "processes" => children_json(&outcome.escaped_killed)},
         );
     }
+    floor.finish(outcome.exit_code, &agent_log);
 
     // 7b. goal checks: after the agent, before the dirty tree is stashed
     if let Some(g) = &cfg.goal {
@@ -366,7 +389,10 @@ pub fn run_round(cfg: &Config, phase_override: Option<&str>) -> Result<RoundOutc
     tracing::debug!(step = "network blip scan", "round");
     let failed = outcome.exit_code != 0 || outcome.timed_out;
     if failed && !cause.starts_with("signal:") && !outcome.timed_out {
-        if let Some(m) = parsers::network_blip_in_file(&agent_log) {
+        let recognized = rec
+            .of(recognize::Class::Network)
+            .map(|s| s.matched.to_string());
+        if let Some(m) = parsers::network_blip_in_file(&agent_log).or(recognized) {
             log.emit_or_warn(
                 Kind::AgentNetworkBlip,
                 fields! {"round_num" => round_num, "phase" => phase_ref, "matched" => m, "round_duration_s" => duration_s, "exit_code" => outcome.exit_code, "timed_out" => outcome.timed_out},
@@ -390,7 +416,7 @@ pub fn run_round(cfg: &Config, phase_override: Option<&str>) -> Result<RoundOutc
     if outcome.grace_killed {
         log.emit_or_warn(Kind::RoundGraceKill, fields! {"round_num" => round_num, "grace_s" => cfg.runtime.max_grace_after_result_s, "live_children" => Vec::<Value>::new()});
     } else if outcome.timed_out {
-        log.emit_or_warn(Kind::RoundTimeoutKill, fields! {"round_num" => round_num, "reason" => format!("exceeded round_timeout_s={budget}")});
+        log.emit_or_warn(Kind::RoundTimeoutKill, fields! {"round_num" => round_num, "reason" => format!("exceeded round_budget_s={budget}")});
     }
     if outcome.cancelled {
         log.emit_or_warn(
@@ -443,15 +469,35 @@ pub fn run_round(cfg: &Config, phase_override: Option<&str>) -> Result<RoundOutc
         repetitive_threshold: cfg.monitor.anomaly_repetitive_threshold,
         now_epoch: chrono::Utc::now().timestamp(),
     };
+    // a parser `[plugins] disable` names gives no events; the recognition
+    // of the agent's words (needs-human, auth, transient) still runs
     let disabled = parsers::parser_for(&agent_name)
         .is_some_and(|p| cfg.plugins.disable.iter().any(|d| d == p));
-    if !disabled {
+    let parsed = if disabled {
+        Vec::new()
+    } else {
         let head = parsers::head_for_parsers(&agent_log, parsers::HEAD_LINES);
-        for (kind, payload) in parsers::post_round_events_with_head(&input, &head) {
-            log.emit_or_warn(kind, payload);
-        }
+        parsers::post_round_events_with_head(&input, &head)
+    };
+    let events = recognize::recognized_events(
+        &rec,
+        parsed,
+        &agent_name,
+        round_num,
+        phase_ref,
+        input.now_epoch,
+    );
+    let verdict = recognize::AgentVerdict::of(
+        outcome.exit_code,
+        outcome.timed_out,
+        outcome.grace_killed,
+        outcome.ended_by.is_some(),
+        &events,
+    );
+    for (kind, payload) in events {
+        log.emit_or_warn(kind, payload);
     }
-    Ok(RoundOutcome::Completed)
+    Ok(RoundOutcome::Completed { verdict })
 }
 
 /// The agents that stop cooperatively (0.3 delta §3.7), by binary name, with

@@ -106,6 +106,35 @@ pub fn post_round_events_with_head(input: &ParseInput<'_>, log_head: &str) -> Ve
     found.into_events(input)
 }
 
+/// The line's first non-space character is `{` or `[` (upstream's test for
+/// a JSON line).
+pub(crate) fn looks_json(line: &str) -> bool {
+    tail::is_json_looking(line)
+}
+
+/// At most `max` bytes of `s`, cut at a character boundary.
+pub(crate) fn take_prefix(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+/// What a recognizer keeps of a source line: enough to cap and redact it
+/// later ([`capped_redacted`] needs the text past the cap).
+pub(crate) fn cap_raw(s: &str) -> String {
+    pyval::take_chars(s, 4 * RAW_CAP)
+}
+
+/// One event laid out in its kind's registry order (see [`ordered`]).
+pub(crate) fn ordered_event(kind: Kind, values: Vec<(&'static str, Value)>) -> ParsedEvent {
+    ordered(kind, values)
+}
+
 /// The JSON objects among the last [`TAIL_JSON_LINES`] JSON-looking lines of
 /// `text` (first non-space character `{` or `[`), in order. Chatter is
 /// filtered before windowing, as upstream's `json_tail` does, so a burst of
@@ -338,7 +367,7 @@ impl Found {
 /// is masked in the redacted full text, the surviving half (too short to
 /// match any rule, e.g. `sk-abcdef`) is masked too, so a secret split by the
 /// cut cannot slip through (delta §11). Otherwise the output is upstream's.
-fn capped_redacted(raw: &str) -> String {
+pub(crate) fn capped_redacted(raw: &str) -> String {
     let cut = pyval::take_chars(raw, RAW_CAP);
     let mut out = crate::redact::redact(&cut);
     let split_token = raw[cut.len()..]

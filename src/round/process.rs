@@ -7,17 +7,32 @@
 //! It knows nothing of events or config files: the caller maps observations
 //! and the outcome to events.
 //!
+//! After the agent exits, for any reason, what is left of its tree (its
+//! session and group, and — when the round is a child subreaper — every
+//! orphan re-parented to it) gets SIGTERM → grace → SIGKILL before `run`
+//! returns (`Outcome::escaped_killed`).
+//!
 //! Submodules: `stop` (the sticky stop, a view on `sys::signals`), `reap`
-//! (waits for the leader, descendants, the kill ladder), `logscan` (incremental
-//! marker search), `cause` (exit classification).
+//! (waits for the leader, descendants, the kill ladder, the leftovers
+//! sweep), `logscan` (incremental marker search), `cause` (exit
+//! classification), `tick` (the periodic check of the memory floor).
+//!
+//! The caller may also hand in an [`OutputWatch`] (`watch`; what the agent's
+//! output means is the caller's knowledge): polled once a second, it can end
+//! the round early ("needs a human", "the network is down"), and a retry it
+//! saw after the terminal marker re-arms grace-after-result.
 
 mod cause;
 mod logscan;
 mod reap;
 mod stop;
+mod tick;
+mod watch;
 
 pub use cause::{exit_cause, exit_signal_name, signal_name};
 pub use stop::{install_stop_handlers, StopSignal};
+pub use tick::{NoTicks, TickVerdict, Ticker, MEM_TERM_GRACE};
+pub use watch::{OutputWatch, SharedWatch};
 
 use crate::sys::spawn::{exited_unreaped, pidfd_open, poll_readable, SpawnExt};
 use nix::sys::signal::Signal;
@@ -61,6 +76,8 @@ pub struct WaitPolicy {
     pub stop_signal: Signal,
     /// Grace between the stop signal and SIGKILL (capped at [`MAX_STOP_GRACE`]).
     pub stop_grace: Duration,
+    /// Polled once a second; may end the round early (None: off).
+    pub watch: Option<SharedWatch>,
 }
 
 /// Upstream's SIGTERM → SIGKILL grace.
@@ -92,6 +109,7 @@ impl WaitPolicy {
             progress_interval: None,
             stop_signal: Signal::SIGTERM,
             stop_grace: DEFAULT_TERM_GRACE,
+            watch: None,
         }
     }
 }
@@ -131,10 +149,15 @@ pub struct Outcome {
     pub grace_killed: bool,
     /// Ended because the round process was asked to stop.
     pub cancelled: bool,
-    /// Descendants outside the group (escaped via setsid) that we killed.
+    /// Ended early because the [`OutputWatch`] said so: its `exit_cause`.
+    pub ended_by: Option<&'static str>,
+    /// Descendants outside the group (escaped via setsid) that we killed,
+    /// and what was left of the tree after the agent exited.
     pub escaped_killed: Vec<ChildInfo>,
     /// The agent's pid (= its process group and session id).
     pub pid: i32,
+    /// Ended by the memory floor ([`TickVerdict::Terminate`]).
+    pub mem_terminated: bool,
 }
 
 /// Why the agent could not be run at all.
@@ -168,7 +191,19 @@ pub fn run(
     stop: &StopSignal,
     on_obs: &mut dyn FnMut(Observation),
 ) -> Result<Outcome, ProcessError> {
-    run_inner(spec, policy, stop, on_obs, true)
+    run_inner(spec, policy, stop, on_obs, &mut NoTicks, true)
+}
+
+/// [`run`] with a [`Ticker`] consulted every [`Ticker::every`] while the
+/// agent runs (the memory floor).
+pub fn run_ticked(
+    spec: &SpawnSpec,
+    policy: &WaitPolicy,
+    stop: &StopSignal,
+    on_obs: &mut dyn FnMut(Observation),
+    ticker: &mut dyn Ticker,
+) -> Result<Outcome, ProcessError> {
+    run_inner(spec, policy, stop, on_obs, ticker, true)
 }
 
 /// [`run`], optionally without a pidfd (the fallback path, for tests).
@@ -177,6 +212,7 @@ fn run_inner(
     policy: &WaitPolicy,
     stop: &StopSignal,
     on_obs: &mut dyn FnMut(Observation),
+    ticker: &mut dyn Ticker,
     use_pidfd: bool,
 ) -> Result<Outcome, ProcessError> {
     let mut child = spawn(spec)?;
@@ -197,11 +233,12 @@ fn run_inner(
     }
     let pidfd = if use_pidfd { pidfd_open(pid) } else { None };
     let mut waiter = Waiter::new(spec, policy, start);
+    let mut ticks = tick::Schedule::new(ticker, start);
 
     let end = loop {
-        let timeout = waiter
-            .next_wake(Instant::now())
-            .saturating_duration_since(Instant::now());
+        let wake = waiter.next_wake(Instant::now());
+        let wake = ticks.next().map_or(wake, |t| wake.min(t));
+        let timeout = wake.saturating_duration_since(Instant::now());
         let timeout = if pidfd.is_some() {
             timeout
         } else {
@@ -234,7 +271,32 @@ fn run_inner(
                 why: Why::Stop,
             };
         }
-        // 3. grace after result
+        // 3. the output watch: ends the round when the agent waits for a human
+        if let Some(cause) = waiter.watch_due(now) {
+            break End::Kill {
+                first: Signal::SIGTERM,
+                grace: policy.term_grace,
+                why: Why::Watch(cause),
+            };
+        }
+        // 4. the memory floor
+        if ticks.due(now) {
+            match ticker.tick(pid) {
+                TickVerdict::Continue => {}
+                TickVerdict::Nudge => {
+                    let _ =
+                        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGTERM);
+                }
+                TickVerdict::Terminate => {
+                    break End::Kill {
+                        first: Signal::SIGTERM,
+                        grace: MEM_TERM_GRACE,
+                        why: Why::Memory,
+                    }
+                }
+            }
+        }
+        // 5. grace after result
         if waiter.grace_due(now, pid, on_obs) {
             break End::Kill {
                 first: Signal::SIGTERM,
@@ -242,7 +304,7 @@ fn run_inner(
                 why: Why::Grace,
             };
         }
-        // 4. heartbeat
+        // 6. heartbeat
         waiter.progress(now, on_obs);
     };
 
@@ -253,8 +315,10 @@ fn run_inner(
         timed_out: false,
         grace_killed: false,
         cancelled: false,
+        ended_by: None,
         escaped_killed: Vec::new(),
         pid,
+        mem_terminated: false,
     };
     match end {
         End::Exited(status) => outcome.exit_code = status.map_or(-1, python_code),
@@ -269,9 +333,20 @@ fn run_inner(
             outcome.timed_out = matches!(why, Why::Budget | Why::Grace);
             outcome.grace_killed = matches!(why, Why::Grace);
             outcome.cancelled = matches!(why, Why::Stop);
+            if let Why::Watch(cause) = why {
+                outcome.ended_by = Some(cause);
+            }
+            outcome.mem_terminated = matches!(why, Why::Memory);
         }
     }
     outcome.duration = start.elapsed();
+    // Whatever the agent left behind dies now, before the caller looks at
+    // the work tree.
+    for c in reap::sweep_leftovers(pid, policy.term_grace) {
+        if !outcome.escaped_killed.iter().any(|e| e.pid == c.pid) {
+            outcome.escaped_killed.push(c);
+        }
+    }
     Ok(outcome)
 }
 
@@ -293,6 +368,8 @@ enum Why {
     Budget,
     Grace,
     Stop,
+    Watch(&'static str),
+    Memory,
 }
 
 enum End {
@@ -368,6 +445,7 @@ struct Waiter<'a> {
     result_seen: Option<Instant>,
     next_grace_check: Option<Instant>,
     extended: bool,
+    next_watch: Instant,
 }
 
 impl<'a> Waiter<'a> {
@@ -387,6 +465,7 @@ impl<'a> Waiter<'a> {
             result_seen: None,
             next_grace_check: None,
             extended: false,
+            next_watch: start + MARKER_SCAN_INTERVAL,
         }
     }
 
@@ -401,6 +480,9 @@ impl<'a> Waiter<'a> {
         }
         if let Some(g) = self.next_grace_check {
             t = t.min(g);
+        }
+        if self.policy.watch.is_some() {
+            t = t.min(self.next_watch);
         }
         t.max(now)
     }
@@ -423,6 +505,9 @@ impl<'a> Waiter<'a> {
             return false;
         };
         if now < check {
+            return false;
+        }
+        if self.retried_after_marker(now) {
             return false;
         }
         let (live, ignored) =
@@ -488,13 +573,21 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let stop = StopSignal::new().unwrap();
         let mut p = WaitPolicy::with_budget(Duration::from_secs(60));
-        let out = run_inner(&spec(dir.path(), "exit 7"), &p, &stop, &mut |_| {}, false).unwrap();
+        let out = run_inner(
+            &spec(dir.path(), "exit 7"),
+            &p,
+            &stop,
+            &mut |_| {},
+            &mut NoTicks,
+            false,
+        )
+        .unwrap();
         assert_eq!((out.exit_code, out.timed_out), (7, false));
 
         p.budget = Duration::from_secs(1);
         p.term_grace = Duration::from_secs(1);
         let s = spec(dir.path(), "echo $$ > pid; exec sleep 1000");
-        let out = run_inner(&s, &p, &stop, &mut |_| {}, false).unwrap();
+        let out = run_inner(&s, &p, &stop, &mut |_| {}, &mut NoTicks, false).unwrap();
         assert!(out.timed_out);
         assert_eq!(out.exit_code, -15);
         assert!(out.duration < Duration::from_secs(20), "{:?}", out.duration);

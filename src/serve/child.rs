@@ -3,6 +3,7 @@
 //! stopped on a second SIGINT and killed with its whole tree past the outer
 //! ceiling. Knows nothing of the loop's policy.
 
+use super::round_cgroup::RoundCgroup;
 use crate::config::Config;
 use crate::exit_code;
 use crate::fields;
@@ -17,7 +18,9 @@ use std::time::{Duration, Instant};
 /// Spawn `agent-runner --config <cfg> round` in its own session with output to
 /// `round-<N>.log`, and wait for it. A second SIGINT (or any SIGTERM after a
 /// first SIGINT) asks the round to end its agent now; a round that outlives
-/// its outer ceiling is killed with its whole tree.
+/// its outer ceiling is killed with its whole tree. When serve may give the
+/// round its own cgroup, the child joins it before it runs, and the cgroup
+/// is returned for the caller to end after its sweep.
 pub(super) fn run_round_child(
     exe: &Path,
     cfg: &Config,
@@ -26,6 +29,22 @@ pub(super) fn run_round_child(
     fresh: bool,
     signals: &Signals,
     log: &EventLog,
+) -> (i32, Option<RoundCgroup>) {
+    let cg = RoundCgroup::create(round_num);
+    let rc = run_in(exe, cfg, round_num, phase, fresh, signals, log, cg.as_ref());
+    (rc, cg)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_in(
+    exe: &Path,
+    cfg: &Config,
+    round_num: u64,
+    phase: Option<&str>,
+    fresh: bool,
+    signals: &Signals,
+    log: &EventLog,
+    cg: Option<&RoundCgroup>,
 ) -> i32 {
     let layout = log.layout();
     let out_path = layout.serve_round_log(round_num);
@@ -51,6 +70,9 @@ pub(super) fn run_round_child(
         .env("AGENT_RUNNER_FRESH_EYES", if fresh { "1" } else { "0" })
         // Its own session: a terminal's Ctrl-C reaches serve only, and serve decides.
         .own_session();
+    if let Some(cg) = cg {
+        cmd.join_cgroup(cg.procs_fd());
+    }
     let mut child = match cmd.spawn() {
         Ok(c) => c,
         Err(e) => {

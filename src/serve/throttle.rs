@@ -55,9 +55,10 @@ pub fn throttle_state(layout: &Layout, now_epoch: i64) -> Option<Throttle> {
 }
 
 /// Base back-off for estimated classes; `None` = use the event's reset time.
+/// `network` (ours: the provider cannot be reached) backs off like a 5xx.
 pub fn backoff_base_s(classification: &str) -> Option<u64> {
     match classification {
-        "rate_limit_model" | "api_transient_5xx" => Some(60),
+        "rate_limit_model" | "api_transient_5xx" | "network" => Some(60),
         "api_timeout" => Some(30),
         _ => None,
     }

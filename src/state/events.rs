@@ -139,6 +139,8 @@ kinds! {
     TransientErrorDetected => "transient_error_detected" ["classification", "agent", "reset_at_epoch", "round_num", "raw", "phase"],
     AgentUsageRecorded => "agent_usage_recorded" ["agent", "model", "round_num", "input_tokens", "output_tokens", "cached_tokens", "cost_usd", "duration_ms", "models_breakdown", "cache_creation_tokens", "tool_call_count", "phase", "success"],
     AgentAuthErrorDetected => "agent_auth_error_detected" ["round_num", "agent", "raw"],
+    // ours: the agent waits for a human (login, browser sign-in, non-root user, a setting)
+    AgentNeedsInput => "agent_needs_input" ["round_num", "agent", "need", "waiting_for", "remedy", "permanent", "raw"],
     AnomalyRepetitiveTool => "anomaly_repetitive_tool" ["round_num", "tool_name", "target", "count", "window"],
     RoundEscapedProcessesKilled => "round_escaped_processes_killed" ["round_num", "count", "processes"],
     GoalCheck => "goal_check" ["name", "satisfied", "value", "timed_out", "skipped", "error"],
@@ -163,6 +165,19 @@ kinds! {
     SchedulePaused => "schedule_paused" ["active_window", "resume_at", "timezone", "phase"],
     ScheduleResumed => "schedule_resumed" ["paused_for_s"],
     SchedulePhaseSkipped => "schedule_phase_skipped" ["round_num", "skipped", "chosen", "active_window"],
+    // ---- memory defenses: serve's gate and boot probe, the round's floor ----
+    RoundDeferred => "round_deferred" ["severity", "signal", "message"],
+    RoundResumed => "round_resumed" ["deferred_for_s"],
+    HostCgroupMemoryLimit => "host_cgroup_memory_limit" ["memory_max", "memory_swap_max", "cgroup_path", "defer", "swap_total_bytes", "swap_cap_pct", "memory_high", "advisory", "cgroup_delegated"],
+    RoundMemCriticalSample => "round_mem_critical_sample" ["round_num", "consecutive", "context"],
+    RoundMemTerminated => "round_mem_terminated" ["pid", "severity", "signal", "message", "consecutive", "context", "tier", "round_num"],
+    MemPressureDeferredToCgroup => "mem_pressure_deferred_to_cgroup" ["pid", "signal", "message"],
+    CgroupGrowthRateWarning => "cgroup_growth_rate_warning" ["round_num", "rate_mb_per_min", "threshold_mb_per_min", "source", "context"],
+    MemoryHighEngaged => "memory_high_engaged" ["round_num", "previous", "written", "memory_current", "write_ms", "signal", "context", "rate_mb_per_min"],
+    MemoryHighReleased => "memory_high_released" ["round_num", "reason"],
+    MemoryHighWriteFailed => "memory_high_write_failed" ["round_num", "errno"],
+    RoundCgroupMemory => "round_cgroup_memory" ["round_num", "memory_current_peak", "memory_swap_current_peak", "events_high_delta", "events_max_delta", "events_oom_delta", "events_oom_kill_delta", "bounding_cgroup_path", "io_psi_some_avg10", "io_psi_full_avg10", "psi_full_total"],
+    RoundOomKilled => "round_oom_killed" ["round_num", "log_path", "log_bytes", "events_oom_kill_delta", "oom_kill_delta", "partial_log"],
     // ---- monitor process ----
     MonitorStarted => "monitor_started" ["host", "interval_s", "log_dir", "mode"],
     MonitorAlertEmitted => "monitor_alert_emitted" ["detector", "severity", "message", "auto_action", "host"],

@@ -1,5 +1,7 @@
-//! Host samples for `metrics-YYYY-MM.jsonl` (spec §5.3, 0.3 delta §8), read
-//! from `/proc` and `statvfs`. Field order matches upstream.
+//! Host samples for `metrics-YYYY-MM.jsonl` (spec §5.3, 0.3 delta §8): the
+//! memory facts come from [`crate::sys::mem`] (so a test can point them at a
+//! fixture tree), load from `/proc/loadavg`, disk from `statvfs`. Field order
+//! matches upstream; a memory value that cannot be read is written as null.
 
 use serde_json::{Map, Value};
 use std::path::Path;
@@ -8,8 +10,8 @@ use std::path::Path;
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Sample {
     pub mem_total_mb: u64,
-    pub mem_available_mb: u64,
-    pub mem_free_mb: u64,
+    pub mem_available_mb: Option<u64>,
+    pub mem_free_mb: Option<u64>,
     pub mem_used_pct: f64,
     pub swap_sout: Option<u64>,
     pub disk_total_gb: f64,
@@ -31,54 +33,22 @@ fn round2(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
 }
 
-fn meminfo() -> (u64, u64, u64) {
-    let s = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
-    let get = |key: &str| -> u64 {
-        s.lines()
-            .find_map(|l| l.strip_prefix(key))
-            .and_then(|r| r.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    (get("MemTotal:"), get("MemAvailable:"), get("MemFree:"))
-}
-
-fn psi(resource: &str) -> (Option<f64>, Option<f64>, Option<u64>) {
-    let Ok(s) = std::fs::read_to_string(format!("/proc/pressure/{resource}")) else {
-        return (None, None, None);
-    };
-    let field = |prefix: &str, key: &str| -> Option<String> {
-        s.lines()
-            .find(|l| l.starts_with(prefix))?
-            .split_whitespace()
-            .find_map(|kv| kv.strip_prefix(key).map(String::from))
-    };
-    (
-        field("some", "avg10=").and_then(|v| v.parse().ok()),
-        field("full", "avg10=").and_then(|v| v.parse().ok()),
-        field("full", "total=").and_then(|v| v.parse().ok()),
-    )
-}
-
-fn swap_out_pages() -> Option<u64> {
-    let s = std::fs::read_to_string("/proc/vmstat").ok()?;
-    s.lines()
-        .find_map(|l| l.strip_prefix("pswpout "))
-        .and_then(|v| v.trim().parse().ok())
-}
-
 /// Take a sample; `fs_path` picks the filesystem for the disk fields (log_dir).
 pub fn sample(fs_path: &Path) -> Sample {
-    let (total_kb, avail_kb, free_kb) = meminfo();
+    use crate::sys::mem;
+    let mi = mem::meminfo();
+    let total_kb = mi.total_kb.unwrap_or(0);
     let mut s = Sample {
         mem_total_mb: total_kb / 1024,
-        mem_available_mb: avail_kb / 1024,
-        mem_free_mb: free_kb / 1024,
-        mem_used_pct: if total_kb > 0 {
-            round1((total_kb - avail_kb.min(total_kb)) as f64 * 100.0 / total_kb as f64)
-        } else {
-            0.0
+        mem_available_mb: mi.available_kb.map(|k| k / 1024),
+        mem_free_mb: mi.free_kb.map(|k| k / 1024),
+        mem_used_pct: match mi.available_kb {
+            Some(avail_kb) if total_kb > 0 => {
+                round1((total_kb - avail_kb.min(total_kb)) as f64 * 100.0 / total_kb as f64)
+            }
+            _ => 0.0,
         },
-        swap_sout: swap_out_pages().map(|p| p * 4096),
+        swap_sout: mem::swap_out_bytes(),
         ..Default::default()
     };
     if let Ok(v) = nix::sys::statvfs::statvfs(fs_path) {
@@ -110,13 +80,15 @@ pub fn sample(fs_path: &Path) -> Sample {
             s.load = Some((round2(p[0]), round2(p[1]), round2(p[2])));
         }
     }
-    let (some, full, full_total) = psi("memory");
-    s.psi_some_avg10 = some;
-    s.psi_full_avg10 = full;
-    s.psi_full_total = full_total;
-    let (io_some, io_full, _) = psi("io");
-    s.io_psi_some_avg10 = io_some;
-    s.io_psi_full_avg10 = io_full;
+    if let Some(p) = mem::psi("memory") {
+        s.psi_some_avg10 = Some(p.some_avg10);
+        s.psi_full_avg10 = Some(p.full_avg10);
+        s.psi_full_total = p.full_total;
+    }
+    if let Some(p) = mem::psi("io") {
+        s.io_psi_some_avg10 = Some(p.some_avg10);
+        s.io_psi_full_avg10 = Some(p.full_avg10);
+    }
     s
 }
 
@@ -141,7 +113,12 @@ impl Sample {
             m.insert(k.to_string(), v);
         };
         put("mem_total_mb", self.mem_total_mb.into());
-        put("mem_available_mb", self.mem_available_mb.into());
+        put(
+            "mem_available_mb",
+            self.mem_available_mb
+                .map(Value::from)
+                .unwrap_or(Value::Null),
+        );
         put("mem_used_pct", self.mem_used_pct.into());
         put("disk_total_gb", self.disk_total_gb.into());
         put("disk_free_gb", self.disk_free_gb.into());
@@ -161,7 +138,10 @@ impl Sample {
         if let Some(p) = phase {
             put("phase", p.into());
         }
-        put("mem_free_mb", self.mem_free_mb.into());
+        put(
+            "mem_free_mb",
+            self.mem_free_mb.map(Value::from).unwrap_or(Value::Null),
+        );
         put(
             "swap_sout",
             self.swap_sout.map(Value::from).unwrap_or(Value::Null),

@@ -153,6 +153,27 @@ pub fn descendants_in(snapshot: &[Stat], root: i32) -> Vec<Stat> {
     out
 }
 
+/// Resident set size of `pid` in bytes (`/proc/<pid>/statm`, field 2 ×
+/// the page size); `None` if the process is gone or the file is garbled.
+pub fn rss_bytes(pid: i32) -> Option<u64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/statm")).ok()?;
+    let pages: u64 = s.split_whitespace().nth(1)?.parse().ok()?;
+    // SAFETY: sysconf has no preconditions.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    pages.checked_mul(u64::try_from(page).ok().filter(|p| *p > 0)?)
+}
+
+/// RSS summed over `root` and all its descendants (one `/proc` snapshot);
+/// `None` when `root` itself is gone. A member that vanishes mid-walk is
+/// skipped.
+pub fn tree_rss_bytes(root: i32) -> Option<u64> {
+    let mut total = rss_bytes(root)?;
+    for d in descendants(root) {
+        total = total.saturating_add(rss_bytes(d.pid).unwrap_or(0));
+    }
+    Some(total)
+}
+
 /// Live processes whose process group is `pgid`.
 pub fn in_group(pgid: i32) -> Vec<Stat> {
     all()

@@ -1,7 +1,8 @@
 //! Children in their own session, and waiting for them without a polling
 //! loop. [`SpawnExt`] makes a spawned child a session leader (`setsid`, so
 //! its pid is its pgid and sid, and a terminal's Ctrl-C reaches only us) and
-//! sends its stdout and stderr to one file; [`pidfd_open`] gives an fd that
+//! sends its stdout and stderr to one file, and can put it in a cgroup
+//! before it runs a single instruction of its own; [`pidfd_open`] gives an fd that
 //! becomes readable when a process exits; [`poll_readable`] waits on such
 //! fds and doorbells together; [`exited_unreaped`] asks whether a child has
 //! exited without reaping it; [`signal_checked`] signals a process proven by
@@ -29,6 +30,12 @@ pub trait SpawnExt {
     /// description, so their writes interleave in order). Fails only if the
     /// descriptor cannot be duplicated.
     fn output_to(&mut self, file: File) -> std::io::Result<&mut Self>;
+
+    /// Make the child move itself into a cgroup before `exec`, by writing
+    /// `0` to `procs`, an open `cgroup.procs` the caller keeps open until
+    /// the spawn returns (race-free: the child forks nothing before it is
+    /// in). A failed write leaves it where it was, and the spawn goes on.
+    fn join_cgroup(&mut self, procs: RawFd) -> &mut Self;
 }
 
 impl SpawnExt for Command {
@@ -47,6 +54,18 @@ impl SpawnExt for Command {
                 if libc::setsid() == -1 {
                     return Err(std::io::Error::last_os_error());
                 }
+                Ok(())
+            })
+        }
+    }
+
+    fn join_cgroup(&mut self, procs: RawFd) -> &mut Self {
+        // SAFETY: runs in the forked child before exec; write(2) is
+        // async-signal-safe and reads a static buffer. `procs` is an fd the
+        // parent keeps open across the spawn, inherited by the fork.
+        unsafe {
+            self.pre_exec(move || {
+                let _ = libc::write(procs, b"0".as_ptr().cast(), 1);
                 Ok(())
             })
         }

@@ -145,6 +145,14 @@ fn page(doc: &Value) -> String {
             esc(&sv(rl.get("limit_type")))
         );
     }
+    if let Some(d) = g("memory_deferral").filter(|v| !v.is_null()) {
+        let _ = write!(
+            h,
+            "<p class=\"critical\">{} ({})</p>",
+            esc(&sv(d.get("label"))),
+            esc(&sv(d.get("signal")))
+        );
+    }
     h.push_str("<h2>Alerts</h2>");
     match g("alerts")
         .and_then(Value::as_array)

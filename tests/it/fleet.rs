@@ -39,7 +39,7 @@ impl Remote {
     }
 
     /// Append an event whose `ts` is `ago_s` before (now + shift_s).
-    fn event(&self, ago_s: f64, shift_s: i64, kind: &str, payload: Value) {
+    pub(super) fn event(&self, ago_s: f64, shift_s: i64, kind: &str, payload: Value) {
         let ts = chrono::Utc::now() + chrono::Duration::seconds(shift_s)
             - chrono::Duration::milliseconds((ago_s * 1000.0) as i64);
         let mut m = serde_json::Map::new();
@@ -75,7 +75,7 @@ pub(super) fn monitor(h: &Harness, args: &[&str]) -> Command {
 }
 
 /// `monitor --host pi --remote-config CFG --once --json`, run to its end.
-fn once_json(h: &Harness, cfg: &str) -> std::process::Output {
+pub(super) fn once_json(h: &Harness, cfg: &str) -> std::process::Output {
     monitor(
         h,
         &["--host", "pi", "--remote-config", cfg, "--once", "--json"],
@@ -92,13 +92,13 @@ fn json_lines(s: &[u8]) -> Vec<Value> {
 }
 
 /// A running monitor whose stdout lines are collected.
-struct Running {
+pub(super) struct Running {
     child: Child,
     lines: Arc<Mutex<Vec<String>>>,
 }
 
 impl Running {
-    fn start(mut c: Command) -> Running {
+    pub(super) fn start(mut c: Command) -> Running {
         let mut child = c
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -679,7 +679,7 @@ fn a_remote_without_a_usable_agent_runner_is_named_and_pointed_at_deploy() {
     );
 }
 
-fn http_get(port: u16, path: &str) -> (u16, String) {
+pub(super) fn http_get(port: u16, path: &str) -> (u16, String) {
     use std::io::Read;
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();

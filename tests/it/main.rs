@@ -6,12 +6,14 @@
 
 mod support;
 
+mod agent_corpus;
 mod architecture;
 mod compat_python;
 mod config;
 mod config_effects;
 mod config_monitor;
 mod config_table;
+mod containment;
 mod demo;
 mod deploy;
 mod docs_reliability;
@@ -20,7 +22,14 @@ mod doctor;
 mod faults;
 mod fleet;
 mod fleet_hostile;
+mod fleet_needs;
 mod goal;
+mod host_health_keys;
+mod memory_cgroup;
+mod memory_compat;
+mod memory_floor;
+mod memory_gate;
+mod memory_views;
 mod metrics_promtool;
 mod migrate;
 mod monitor_http;

@@ -86,7 +86,7 @@ fn claude_overloaded_error_is_transient_with_raw_redacted() {
     out.push_str(&format!("{result}\n"));
     let a = fake_cli(&p, "claude", &out, 1);
     p.config(&a, "round_budget_s = 60", "");
-    assert_eq!(p.run(&["round"]).status.code(), Some(0));
+    assert_eq!(p.run(&["round"]).status.code(), Some(1), "the agent failed");
     assert_eq!(
         after_round_end(&p),
         ["transient_error_detected", "agent_usage_recorded"]
@@ -145,7 +145,8 @@ fn pi_auth_failure_with_exit_0() {
     .join("\n");
     let a = fake_cli(&p, "pi", &out, 0);
     p.config(&a, "round_budget_s = 60", "");
-    assert_eq!(p.run(&["round"]).status.code(), Some(0));
+    // pi exits 0 on an API error; its output says the round failed
+    assert_eq!(p.run(&["round"]).status.code(), Some(1));
     assert_eq!(after_round_end(&p), ["agent_auth_error_detected"]);
     let e = &p.events_of("agent_auth_error_detected")[0];
     assert_eq!(payload_keys(e), ["round_num", "agent", "raw"]);

@@ -81,7 +81,7 @@ fn agent_done_sentinel_stops_the_loop() {
 #[test]
 fn agents_failing_fast_trip_the_crash_loop_breaker() {
     let p = Project::new();
-    let a = p.agent("fail.sh", "cat >/dev/null; echo boom; exit 1");
+    let a = p.agent("fail.sh", "cat >/dev/null; echo boom; exit 3");
     p.config(&a, "round_budget_s = 30", "");
     let o = p.run(&["serve"]);
     assert_eq!(
@@ -95,7 +95,10 @@ fn agents_failing_fast_trip_the_crash_loop_breaker() {
     assert_eq!(c.len(), 1);
     assert_eq!(payload_keys(&c[0]), ["consecutive", "exit_code", "reason"]);
     assert_eq!(c[0]["consecutive"], 5);
+    // the round's code, as the Python tool (round exits 1 when the agent
+    // failed); the agent's own 3 is in agent_exit
     assert_eq!(c[0]["exit_code"], 1);
+    assert_eq!(p.events_of("agent_exit")[0]["exit_code"], 3);
     assert!(c[0]["reason"].as_str().unwrap_or_default().contains("boom"));
 }
 
@@ -691,4 +694,99 @@ fn a_pause_ends_with_schedule_resumed_when_the_throttle_resets() {
     let r = &p.events_of("schedule_resumed")[0];
     assert_eq!(payload_keys(r), ["paused_for_s"]);
     assert!(r["paused_for_s"].as_u64().unwrap_or(99) <= 10, "{r}");
+}
+
+/// Append a `mem_loop` event stamped `ago_s` seconds ago.
+fn seed_mem_loop(p: &Project, ago_s: i64) {
+    let ts = chrono::Utc::now() - chrono::Duration::seconds(ago_s);
+    std::fs::create_dir_all(p.log_dir()).unwrap_or_else(|e| panic!("{e}"));
+    let line = format!(
+        "{{\"ts\": \"{}\", \"event\": \"mem_loop\", \"consecutive\": 5, \"exit_code\": -15, \"reason\": \"seeded\"}}\n",
+        agent_runner::timefmt::iso_ms(ts)
+    );
+    let f = p
+        .log_dir()
+        .join(format!("events-{}.jsonl", agent_runner::timefmt::month(ts)));
+    use std::io::Write;
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(f)
+        .and_then(|mut f| f.write_all(line.as_bytes()))
+        .unwrap_or_else(|e| panic!("{e}"));
+}
+
+/// The mem-loop breakers (0.3 delta §3.1): five rounds in a row ended by the
+/// memory floor give `mem_loop` and exit 71 (systemd restarts serve); when
+/// that would be the third `mem_loop` within 2 h, `mem_loop_persistent` and
+/// exit 70 (it stays stopped). Each agent makes the host critical and, on
+/// the floor's SIGTERM, healthy again, so the admission gate lets the next
+/// round in.
+#[test]
+fn mem_loop_exits_71_then_70() {
+    use crate::support::sysroot::{agent_sets_psi, SysRoot};
+    let p = Project::new();
+    let root = SysRoot::new(p.tmp.path());
+    let a = p.agent(
+        "hog.sh",
+        &format!(
+            "cat >/dev/null\nhealthy() {{ {}; }}\ntrap 'healthy; exit 143' TERM\n{}\nsleep 1000 &\nwait",
+            agent_sets_psi(0.0, 0.0),
+            agent_sets_psi(95.0, 75.0)
+        ),
+    );
+    p.config(
+        &a,
+        "round_budget_s = 120",
+        "[monitor.host_health.pressure]\ncritical_consecutive_samples = 1\n",
+    );
+    seed_mem_loop(&p, 3 * 3600); // outside the 2 h window: not counted
+    seed_mem_loop(&p, 3600); // inside it
+    let run = || {
+        let mut c = p.cmd(&["serve"]);
+        root.apply(&mut c, Some(100));
+        c.output().unwrap_or_else(|e| panic!("{e}"))
+    };
+    let o = run();
+    assert_eq!(
+        o.status.code(),
+        Some(agent_runner::exit_code::MEM_LOOP),
+        "{}\n{:?}",
+        String::from_utf8_lossy(&o.stderr),
+        p.kinds()
+    );
+    assert!(String::from_utf8_lossy(&o.stderr).contains("memory loop"));
+    assert_eq!(p.events_of("round_mem_terminated").len(), 5);
+    assert!(
+        p.events_of("crash_loop").is_empty(),
+        "a memory kill is not a crash"
+    );
+    let m = p.events_of("mem_loop");
+    assert_eq!(m.len(), 3, "two seeded and this one");
+    assert_eq!(payload_keys(&m[2]), ["consecutive", "exit_code", "reason"]);
+    assert_eq!(m[2]["consecutive"], 5);
+    assert!(p.events_of("mem_loop_persistent").is_empty());
+
+    // restarted (as systemd would): the third mem_loop within 2 h stops for good
+    let o = run();
+    assert_eq!(
+        o.status.code(),
+        Some(agent_runner::exit_code::MEM_LOOP_PERSISTENT),
+        "{}\n{:?}",
+        String::from_utf8_lossy(&o.stderr),
+        p.kinds()
+    );
+    assert_eq!(p.events_of("round_mem_terminated").len(), 10);
+    let mp = p.events_of("mem_loop_persistent");
+    assert_eq!(mp.len(), 1);
+    assert_eq!(payload_keys(&mp[0]), ["consecutive", "exit_code", "reason"]);
+    assert_eq!(mp[0]["consecutive"], 3, "the episode count");
+    assert_eq!(
+        p.events_of("mem_loop").len(),
+        3,
+        "persistent instead of a 4th"
+    );
+    // the unit keeps 70 stopped and lets 71 restart
+    assert!(agent_runner::exit_code::RESTART_PREVENT.contains(&70));
+    assert!(!agent_runner::exit_code::RESTART_PREVENT.contains(&71));
 }

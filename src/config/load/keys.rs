@@ -21,6 +21,20 @@ pub(super) fn hh_flat() -> Vec<(&'static str, &'static str, &'static str)> {
 /// The 0.3 sub-tables of `[monitor.host_health]`.
 pub(super) const HH_SUBTABLES: &[&str] = &["memory", "disk", "pressure", "brake"];
 
+/// Every `[monitor.host_health]` key in its 0.3 form (`pressure.in_round_nudge`),
+/// from the key table.
+pub fn host_health_keys() -> Vec<String> {
+    crate::config::table::all()
+        .filter(|k| !k.refused())
+        .filter_map(|k| {
+            let sub = k.table.strip_prefix("monitor.host_health.")?;
+            HH_SUBTABLES
+                .contains(&sub)
+                .then(|| format!("{sub}.{}", k.name))
+        })
+        .collect()
+}
+
 /// `prefix.key`, or `key` at the top level.
 pub(super) fn join(prefix: &str, key: &str) -> String {
     if prefix.is_empty() {

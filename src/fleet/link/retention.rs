@@ -31,6 +31,7 @@ pub(super) const ROUND_KINDS: &[&str] = &[
     "round_end",
     "agent_exit",
     "agent_auth_error_detected",
+    "agent_needs_input",
     "anomaly_repetitive_tool",
     "orphan_stashed",
 ];
@@ -54,6 +55,11 @@ pub const DETECTOR_FIELDS: &[&str] = &[
     "window",
     "resume_at",
     "reason",
+    "need",
+    "waiting_for",
+    "remedy",
+    "severity",
+    "signal",
 ];
 /// The metric-sample fields the detectors read; the witness keeps only
 /// these of a relayed sample ([`slim_metric`]).
@@ -99,6 +105,7 @@ pub(super) const STATE_KINDS: &[&str] = &[
     "schedule_resumed",
     "round_deferred",
     "round_resumed",
+    "serve_stopping",
 ];
 
 /// A kind some detector reads: [`ROUND_KINDS`] or [`STATE_KINDS`].

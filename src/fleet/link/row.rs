@@ -17,8 +17,12 @@ pub struct Row {
     pub name: String,
     pub alias: String,
     pub tags: Vec<String>,
-    /// `connecting`, `ok`, `alert`, `blip`, `unreachable`, `no-agent-runner`, `error`.
+    /// `connecting`, `ok`, `alert`, `deferred`, `blip`, `unreachable`,
+    /// `no-agent-runner`, `error`.
     pub state: String,
+    /// While serve holds rounds back for memory: `deferred: memory
+    /// critical for 4m` (the host's clock).
+    pub deferred: Option<String>,
     pub hostname: Option<String>,
     pub version: Option<String>,
     pub project: Option<String>,
@@ -29,6 +33,9 @@ pub struct Row {
     pub last_event_age_s: Option<f64>,
     pub host_now: Option<String>,
     pub alerts: Vec<Value>,
+    /// What the host's agent waits for, in words ("needs login", "waiting
+    /// for browser sign-in"), from its active alerts.
+    pub needs: Option<String>,
     pub error: Option<String>,
     pub events_received: u64,
     pub cursor: Option<String>,
@@ -74,6 +81,11 @@ impl Link {
                     .map(alert_value)
             })
             .collect();
+        let needs = crate::detect::needs_label(
+            self.dedup
+                .active()
+                .filter_map(|(_, det)| self.last_alerts.iter().find(|a| a.detector == det)),
+        );
         let hello = v.hello.as_ref();
         let s = |k: &str| hello.and_then(|h| h.get(k)).and_then(Value::as_str);
         let round = v.round();
@@ -92,6 +104,9 @@ impl Link {
             .and_then(|s| s.get("active"))
             .and_then(Value::as_bool);
         let age = v.last_event_age_s();
+        let deferred = crate::detect::memory_deferral(&v.events)
+            .zip(v.now())
+            .map(|(d, now)| d.label(now));
         let now = v.now().map(crate::timefmt::iso_ms);
         let cursor = v.cursor.as_ref().map(|c| c.to_string());
         let received = v.events_received;
@@ -102,8 +117,14 @@ impl Link {
         };
         self.update_row(|r| {
             r.state.clear();
-            r.state
-                .push_str(if active.is_empty() { "ok" } else { "alert" });
+            r.state.push_str(if deferred.is_some() {
+                "deferred"
+            } else if active.is_empty() {
+                "ok"
+            } else {
+                "alert"
+            });
+            r.deferred = deferred;
             set(&mut r.hostname, s("hostname"));
             set(&mut r.version, s("version"));
             set(&mut r.project, s("project"));
@@ -114,6 +135,7 @@ impl Link {
             r.last_event_age_s = age;
             r.host_now = now;
             r.alerts = active;
+            r.needs = needs;
             r.error = None;
             r.events_received = received;
             r.cursor = cursor;

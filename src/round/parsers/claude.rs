@@ -3,7 +3,10 @@
 //! assistant model and every `tool_use` block. Transient classification,
 //! usage, the repetitive-tool anomaly; plus an auth error when the result is
 //! an error that names an auth failure (not upstream: the monitor's
-//! structured auth signal for claude).
+//! structured auth signal for claude). Not upstream either: the
+//! `<synthetic>` model (claude's stand-in message for an error it raised
+//! itself, e.g. "Not logged in") is no model, and a round whose only
+//! assistant was synthetic and whose usage is all zero records no usage.
 
 use super::pyval::{as_int, take_chars, truthy};
 use super::{
@@ -14,6 +17,15 @@ use crate::state::pyrepr::py_str;
 use serde_json::{Map, Value};
 
 const AGENT: &str = "claude";
+/// The model name claude gives the messages it writes itself.
+const SYNTHETIC: &str = "<synthetic>";
+
+fn zero(u: &Usage) -> bool {
+    u.input_tokens == 0
+        && u.output_tokens == 0
+        && u.cached_tokens == 0
+        && u.cache_creation_tokens == 0
+}
 
 type Obj = Map<String, Value>;
 
@@ -21,6 +33,7 @@ pub(super) fn parse(events: &[Obj], input: &ParseInput<'_>) -> Found {
     let mut rate_limit: Option<&Obj> = None;
     let mut result: Option<&Obj> = None;
     let mut model: Option<String> = None;
+    let mut synthetic = false;
     let mut tools: Vec<(String, Option<String>)> = Vec::new();
     for ev in events {
         match ev.get("type").and_then(Value::as_str) {
@@ -37,7 +50,11 @@ pub(super) fn parse(events: &[Obj], input: &ParseInput<'_>) -> Found {
                     continue;
                 };
                 if let Some(m) = msg.get("model").filter(|m| truthy(m)) {
-                    model = Some(py_str(m));
+                    if m.as_str() == Some(SYNTHETIC) {
+                        synthetic = true;
+                    } else {
+                        model = Some(py_str(m));
+                    }
                 }
                 if let Some(Value::Array(content)) = msg.get("content") {
                     for block in content {
@@ -59,7 +76,9 @@ pub(super) fn parse(events: &[Obj], input: &ParseInput<'_>) -> Found {
     } else {
         None
     };
-    let usage = result.and_then(|r| usage(r, model, tools.len()));
+    let usage = result
+        .and_then(|r| usage(r, model.clone(), tools.len()))
+        .filter(|u| !(synthetic && model.is_none() && zero(u)));
     let anomaly = repetitive(&tools, input.repetitive_window, input.repetitive_threshold);
     Found {
         transient,
@@ -336,6 +355,30 @@ mod tests {
         let log = json!({"type": "result", "is_error": false, "result": "fixed the 401 handler"})
             .to_string();
         assert!(post_round_events(&input("claude", &log)).is_empty());
+    }
+
+    #[test]
+    fn a_synthetic_zero_usage_record_is_not_usage() {
+        let synthetic = json!({"type": "assistant", "message": {"model": "<synthetic>", "content": [{"type": "text", "text": "Not logged in · Please run /login"}]}, "error": "authentication_failed"}).to_string();
+        let zero = json!({"type": "result", "is_error": true, "api_error_status": null, "result": "Not logged in · Please run /login",
+            "usage": {"input_tokens": 0, "output_tokens": 0, "cache_read_input_tokens": 0, "cache_creation_input_tokens": 0}}).to_string();
+        let ev = post_round_events(&input("claude", &format!("{synthetic}\n{zero}")));
+        assert!(
+            !kinds(&ev).contains(&"agent_usage_recorded"),
+            "{:?}",
+            kinds(&ev)
+        );
+        // a real model earlier in the round: its usage stays, under its name
+        let real =
+            json!({"type": "assistant", "message": {"model": "claude-opus-5", "content": []}})
+                .to_string();
+        let spent = json!({"type": "result", "is_error": true, "api_error_status": 529, "result": "Overloaded",
+            "usage": {"input_tokens": 9, "output_tokens": 2}}).to_string();
+        let ev = post_round_events(&input("claude", &format!("{real}\n{synthetic}\n{spent}")));
+        assert_eq!(
+            only(&ev, Kind::AgentUsageRecorded)["model"],
+            json!("claude-opus-5")
+        );
     }
 
     fn anomaly_input(log: &str, window: u64, threshold: u64) -> Vec<ParsedEvent> {

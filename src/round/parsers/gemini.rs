@@ -2,7 +2,9 @@
 //! `result` record. Error classification first (so a malformed stats block
 //! cannot void the transient signal), then usage from `result.stats` with a
 //! per-model breakdown when more than one model ran. Auth errors (not
-//! upstream): an error result with code 401/403 or auth wording.
+//! upstream): an error result with code 401/403 or auth wording. Not
+//! upstream either: an error result whose stats count no token at all
+//! records no usage (gemini 0.61 writes zeroed stats after a failed call).
 
 use super::pyval::{as_int, take_chars, truthy_opt};
 use super::{auth_text, classify_status, AuthError, Found, ParseInput, Transient, Usage, RAW_CAP};
@@ -57,10 +59,15 @@ pub(super) fn parse(events: &[Obj], input: &ParseInput<'_>) -> Found {
 
     if let Some(Value::Object(stats)) = result.get("stats") {
         if !stats.is_empty() {
-            found.usage = Some(usage(stats));
+            // not upstream: an error result whose stats are all zero is no usage
+            found.usage = Some(usage(stats)).filter(|u| !(is_error && zero(u)));
         }
     }
     found
+}
+
+fn zero(u: &Usage) -> bool {
+    u.input_tokens == 0 && u.output_tokens == 0 && u.cached_tokens == 0
 }
 
 fn usage(stats: &Obj) -> Usage {
@@ -218,6 +225,19 @@ mod tests {
         assert_eq!(
             kinds(&post_round_events(&input("gemini", &log))),
             ["agent_auth_error_detected"]
+        );
+    }
+
+    #[test]
+    fn an_error_result_with_zero_stats_is_not_usage() {
+        let log = json!({"type": "result", "status": "error", "error": {"type": "unknown", "message": "[API Error: exception TypeError: fetch failed sending request]"},
+            "stats": {"total_tokens": 0, "input": 0, "output_tokens": 0, "cached": 0, "models": {"gemini-3.1-pro-preview": {"total_tokens": 0}}}}).to_string();
+        assert!(post_round_events(&input("gemini", &log)).is_empty());
+        // zero stats on a successful result stay (upstream)
+        let log = json!({"type": "result", "status": "success", "stats": {"input": 0}}).to_string();
+        assert_eq!(
+            kinds(&post_round_events(&input("gemini", &log))),
+            ["agent_usage_recorded"]
         );
     }
 

@@ -63,8 +63,13 @@ pub fn exit_signal_name(exit_code: i32) -> Option<&'static str> {
 }
 
 /// `grace_kill` | `timeout` | `signal:<NAME>` | `clean` | `error`, in that
-/// precedence (upstream 0.2 §6.8 plus 0.3's `grace_kill`).
+/// precedence (upstream 0.2 §6.8 plus 0.3's `grace_kill`); before them, the
+/// cause an output watch ended the round with (`needs_input`, `network_down`,
+/// `rate_limited`: ours, not upstream's).
 pub fn exit_cause(outcome: &Outcome) -> String {
+    if let Some(cause) = outcome.ended_by {
+        return cause.to_string();
+    }
     if outcome.grace_killed {
         return "grace_kill".to_string();
     }
@@ -93,8 +98,10 @@ mod tests {
             timed_out,
             grace_killed: grace,
             cancelled: false,
+            ended_by: None,
             escaped_killed: Vec::new(),
             pid: 1,
+            mem_terminated: false,
         }
     }
 

@@ -16,6 +16,8 @@ pub(crate) struct MarkerScan {
     offset: u64,
     carry: Vec<u8>,
     found: bool,
+    /// Offset just past the marker that was found.
+    found_at: u64,
 }
 
 impl MarkerScan {
@@ -26,6 +28,7 @@ impl MarkerScan {
             offset: 0,
             carry: Vec::new(),
             found: false,
+            found_at: 0,
         }
     }
 
@@ -33,6 +36,21 @@ impl MarkerScan {
     #[cfg(test)]
     pub(crate) fn offset(&self) -> u64 {
         self.offset
+    }
+
+    /// Offset just past the marker, once it was seen.
+    pub(crate) fn found_at(&self) -> Option<u64> {
+        self.found.then_some(self.found_at)
+    }
+
+    /// Forget the marker seen: look for the next one after it (the agent
+    /// started another attempt after its end-of-run record).
+    pub(crate) fn rearm(&mut self) {
+        if self.found {
+            self.found = false;
+            self.offset = self.found_at;
+            self.carry.clear();
+        }
     }
 
     /// Read what was appended since the last call; true once the marker has
@@ -53,14 +71,16 @@ impl MarkerScan {
                 Ok(0) | Err(_) => return false,
                 Ok(n) => n,
             };
+            let hay_start = self.offset - self.carry.len() as u64;
             self.offset += n as u64;
             let mut hay = std::mem::take(&mut self.carry);
             hay.extend_from_slice(&buf[..n]);
-            if hay
+            if let Some(p) = hay
                 .windows(self.marker.len())
-                .any(|w| w == self.marker.as_slice())
+                .position(|w| w == self.marker.as_slice())
             {
                 self.found = true;
+                self.found_at = hay_start + (p + self.marker.len()) as u64;
                 return true;
             }
             let keep = self.marker.len() - 1;
@@ -86,6 +106,25 @@ mod tests {
         f.write_all(b"ult\"} tail").unwrap();
         assert!(s.scan());
         assert_eq!(s.offset(), 28);
+    }
+
+    #[test]
+    fn rearm_finds_the_next_marker_after_the_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("log");
+        std::fs::write(&p, "ab{END}cd{END}").unwrap();
+        let mut s = MarkerScan::new(&p, "{END}");
+        assert!(s.scan());
+        assert_eq!(s.found_at(), Some(7));
+        s.rearm();
+        assert_eq!(s.found_at(), None);
+        assert!(
+            s.scan(),
+            "the second marker, read in the same chunk as the first"
+        );
+        assert_eq!(s.found_at(), Some(14));
+        s.rearm();
+        assert!(!s.scan());
     }
 
     #[test]

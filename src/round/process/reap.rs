@@ -216,6 +216,50 @@ pub(crate) fn kill_tree(
     escaped
 }
 
+/// After the leader `leader` is gone (reaped): SIGTERM → `grace` → SIGKILL
+/// to what is left of its tree — processes still in its session or group
+/// and, when this process is a child subreaper, every live descendant of
+/// ours (orphans re-parented to us: a `setsid` daemon whose parent already
+/// exited). Returns those that were signalled.
+pub(crate) fn sweep_leftovers(leader: i32, grace: Duration) -> Vec<ChildInfo> {
+    let mut left: Vec<Stat> = proc::all()
+        .into_iter()
+        .filter(|s| {
+            s.pid != leader
+                && (s.sid == leader || s.pgid == leader)
+                && s.state != 'Z'
+                && s.state != 'X'
+        })
+        .collect();
+    if crate::sys::reaper::is_subreaper() {
+        for s in crate::sys::reaper::leftovers(&[leader]) {
+            if !left.iter().any(|l| l.pid == s.pid) {
+                left.push(s);
+            }
+        }
+    }
+    if left.is_empty() {
+        return Vec::new();
+    }
+    // names first: once signalled they may be gone
+    let named: Vec<(i32, String)> = left
+        .iter()
+        .map(|s| (s.pid, display_name(s, &proc::argv(s.pid))))
+        .collect();
+    crate::sys::reaper::end_all(&left, grace)
+        .into_iter()
+        .map(|s| ChildInfo {
+            name: named
+                .iter()
+                .find(|(p, _)| *p == s.pid)
+                .map(|(_, n)| n.clone())
+                .unwrap_or_else(|| s.comm.clone()),
+            pid: s.pid,
+            matched: None,
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,6 +6,7 @@ pub mod fault;
 pub mod logdir;
 pub mod process_agent;
 pub mod sshd;
+pub mod sysroot;
 pub mod witness;
 
 use std::path::{Path, PathBuf};
