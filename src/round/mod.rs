@@ -113,12 +113,10 @@ pub fn protected_paths(cfg: &Config) -> Vec<PathBuf> {
 
 /// What in a config that loads will not do what it says: `[plugins]
 /// disable` names that turn nothing off, goal checks long enough to delay
-/// serve's breakers, keys whose effect is not implemented yet
-/// (`config::table::pending`). `round`, `serve` and `doctor` print them.
+/// serve's breakers. `round`, `serve` and `doctor` print them.
 pub fn config_warnings(cfg: &Config) -> Vec<String> {
     let mut w = parsers::disable_warnings(&cfg.plugins.disable);
     w.extend(cfg.goal.as_ref().and_then(goal::budget_warning));
-    w.extend(crate::config::table::pending::warning(&cfg.path));
     w
 }
 

@@ -32,8 +32,8 @@ pub use monitor::{clamp_of, Clamp, CLAMPS};
 pub(crate) use paths::{expand_tilde, resolve_lenient};
 
 use super::{Config, PluginsConfig, SCHEMA_VERSION};
-pub use keys::host_health_keys;
 use keys::allowed;
+pub use keys::host_health_keys;
 use paths::has_bad_char;
 use std::fmt::Display;
 use std::path::{Path, PathBuf};

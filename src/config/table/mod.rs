@@ -9,17 +9,12 @@
 //! loader does when the key is absent.
 //!
 //! Every key either names a test that shows its effect, or is refused by the
-//! loader (and names the test that shows the refusal). [`Shown::Pending`]
-//! marks the few keys another change implements; [`PENDING`] lists them so
-//! no key can quietly join them, and a file that writes one is warned that
-//! it does nothing yet ([`pending`], shown by [`pending::TEST`]).
+//! loader (and names the test that shows the refusal). No key is accepted
+//! and ignored.
 
 mod base;
 mod monitor;
-pub mod pending;
 mod rest;
-
-pub use pending::PENDING;
 
 /// One key of one table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,18 +44,13 @@ pub enum Shown {
     Test(&'static str),
     /// Refused by the loader with a hint; `<file>::<test fn>` shows that.
     Refused(&'static str),
-    /// Accepted and validated; its effect lands with another change (the
-    /// text says which), and writing it draws a warning saying so
-    /// ([`pending::TEST`] shows it). Only the keys in [`PENDING`].
-    Pending(&'static str),
 }
 
 impl Shown {
-    /// The test named, if any.
-    pub fn test(&self) -> Option<&'static str> {
+    /// The test named.
+    pub fn test(&self) -> &'static str {
         match self {
-            Shown::Test(t) | Shown::Refused(t) => Some(t),
-            Shown::Pending(_) => Some(pending::TEST),
+            Shown::Test(t) | Shown::Refused(t) => t,
         }
     }
 }
@@ -165,7 +155,6 @@ pub fn markdown(section: &str) -> String {
         let shown = match k.shown_by {
             Shown::Test(t) => format!("`{t}`"),
             Shown::Refused(t) => format!("refused: `{t}`"),
-            Shown::Pending(why) => format!("pending: {why}; setting it warns: `{}`", pending::TEST),
         };
         let effect = match k.alias_of {
             Some(a) => format!(
@@ -297,18 +286,6 @@ mod tests {
         for s in SECTIONS {
             assert!(!markdown(s).lines().nth(2).unwrap_or("").is_empty(), "{s}");
         }
-    }
-
-    #[test]
-    fn pending_is_exactly_the_listed_keys() {
-        let mut pending: Vec<String> = all()
-            .filter(|k| matches!(k.shown_by, Shown::Pending(_)))
-            .map(Key::dotted)
-            .collect();
-        pending.sort();
-        let mut want = PENDING.to_vec();
-        want.sort_unstable();
-        assert_eq!(pending, want);
     }
 
     #[test]

@@ -3,13 +3,17 @@
 
 use super::def::{alias, lit, text};
 use super::Key;
-use super::Shown::{Pending, Test};
+use super::Shown::Test;
 
 const HH: &str = "tests/it/config_monitor.rs::host_health_thresholds_come_from_the_config";
 const OLD_NAMES: &str = "tests/it/config_effects.rs::old_names_load_like_their_0_3_names";
 const AUTH: &str = "tests/it/config_monitor.rs::auth_fail_patterns_and_hint_shape_the_oauth_alert";
 const REPEAT: &str = "tests/it/config_monitor.rs::anomaly_repetitive_keys_arm_the_repetition_event";
-const MEM: &str = "the memory defenses of issue 15 (round admission gate, mid-round floor, brake)";
+const EVERY_HH: &str = "tests/it/host_health_keys.rs::every_host_health_key_changes_a_verdict";
+const STREAK: &str =
+    "tests/it/memory_floor.rs::a_critical_streak_terminates_a_live_agent_its_group_and_its_escapee";
+const BRAKE: &str =
+    "tests/it/memory_cgroup.rs::the_brake_engages_on_sustained_warning_and_releases_when_healthy";
 
 #[rustfmt::skip]
 pub(super) const KEYS: &[Key] = &[
@@ -45,7 +49,7 @@ pub(super) const KEYS: &[Key] = &[
     text("monitor.host_health", "memory", "table", "all defaults", "memory thresholds", Test(HH)),
     text("monitor.host_health", "disk", "table", "all defaults", "disk thresholds", Test(HH)),
     text("monitor.host_health", "pressure", "table", "all defaults", "PSI thresholds and the mid-round memory defenses", Test(HH)),
-    text("monitor.host_health", "brake", "table", "all defaults", "the `memory.high` soft brake", Pending(MEM)),
+    text("monitor.host_health", "brake", "table", "all defaults", "the `memory.high` soft brake (off by default)", Test(BRAKE)),
     lit("monitor.host_health.memory", "avail_min_mb", "int ≥ 0", "200", "`200`",
         "`mem_pressure` (combined low) when MemAvailable is below this and MemFree below `free_low_mb`",
         Test(HH)),
@@ -53,7 +57,7 @@ pub(super) const KEYS: &[Key] = &[
         "the MemFree floor of the swap-out and combined-low rungs of `mem_pressure`",
         Test(HH)),
     lit("monitor.host_health.memory", "swap_out_noise_floor_mb", "int > 0", "32", "`32`",
-        "swap-out between two samples above this (with MemFree below `free_low_mb`) is critical memory pressure",
+        "swap-out between two samples above this is memory pressure: a warning, critical with MemFree below `free_low_mb`",
         Test(HH)),
     lit("monitor.host_health.disk", "warning_pct", "pct", "90.0", "`90.0`",
         "`disk_warning` at this use of the log_dir's disk", Test(HH)),
@@ -70,19 +74,26 @@ pub(super) const KEYS: &[Key] = &[
     lit("monitor.host_health.pressure", "some_avg10_warning", "pct > 0", "5.0", "`5.0`",
         "warning `mem_pressure` at this PSI `some avg10`", Test(HH)),
     lit("monitor.host_health.pressure", "critical_consecutive_samples", "int > 0", "3", "`3`",
-        "critical samples in a row before a round is ended for memory", Pending(MEM)),
+        "critical 10 s ticks in a row that end a round for memory (`round_mem_terminated`; 3 ≈ 30 s); at most twice this many `round_mem_critical_sample` events per streak",
+        Test(STREAK)),
     lit("monitor.host_health.pressure", "in_round_terminate", "bool", "true", "`true`",
-        "off switch for the mid-round memory kill", Pending(MEM)),
+        "`false`: the mid-round floor only counts and records; it never ends a round nor defers to the cgroup",
+        Test("tests/it/memory_floor.rs::in_round_terminate_false_counts_only_and_caps_the_samples")),
     lit("monitor.host_health.pressure", "cgroup_growth_rate_warning_mb_per_min", "number > 0", "512.0", "`512.0`",
-        "`cgroup_growth_rate_warning` above this cgroup growth", Pending(MEM)),
+        "`cgroup_growth_rate_warning` (once per crossing) when the round's memory (the bounding cgroup's `memory.current`, else the RSS of the agent's process tree) grows faster than this many MB per minute",
+        Test("tests/it/memory_floor.rs::the_growth_of_the_agents_tree_rss_is_a_warning_once")),
     lit("monitor.host_health.pressure", "in_round_nudge", "bool", "false", "`false`",
-        "an early SIGTERM at the first critical sample", Pending(MEM)),
+        "`true`: a bare SIGTERM to the agent at the first critical tick of a streak that would end it (`round_mem_terminated` with `tier = \"nudge\"`)",
+        Test("tests/it/memory_floor.rs::the_nudge_sends_a_bare_sigterm_on_the_first_critical_tick")),
     lit("monitor.host_health.brake", "memory_high", "bool", "false", "`false`",
-        "allow writes to the cgroup's `memory.high`", Pending(MEM)),
+        "arm the soft brake: under sustained warning pressure serve lowers its cgroup leaf's `memory.high` and restores it when healthy and at round end; only where the leaf is delegated, otherwise inert (said at boot)",
+        Test(BRAKE)),
     lit("monitor.host_health.brake", "memory_high_step_pct", "int 0..50", "0", "`0`",
-        "how far below current usage the brake sets `memory.high` (0 = at usage)", Pending(MEM)),
+        "the brake writes `memory.high` = `memory.current` × (1 − pct/100) (0 = at usage); never below 64 MiB",
+        Test(BRAKE)),
     lit("monitor.host_health.brake", "warning_consecutive_samples", "int > 0", "3", "`3`",
-        "warning samples in a row before the brake engages", Pending(MEM)),
+        "warning-or-worse ticks in a row before the brake engages, and healthy ticks before it lets go",
+        Test(EVERY_HH)),
     alias("monitor.host_health", "mem_avail_min_mb", "monitor.host_health.memory.avail_min_mb", Test(OLD_NAMES)),
     alias("monitor.host_health", "mem_free_low_mb", "monitor.host_health.memory.free_low_mb", Test(OLD_NAMES)),
     alias("monitor.host_health", "swap_sout_noise_floor_mb", "monitor.host_health.memory.swap_out_noise_floor_mb", Test(OLD_NAMES)),
