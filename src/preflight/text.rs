@@ -1,6 +1,6 @@
 //! `doctor`'s text: the Python tool's sections and lines (`checks:`,
 //! `window overlaps:`, `phase plan:`, `cooperative presets:`, `sigterm
-//! grace:`, `cgroup:`), then ours (`agent:`, `memory:`, `config:`,
+//! grace:`, `cgroup:`), then ours (`memory:`, `agent:`, `config:`,
 //! `warnings:`) and a last line saying whether every check passed.
 
 use super::Report;
@@ -71,7 +71,11 @@ pub(super) fn render(r: &Report) -> String {
         g.agent
     );
     s.push_str("cgroup:\n");
-    for l in r.memory.lines() {
+    for l in r.memory.cgroup_lines() {
+        let _ = writeln!(s, "  {l}");
+    }
+    s.push_str("memory:\n");
+    for l in r.memory.memory_lines() {
         let _ = writeln!(s, "  {l}");
     }
     let _ = writeln!(

@@ -3,6 +3,7 @@
 //! settings, the memory report, every key's resolved value and source, and a
 //! non-zero exit when a check fails; `--json` keeps the Python tool's keys.
 
+use crate::support::sysroot::{SysRoot, MIB};
 use crate::support::*;
 use serde_json::Value;
 
@@ -48,8 +49,11 @@ fn doctor_reports_the_battery_plan_config_and_memory() {
             .replace("~/.agent-runner/proj/logs", "logs"),
     )
     .unwrap_or_else(|e| panic!("{e}"));
-    let o = p
-        .cmd(&["doctor"])
+    // a healthy host without cgroup v2 (a fixture tree, as below)
+    let root = SysRoot::new(p.tmp.path());
+    let mut c = p.cmd(&["doctor"]);
+    root.apply(&mut c, None);
+    let o = c
         .env("PATH", "/usr/bin:/bin")
         .output()
         .unwrap_or_else(|e| panic!("{e}"));
@@ -73,7 +77,7 @@ fn doctor_reports_the_battery_plan_config_and_memory() {
         "{t}"
     );
     assert!(
-        t.contains("cgroup:\n  not available in this build\n  brake: off\n"),
+        t.contains("cgroup:\n  cgroup_path: None\n  memory_max: None\n  memory_high: None\n  delegated: None\n  brake: off\nmemory:\n"),
         "{t}"
     );
     assert!(t.contains("agent: claude (name: claude)\n"), "{t}");
@@ -89,8 +93,9 @@ fn doctor_reports_the_battery_plan_config_and_memory() {
     assert!(line("runtime.round_budget_s").ends_with("= 1200  (file)"));
     assert!(line("runtime.metrics_interval_s").ends_with("= 60  (default)"));
 
-    let o = p
-        .cmd(&["doctor", "--json", "--rounds", "5"])
+    let mut c = p.cmd(&["doctor", "--json", "--rounds", "5"]);
+    root.apply(&mut c, None);
+    let o = c
         .env("PATH", "/usr/bin:/bin")
         .output()
         .unwrap_or_else(|e| panic!("{e}"));
@@ -107,8 +112,8 @@ fn doctor_reports_the_battery_plan_config_and_memory() {
     assert_eq!(v["plan"].as_array().map(Vec::len), Some(5));
     assert_eq!(v["sigterm_grace"]["resolved_s"], 10);
     assert_eq!(v["agent_name"], "claude");
-    assert_eq!(v["memory"]["available"], false);
-    assert_eq!(v["memory"]["reason"], "not available in this build");
+    assert_eq!(v["memory"]["severity"], "healthy");
+    assert_eq!(v["cgroup"]["brake"], "off");
     assert_eq!(
         row(&v, "agent.command")["source"],
         serde_json::json!({"preset": "claude"})
@@ -228,4 +233,118 @@ fn doctor_json_keeps_the_python_tools_keys() {
     let mut diff = Vec::new();
     same_shape("", &ours, &theirs, &mut diff);
     assert!(diff.is_empty(), "{diff:?}");
+}
+
+/// doctor through a fixture tree (`AGENT_RUNNER_SYS_ROOT`): the cgroup v2
+/// probe (limits over the ancestors, delegation, the defer guards, the
+/// advisories), the brake state in each of its four forms, and the memory
+/// verdict with what the admission gate would do.
+#[test]
+fn doctor_prints_the_cgroup_probe_the_brake_state_and_the_memory_verdict() {
+    const LEAF: &str = "/system.slice/agent-runner.service";
+    let p = Project::new();
+    let a = p.agent("agent.sh", "cat >/dev/null");
+    let brake = "[monitor.host_health.brake]\nmemory_high = true\n";
+    p.config(&a, "", brake);
+    let root = SysRoot::new(p.tmp.path());
+    let doctor = |json: bool| {
+        let mut c = p.cmd(if json {
+            &["doctor", "--json"][..]
+        } else {
+            &["doctor"][..]
+        });
+        root.apply(&mut c, None);
+        let o = c.output().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+        o
+    };
+
+    // no cgroup v2 (this CI machine's hybrid layout), a healthy host
+    let t = text(&doctor(false));
+    assert!(
+        t.contains("cgroup:\n  cgroup_path: None\n  memory_max: None\n  memory_high: None\n  delegated: None\n  brake: inert(no cgroup v2)\n"),
+        "{t}"
+    );
+    assert!(
+        t.contains("memory:\n  cgroup v2: not here (no /sys/fs/cgroup/cgroup.controllers): no limit is read, a critical streak is never left to the kernel's OOM\n  brake: inert(no cgroup v2)\n"),
+        "{t}"
+    );
+    assert!(
+        t.contains("  verdict: healthy; PSI memory some avg10=0.0 full avg10=0.0, MemAvailable 600 MB, MemFree 300 MB\n  gate: serve would start the next round\n"),
+        "{t}"
+    );
+    let v = json(&doctor(true));
+    assert_eq!(v["cgroup"]["brake"], "inert(no cgroup v2)");
+    assert_eq!(v["cgroup"]["cgroup_v2"], false);
+    assert_eq!(v["memory"]["severity"], "healthy");
+    assert_eq!(v["memory"]["gate"], "admit");
+
+    // a capped, delegated service (MemoryMax=320M, MemorySwapMax=160M on a
+    // 1 GiB host with 512 MiB swap) under critical PSI
+    root.cgroup_v2(LEAF);
+    root.cg(LEAF, "memory.max", &(320 * MIB).to_string());
+    root.cg(LEAF, "memory.swap.max", &(160 * MIB).to_string());
+    root.cg(LEAF, "memory.high", "max");
+    for parent in ["/system.slice", "/"] {
+        root.cg(parent, "memory.max", "max");
+    }
+    root.psi(95.0, 75.0);
+    let t = text(&doctor(false));
+    let mib = 320 * MIB;
+    assert!(
+        t.contains(&format!("cgroup:\n  cgroup_path: {LEAF}\n  memory_max: {mib}\n  memory_high: None\n  delegated: True\n  brake: armed\nmemory:\n  cgroup v2: {LEAF} (memory controller on)\n  limits: memory.max 320.0 MiB, memory.swap.max 160.0 MiB, memory.high unlimited\n  delegated: yes\n  defer to the kernel's OOM: yes\n  brake: armed\n  advisory: memory.max is set on this cgroup without memory.high")),
+        "{t}"
+    );
+    assert!(
+        t.contains("  verdict: critical (psi): PSI memory full avg10=75.0 (every task stalled on reclaim); PSI memory some avg10=95.0 full avg10=75.0, MemAvailable 600 MB, MemFree 300 MB\n  gate: serve would defer the next round (round_deferred) until the host is no longer critical\n"),
+        "{t}"
+    );
+    let v = json(&doctor(true));
+    let c = &v["cgroup"];
+    assert_eq!(c["cgroup_path"], LEAF);
+    assert_eq!(c["memory_max"], 320 * MIB);
+    assert_eq!(c["memory_swap_max"], 160 * MIB);
+    assert_eq!(c["memory_high"], Value::Null);
+    assert_eq!(c["delegated"], true);
+    assert_eq!(c["brake"], "armed");
+    assert_eq!(c["defer"], true);
+    assert_eq!(c["bounding_cgroup_path"], LEAF);
+    let m = &v["memory"];
+    assert_eq!(m["severity"], "critical");
+    assert_eq!(m["signal"], "psi");
+    assert_eq!(m["gate"], "defer");
+    assert_eq!(m["sample"]["psi_full_avg10"], 75.0);
+
+    // the same leaf owned by someone else: the brake is inert, upstream's hint
+    nix::unistd::chown(
+        &root.cg_dir(LEAF),
+        Some(nix::unistd::Uid::from_raw(65534)),
+        None,
+    )
+    .unwrap_or_else(|e| panic!("chown (needs root): {e}"));
+    root.psi(30.0, 0.0);
+    let t = text(&doctor(false));
+    assert!(
+        t.contains("  delegated: False\n  brake: inert(undelegated)\n  hint: memory.high on this cgroup is not writable by this process; the soft-brake is inert."),
+        "{t}"
+    );
+    assert!(
+        t.contains(
+            "  verdict: warning (psi): PSI memory some avg10=30.0 (reclaim is slowing progress);"
+        ),
+        "{t}"
+    );
+    assert!(
+        t.contains("  gate: serve would start the next round\n"),
+        "{t}"
+    );
+    let v = json(&doctor(true));
+    assert_eq!(v["cgroup"]["brake"], "inert(undelegated)");
+    assert_eq!(v["memory"]["severity"], "warning");
+
+    // the brake not configured: off, whatever the cgroup
+    p.config(&a, "", "");
+    let v = json(&doctor(true));
+    assert_eq!(v["cgroup"]["brake"], "off");
+    assert_eq!(v["memory"]["brake_configured"], false);
 }
