@@ -191,4 +191,25 @@ fn plugins_disable_turns_the_named_parser_off() {
         err.contains("claude_error_detector") && err.contains("'claude'"),
         "{err}"
     );
+    // the parser off, the recognition of claude's words still runs: a
+    // "Not logged in" result is still a needs-human round
+    let p = Project::new();
+    let a = fake_cli(
+        &p,
+        "claude",
+        "{\"type\":\"result\",\"subtype\":\"success\",\"is_error\":true,\"result\":\"Not logged in - Please run /login\"}\n",
+        1,
+    );
+    p.config(
+        &a,
+        "round_budget_s = 60",
+        "[plugins]\ndisable = [\"claude\"]\n",
+    );
+    p.run(&["round"]);
+    let after = after_round_end(&p);
+    assert!(
+        after.iter().any(|k| k == "agent_needs_input")
+            && !after.iter().any(|k| k == "agent_usage_recorded"),
+        "{after:?}"
+    );
 }

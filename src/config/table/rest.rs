@@ -45,7 +45,7 @@ pub(super) const KEYS: &[Key] = &[
         Test("tests/it/serve.rs::wait_policy_idles_until_the_rotation_phase_window_opens")),
     // ---- [plugins] ----
     lit("plugins", "disable", "list", "[]", "`[]`",
-        "names of built-in output parsers to turn off (`claude`, `gemini`, `codewhale`, `codex`, `kimi`, `pi`): their events are not emitted. Another name only warns (a 0.2 hook name gets the name to write).",
+        "names of built-in output parsers to turn off (`claude`, `gemini`, `codewhale`, `codex`, `kimi`, `pi`): their events are not emitted. The recognition of the agent's words ([agents.md](agents.md): not logged in, needs a human, rate limited) is not a parser and still runs. Another name only warns (a 0.2 hook name gets the name to write).",
         Test("tests/it/parsers.rs::plugins_disable_turns_the_named_parser_off")),
     // ---- [schedule] ----
     text("schedule", "timezone", "string", "host local time",
