@@ -24,6 +24,9 @@ pub struct InstallArgs {
     /// Overwrite a unit that belongs to another project.
     #[arg(long)]
     pub force: bool,
+    /// Notification flags, carried into the monitor units (--monitor, --fleet).
+    #[command(flatten)]
+    pub notify: super::monitor::NotifyArgs,
 }
 
 pub fn run(g: &GlobalArgs, a: &InstallArgs) -> CmdResult {
@@ -33,10 +36,18 @@ pub fn run(g: &GlobalArgs, a: &InstallArgs) -> CmdResult {
     } else {
         Some(crate::config::load(&g.config)?)
     };
+    // Checked here, so a unit never starts with a flag it refuses.
+    a.notify.sinks()?;
+    if a.notify.given() && !a.monitor && a.fleet.is_none() {
+        return Err(CliError::usage(
+            "--notify-command/--webhook go into a monitor unit: add --monitor or --fleet FILE",
+        ));
+    }
     let opts = InstallOptions {
         system: a.system,
         monitor: a.monitor,
         fleet: a.fleet.clone(),
+        monitor_args: a.notify.to_args(),
     };
     let plan = systemd::plan(cfg.as_ref(), &opts).map_err(error)?;
     if a.dry_run {

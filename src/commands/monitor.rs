@@ -7,6 +7,7 @@ use crate::detect::Alert;
 use crate::exit_code;
 use crate::fleet::run::{self as fleet, FleetError, FleetOutcome, Output, WatchOptions};
 use crate::witness::monitor::{self, Monitor, ServiceStop};
+use crate::witness::notify::{self, Format, Notifier, Pace, Recorder, SinkSpec};
 use crate::witness::{http, narrate, Mode};
 use clap::{Args, ValueEnum};
 use std::io::{IsTerminal, Write};
@@ -68,6 +69,81 @@ pub struct MonitorArgs {
     /// show host_unreachable).
     #[arg(long)]
     pub exit_on_giveup: bool,
+    #[command(flatten)]
+    pub notify: NotifyArgs,
+}
+
+/// The notification flags (`monitor`, and `install` carries them into the
+/// monitor units).
+#[derive(Debug, Clone, Default, Args)]
+pub struct NotifyArgs {
+    /// Run PROGRAM (no shell) once per notification, with one JSON object on
+    /// its stdin: {"host", "detector", "severity", "state", "message", "ts",
+    /// "project"} (repeatable).
+    #[arg(long = "notify-command", value_name = "PROGRAM")]
+    pub notify_command: Vec<String>,
+    /// POST each notification to URL, http:// or https:// (repeatable).
+    #[arg(long, value_name = "URL")]
+    pub webhook: Vec<String>,
+    /// Body of the --webhook posts: json, ntfy, slack or alertmanager
+    /// (posts to URL/api/v2/alerts).
+    #[arg(long = "webhook-format", value_name = "FORMAT", default_value = "json",
+          value_parser = clap::builder::PossibleValuesParser::new(Format::NAMES))]
+    pub webhook_format: String,
+    /// Notify only alerts at least this severe: info, warning or critical.
+    #[arg(long = "notify-min-severity", value_name = "SEVERITY", default_value = "info",
+          value_parser = clap::builder::PossibleValuesParser::new(["info", "warning", "critical"]))]
+    pub notify_min_severity: String,
+}
+
+impl NotifyArgs {
+    /// The sinks these flags name (a bad URL is a usage error that does not
+    /// quote it).
+    pub fn sinks(&self) -> Result<Vec<SinkSpec>, CliError> {
+        let usage = |e: notify::SinkError| CliError::usage(e.to_string());
+        let min = notify::parse_severity(&self.notify_min_severity).map_err(usage)?;
+        let format = Format::parse(&self.webhook_format).map_err(usage)?;
+        let mut out = Vec::new();
+        for p in &self.notify_command {
+            out.push(SinkSpec::command(vec![p.clone()]).map_err(usage)?);
+        }
+        for (i, u) in self.webhook.iter().enumerate() {
+            out.push(
+                SinkSpec::webhook(u, format)
+                    .map_err(|e| CliError::usage(format!("--webhook #{}: {e}", i + 1)))?,
+            );
+        }
+        for s in &mut out {
+            s.min_severity = min;
+        }
+        Ok(out)
+    }
+
+    /// The same flags as arguments (for a unit's ExecStart).
+    pub fn to_args(&self) -> Vec<String> {
+        let mut v = Vec::new();
+        for p in &self.notify_command {
+            v.extend(["--notify-command".to_string(), p.clone()]);
+        }
+        for u in &self.webhook {
+            v.extend(["--webhook".to_string(), u.clone()]);
+        }
+        if !self.webhook.is_empty() && self.webhook_format != "json" {
+            v.extend(["--webhook-format".to_string(), self.webhook_format.clone()]);
+        }
+        if self.notify_min_severity != "info" {
+            v.extend([
+                "--notify-min-severity".to_string(),
+                self.notify_min_severity.clone(),
+            ]);
+        }
+        v
+    }
+
+    /// Whether any sink is named.
+    pub fn given(&self) -> bool {
+        !self.notify_command.is_empty() || !self.webhook.is_empty()
+    }
 }
 
 pub fn run(g: &GlobalArgs, a: &MonitorArgs) -> CmdResult {
@@ -75,6 +151,12 @@ pub fn run(g: &GlobalArgs, a: &MonitorArgs) -> CmdResult {
         return remote(g, a);
     }
     let mode = Mode::from(a.mode);
+    let sinks = a.notify.sinks()?;
+    if a.notify.given() && (mode != Mode::Anomaly || a.once) {
+        return Err(CliError::usage(
+            "--notify-command/--webhook need the long-running anomaly monitor (locally: --mode anomaly without --once)",
+        ));
+    }
     if mode == Mode::Http {
         http::check_bind(&a.bind).map_err(CliError::usage)?;
     }
@@ -132,6 +214,16 @@ pub fn run(g: &GlobalArgs, a: &MonitorArgs) -> CmdResult {
             let _ = crate::state::layout::create_dirs(&cfg.runtime.log_dir);
             crate::sys::signals::install_interrupt();
             let mut m = Monitor::new(cfg.clone(), Box::new(ServiceStop));
+            if !sinks.is_empty() {
+                let log =
+                    crate::state::EventLog::new(crate::state::Layout::new(&cfg.runtime.log_dir));
+                let rec = Recorder::new(Some(log), Box::new(std::io::stderr()));
+                m.notify_with(Notifier::start(
+                    sinks,
+                    Pace::default(),
+                    std::sync::Arc::new(rec),
+                ));
+            }
             m.announce(interval);
             loop {
                 match m.poll() {
@@ -145,6 +237,7 @@ pub fn run(g: &GlobalArgs, a: &MonitorArgs) -> CmdResult {
                 }
                 if !crate::sys::signals::sleep_unless_interrupted(Duration::from_secs_f64(interval))
                 {
+                    m.close_notifier(Duration::from_secs(5));
                     return Ok(exit_code::OK);
                 }
             }
@@ -166,6 +259,7 @@ fn remote(g: &GlobalArgs, a: &MonitorArgs) -> CmdResult {
         json: g.json,
         bind: a.bind.clone(),
         port: a.port,
+        notify: a.notify.sinks()?,
     };
     // The local config is optional here: it only gives the witness a log_dir
     // for its own events and the default tolerance.

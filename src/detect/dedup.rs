@@ -6,8 +6,12 @@
 //! by agent and reset time, `anomaly_repetitive_active` by tool and target,
 //! `supervisor_stale` by last event ts, every other detector by its name. So a
 //! moving number in the context (`hung`'s `elapsed_s`) never re-fires an alert.
+//!
+//! One exception: an episode raised notify-only (the first-round form of
+//! `oauth_fail`) that later carries an auto-stop is fresh again, once, so the
+//! stop is not swallowed by the episode that only notified.
 
-use super::Alert;
+use super::{Alert, AutoAction};
 use std::collections::BTreeMap;
 
 /// The identity of an alert's episode.
@@ -52,7 +56,9 @@ pub struct Verdict {
 /// Active episodes carried between polls.
 #[derive(Debug, Default, Clone)]
 pub struct Dedup {
-    active: BTreeMap<String, &'static str>,
+    /// Identity → (detector, whether the episode was announced with an
+    /// auto-stop).
+    active: BTreeMap<String, (&'static str, bool)>,
 }
 
 impl Dedup {
@@ -69,14 +75,19 @@ impl Dedup {
             if now_active.contains_key(&id) {
                 continue;
             }
-            now_active.insert(id.clone(), a.detector);
-            if self.active.contains_key(&id) {
-                v.ongoing.push(a);
-            } else {
-                v.fresh.push(a);
+            let stops = a.auto_action == AutoAction::StopService;
+            match self.active.get(&id) {
+                Some(&(_, stopped)) if stopped || !stops => {
+                    now_active.insert(id, (a.detector, stopped));
+                    v.ongoing.push(a);
+                }
+                _ => {
+                    now_active.insert(id, (a.detector, stops));
+                    v.fresh.push(a);
+                }
             }
         }
-        for (id, det) in &self.active {
+        for (id, &(det, _)) in &self.active {
             if !now_active.contains_key(id) {
                 v.cleared.push((id.clone(), det));
             }
@@ -93,6 +104,6 @@ impl Dedup {
 
     /// Identities currently active.
     pub fn active(&self) -> impl Iterator<Item = (&str, &'static str)> {
-        self.active.iter().map(|(k, v)| (k.as_str(), *v))
+        self.active.iter().map(|(k, v)| (k.as_str(), v.0))
     }
 }

@@ -160,6 +160,7 @@ pub const MONITOR_SELF_KINDS: &[&str] = &[
     "monitor_remote_blip",
     "monitor_remote_giveup",
     "detector_error",
+    "notify_failed",
 ];
 
 /// Upstream's network-error pattern (spec §6.9), case-insensitive.

@@ -574,3 +574,31 @@ fn every_detector_survives_extreme_thresholds_numbers_and_dates() {
         }
     }
 }
+
+#[test]
+fn a_notify_only_episode_that_escalates_to_an_auto_stop_is_fresh_once() {
+    let alert = |action| d::Alert {
+        severity: Severity::Critical,
+        detector: "oauth_fail",
+        message: "auth".into(),
+        context: serde_json::Map::new(),
+        ts: "2026-12-05T00:00:00.000Z".into(),
+        auto_action: action,
+    };
+    let mut dd = super::dedup::Dedup::new();
+    let v = dd.update(vec![alert(d::AutoAction::None)]);
+    assert_eq!(v.fresh.len(), 1, "the first-round form is announced");
+    assert!(dd.update(vec![alert(d::AutoAction::None)]).fresh.is_empty());
+    // The 10-round pattern now says stop: the stop must not be swallowed.
+    let v = dd.update(vec![alert(d::AutoAction::StopService)]);
+    assert_eq!(v.fresh.len(), 1, "escalation to an auto-stop is fresh");
+    assert_eq!(v.fresh[0].auto_action, d::AutoAction::StopService);
+    assert!(v.cleared.is_empty());
+    // ... once: the stopping episode then stays ongoing, also if the
+    // notify-only form is what the next poll sees.
+    assert!(dd
+        .update(vec![alert(d::AutoAction::StopService)])
+        .fresh
+        .is_empty());
+    assert!(dd.update(vec![alert(d::AutoAction::None)]).fresh.is_empty());
+}

@@ -1,9 +1,10 @@
 //! Views of the fleet table: the live terminal table, and the HTTP view
-//! (`/` an HTML page, `/host/<name>`, `/api/fleet`, `/api/host/<name>`,
-//! Prometheus `/metrics`).
+//! (`/` the dashboard, `/host/<name>`, both live over SSE from
+//! [`super::pages`]; `/api/fleet`, `/api/host/<name>`, Prometheus
+//! `/metrics`).
 
 use super::link::{Row, Table};
-use crate::witness::http::{self, Response};
+use crate::witness::http::Response;
 use crate::witness::prom;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -31,11 +32,14 @@ pub fn render_table(rows: &BTreeMap<String, Row>) -> String {
             .iter()
             .filter_map(|a| a.get("detector").and_then(Value::as_str))
             .collect();
-        let alerts = if alerts.is_empty() {
+        let mut alerts = if alerts.is_empty() {
             r.error.clone().unwrap_or_default()
         } else {
             alerts.join(",")
         };
+        if let Some(e) = &r.notify_error {
+            alerts.push_str(&format!(" [notify failed: {e}]"));
+        }
         s.push_str(&format!(
             "{:<20} {:<16} {:>7} {:<12} {:>10} {}\n",
             text(&r.name),
@@ -52,7 +56,7 @@ pub fn render_table(rows: &BTreeMap<String, Row>) -> String {
 /// The state column: a deferring host says what it waits for (memory), a
 /// host whose agent waits for a human says what for ("needs login"), else
 /// the link state.
-fn state_text(r: &Row) -> &str {
+pub(super) fn state_text(r: &Row) -> &str {
     r.deferred
         .as_deref()
         .or(r.needs.as_deref())
@@ -110,45 +114,6 @@ pub fn prometheus(rows: &BTreeMap<String, Row>) -> String {
     e.finish()
 }
 
-fn fleet_page(rows: &BTreeMap<String, Row>) -> String {
-    let esc = http::esc;
-    let mut body = String::from(
-        "<!doctype html><html><head><meta charset=\"utf-8\"><meta http-equiv=\"refresh\" content=\"5\"><title>agent-runner fleet</title>\
-         <style>body{font-family:sans-serif}td,th{padding:2px 8px;text-align:left}.alert{color:#b00}</style></head><body>\
-         <h1>agent-runner fleet</h1><table><tr><th>host</th><th>state</th><th>project</th><th>round</th><th>phase</th><th>last event</th><th>alerts</th></tr>",
-    );
-    for r in rows.values() {
-        let alerts: Vec<String> = r
-            .alerts
-            .iter()
-            .map(|a| esc(a.get("message").and_then(Value::as_str).unwrap_or("")))
-            .collect();
-        body.push_str(&format!(
-            "<tr class=\"{}\"><td><a href=\"/host/{n}\">{n}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            if r.alerts.is_empty() { "" } else { "alert" },
-            esc(state_text(r)),
-            esc(r.project.as_deref().unwrap_or("-")),
-            r.round.map(|n| n.to_string()).unwrap_or_else(|| "-".into()),
-            esc(r.phase.as_deref().unwrap_or("-")),
-            r.last_event_age_s.map(|a| format!("{a:.0}s ago")).unwrap_or_else(|| "-".into()),
-            if alerts.is_empty() { esc(r.error.as_deref().unwrap_or("")) } else { alerts.join("<br>") },
-            n = esc(&r.name),
-        ));
-    }
-    body.push_str("</table><p><a href=\"/api/fleet\">/api/fleet</a> · <a href=\"/metrics\">/metrics</a></p></body></html>");
-    body
-}
-
-fn host_page(r: &Row) -> String {
-    let doc = serde_json::to_string_pretty(r).unwrap_or_default();
-    format!(
-        "<!doctype html><html><head><meta charset=\"utf-8\"><meta http-equiv=\"refresh\" content=\"5\"><title>{n}</title></head><body>\
-         <p><a href=\"/\">fleet</a></p><h1>{n}</h1><pre>{}</pre></body></html>",
-        http::esc(&doc),
-        n = http::esc(&r.name)
-    )
-}
-
 /// The fleet HTTP handler over the shared table.
 pub fn handle(table: &Table, method: &str, path: &str) -> Response {
     let text = |status: u16, body: String| Response {
@@ -159,16 +124,15 @@ pub fn handle(table: &Table, method: &str, path: &str) -> Response {
     if method != "GET" {
         return text(405, "only GET\n".into());
     }
-    let rows = match table.lock() {
-        Ok(t) => t.clone(),
-        Err(_) => return text(500, "state lock poisoned\n".into()),
+    let Ok(rows) = table.lock() else {
+        return text(500, "state lock poisoned\n".into());
     };
     let path = path.split('?').next().unwrap_or("");
     match path {
         "/" => Response {
             status: 200,
             content_type: "text/html; charset=utf-8",
-            body: fleet_page(&rows),
+            body: super::pages::overview_page(&rows),
         },
         "/api/fleet" => Response {
             status: 200,
@@ -186,7 +150,7 @@ pub fn handle(table: &Table, method: &str, path: &str) -> Response {
                 (_, Some(n)) => (false, n),
                 _ => return text(404, format!("no such page '{p}'\n")),
             };
-            match rows.get(name) {
+            match rows.get(&super::pages::decode(name)) {
                 Some(r) if api => Response {
                     status: 200,
                     content_type: "application/json",
@@ -195,7 +159,7 @@ pub fn handle(table: &Table, method: &str, path: &str) -> Response {
                 Some(r) => Response {
                     status: 200,
                     content_type: "text/html; charset=utf-8",
-                    body: host_page(r),
+                    body: super::pages::host_page(r),
                 },
                 None => text(404, format!("no host named '{name}'\n")),
             }
@@ -259,7 +223,7 @@ mod tests {
         let text = render_table(&rows);
         let pi = text.lines().find(|l| l.starts_with("pi ")).unwrap();
         assert!(pi.contains("waiting for browser sign-in"), "{pi}");
-        let page = fleet_page(&rows);
+        let page = crate::fleet::pages::overview(&rows);
         assert!(page.contains("waiting for browser sign-in"), "{page}");
         // the host is still up for the metrics
         assert!(prometheus(&rows).contains("agent_runner_host_up{host=\"pi\"} 1"));

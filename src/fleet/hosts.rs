@@ -1,9 +1,10 @@
 //! The hosts file of `monitor --fleet FILE` (format in `hosts.example.toml`)
-//! and the per-host settings `--host` builds. Parsing and validation only;
+//! with its `[[notify]]` sinks, and the per-host settings `--host` builds. Parsing and validation only;
 //! aliases are checked by `ssh::names` (no shell syntax can reach a
 //! ProxyCommand).
 
 use crate::ssh::names::{self, NameKind};
+use crate::witness::notify::{self, Format, SinkSpec, Target, WebhookUrl};
 use serde::Deserialize;
 use std::path::Path;
 
@@ -44,6 +45,16 @@ struct HostEntry {
     tags: Vec<String>,
 }
 
+/// `[[notify]]`: one sink.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NotifyEntry {
+    command: Option<Vec<String>>,
+    webhook: Option<String>,
+    format: Option<String>,
+    min_severity: Option<String>,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FileDoc {
@@ -51,6 +62,42 @@ struct FileDoc {
     defaults: Defaults,
     #[serde(default)]
     host: Vec<HostEntry>,
+    #[serde(default)]
+    notify: Vec<NotifyEntry>,
+}
+
+/// A `[[notify]]` table as a sink; errors name the table, never the URL.
+fn sink(path: &Path, i: usize, e: NotifyEntry) -> Result<SinkSpec, String> {
+    let at = |m: String| {
+        format!(
+            "hosts file '{}', [[notify]] #{}: {m}",
+            path.display(),
+            i + 1
+        )
+    };
+    let format = match &e.format {
+        Some(f) => Format::parse(f).map_err(|e| at(e.to_string()))?,
+        None => Format::Json,
+    };
+    let target = match (e.command, e.webhook) {
+        (Some(argv), None) if argv.first().is_some_and(|p| !p.is_empty()) => Target::Command(argv),
+        (Some(_), None) => {
+            return Err(at(
+                "'command' needs a program: command = [\"prog\", \"arg\", …]".into(),
+            ))
+        }
+        (None, Some(u)) => Target::Webhook(WebhookUrl::parse(&u).map_err(|e| at(e.to_string()))?),
+        _ => return Err(at("give exactly one of 'command' or 'webhook'".into())),
+    };
+    let min_severity = match &e.min_severity {
+        Some(s) => notify::parse_severity(s).map_err(|e| at(e.to_string()))?,
+        None => crate::detect::Severity::Info,
+    };
+    Ok(SinkSpec {
+        target,
+        format,
+        min_severity,
+    })
 }
 
 /// A parsed hosts file.
@@ -59,6 +106,8 @@ pub struct Fleet {
     pub hosts: Vec<HostSpec>,
     pub interval_s: Option<f64>,
     pub tolerance_s: Option<u64>,
+    /// `[[notify]]` sinks.
+    pub notify: Vec<SinkSpec>,
 }
 
 /// `~/x` → `x`: remote commands start in the login directory, and a quoted
@@ -127,10 +176,17 @@ pub fn parse(path: &Path, text: &str) -> Result<Fleet, String> {
             tags: h.tags,
         });
     }
+    let notify = doc
+        .notify
+        .into_iter()
+        .enumerate()
+        .map(|(i, e)| sink(path, i, e))
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(Fleet {
         hosts,
         interval_s: doc.defaults.interval_s,
         tolerance_s: doc.defaults.tolerance_s,
+        notify,
     })
 }
 
@@ -179,6 +235,54 @@ mod tests {
             .unwrap_err()
             .contains("no [[host]]"));
         assert!(parse(p, "[[host]]\nalias = \"a\"\nport = 2\n").is_err());
+    }
+
+    #[test]
+    fn notify_tables() {
+        let p = Path::new("h.toml");
+        let f = parse(
+            p,
+            "[[host]]\nalias = \"a\"\n[[notify]]\ncommand = [\"/bin/page\", \"--loud\"]\n[[notify]]\nwebhook = \"https://u:pw@am.example:9093\"\nformat = \"alertmanager\"\nmin_severity = \"critical\"\n",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(f.notify.len(), 2);
+        assert_eq!(
+            f.notify[0].target,
+            Target::Command(vec!["/bin/page".into(), "--loud".into()])
+        );
+        assert_eq!(f.notify[0].format, Format::Json);
+        assert_eq!(f.notify[1].format, Format::Alertmanager);
+        assert_eq!(f.notify[1].min_severity, crate::detect::Severity::Critical);
+        assert_eq!(f.notify[1].label(), "webhook https://am.example:9093/");
+        for (bad, want) in [
+            ("[[notify]]\n", "exactly one"),
+            ("[[notify]]\ncommand = []\n", "needs a program"),
+            (
+                "[[notify]]\ncommand = [\"x\"]\nwebhook = \"http://a/SECRET\"\n",
+                "exactly one",
+            ),
+            (
+                "[[notify]]\nwebhook = \"ftp://a/SECRET\"\n",
+                "http:// or https://",
+            ),
+            (
+                "[[notify]]\nwebhook = \"http://a/SECRET\"\nformat = \"xml\"\n",
+                "unknown notification format",
+            ),
+            (
+                "[[notify]]\nwebhook = \"http://a/SECRET\"\nmin_severity = \"loud\"\n",
+                "unknown severity",
+            ),
+            ("[[notify]]\nurl = \"http://a/\"\n", "unknown field"),
+        ] {
+            let e = parse(p, &format!("[[host]]\nalias = \"a\"\n{bad}"))
+                .err()
+                .unwrap_or_default();
+            assert!(
+                e.contains(want) && e.contains("'h.toml'") && !e.contains("SECRET"),
+                "{bad:?}: {e}"
+            );
+        }
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! --stream` ([`probe`]), its versioned frame format ([`frame`]), the hosts
 //! file ([`hosts`]), one persistent SSH link per host with cursor resume and
 //! back-off ([`link`]), and `monitor --host/--fleet` ([`run`]) with its
-//! views ([`display`]: terminal table, HTML, JSON, Prometheus).
+//! views ([`display`]: terminal table, HTML, JSON, Prometheus) and its
+//! notifications ([`notify`]).
 //!
 //! Detection is never re-implemented here: the witness rebuilds a
 //! [`crate::detect::window::Window`] from relayed frames and calls
@@ -12,5 +13,7 @@ pub mod display;
 pub mod frame;
 pub mod hosts;
 pub mod link;
+pub mod notify;
+pub mod pages;
 pub mod probe;
 pub mod run;

@@ -8,12 +8,14 @@
 use super::display::render_table;
 use super::hosts::{self, HostSpec};
 use super::link::{self, LinkOpts, Report, Table};
+use super::notify::{self as fleet_notify, Delivery};
 use crate::config::Config;
 use crate::detect::Alert;
 use crate::fields;
 use crate::state::{EventLog, Kind, Layout};
 use crate::termsafe;
 use crate::witness::http::{self, HttpError};
+use crate::witness::notify::{Notifier, Pace, SinkSpec};
 use crate::witness::Mode;
 use serde_json::{json, Map, Value};
 use std::borrow::Cow;
@@ -52,6 +54,9 @@ pub struct WatchOptions {
     /// HTTP view address (mode http).
     pub bind: String,
     pub port: u16,
+    /// Notification sinks from the command line (the hosts file's
+    /// `[[notify]]` tables are added to them).
+    pub notify: Vec<SinkSpec>,
 }
 
 /// Where the witness writes its live view: `out` (table, lines), `err`
@@ -180,6 +185,13 @@ pub fn watch(
     if a.exit_on_giveup && specs.len() != 1 {
         return Err(usage("--exit-on-giveup needs exactly one host".into()));
     }
+    let mut sinks = a.notify.clone();
+    sinks.extend(fleet.as_ref().map(|f| f.notify.clone()).unwrap_or_default());
+    if !sinks.is_empty() && (a.once || a.mode == Mode::Events) {
+        return Err(usage(
+            "notifications (--notify-command, --webhook, [[notify]]) need a long-running --mode anomaly or http, without --once".into(),
+        ));
+    }
     let listener = if a.mode == Mode::Http {
         Some(http::bind(&a.bind, a.port)?)
     } else {
@@ -244,11 +256,14 @@ pub fn watch(
                 "agent-runner: serving the fleet view on http://{addr}/ (Ctrl-C to stop)"
             );
         }
-        let t = Arc::clone(&table);
+        let (t, t2) = (Arc::clone(&table), Arc::clone(&table));
         std::thread::spawn(move || {
-            let h: http::Handler =
-                Arc::new(move |m: &str, p: &str| super::display::handle(&t, m, p));
-            http::serve_with(h, l, &HTTP_STOP)
+            let site = http::Site {
+                handler: Arc::new(move |m: &str, p: &str| super::display::handle(&t, m, p)),
+                live: Some(Arc::new(move |page: &str| super::pages::live(&t2, page))),
+                tick: Duration::from_secs(1),
+            };
+            http::serve_site(site, l, &HTTP_STOP)
         })
     });
     let view = View {
@@ -256,13 +271,66 @@ pub fn watch(
         mode: a.mode,
         tty,
     };
-    let outcome = rt.block_on(drive(specs, base, table, view, &local, &mut out));
+    let (dtx, drx) = tokio::sync::mpsc::unbounded_channel();
+    let notifier = (!sinks.is_empty())
+        .then(|| Notifier::start(sinks, Pace::default(), Arc::new(fleet_notify::ToLoop(dtx))));
+    let mut alerts = Alerts {
+        notifier,
+        deliveries: drx,
+        projects: BTreeMap::new(),
+    };
+    let outcome = rt.block_on(drive(
+        specs,
+        base,
+        table,
+        view,
+        &local,
+        &mut out,
+        &mut alerts,
+    ));
+    if let Some(n) = alerts.notifier.take() {
+        n.shutdown(Duration::from_secs(5));
+    }
     HTTP_STOP.store(true, Ordering::SeqCst);
     if let Some(t) = http_thread {
         let _ = t.join();
     }
     rt.shutdown_timeout(Duration::from_secs(3));
     Ok(outcome)
+}
+
+/// Where alerts go besides the output: the notifier and what it reports.
+struct Alerts {
+    notifier: Option<Notifier>,
+    deliveries: tokio::sync::mpsc::UnboundedReceiver<Delivery>,
+    /// Each host's project, from its hello.
+    projects: BTreeMap<String, String>,
+}
+
+impl Alerts {
+    fn connected(&mut self, host: &str, hello: &Map<String, Value>) {
+        if let Some(p) = hello.get("project").and_then(Value::as_str) {
+            self.projects.insert(host.to_string(), p.to_string());
+        }
+    }
+    fn raised(&mut self, host: &str, alert: &Alert) {
+        if let Some(n) = &mut self.notifier {
+            n.raised(
+                Some(host),
+                self.projects.get(host).map(String::as_str),
+                alert,
+            );
+        }
+    }
+    fn cleared(&mut self, host: &str, detector: &str) {
+        if let Some(n) = &mut self.notifier {
+            n.cleared(
+                Some(host),
+                self.projects.get(host).map(String::as_str),
+                detector,
+            );
+        }
+    }
 }
 
 /// How reports are shown.
@@ -281,6 +349,7 @@ async fn drive(
     view: View,
     local: &Local,
     sink: &mut Output,
+    notes: &mut Alerts,
 ) -> FleetOutcome {
     let View {
         json: json_out,
@@ -332,6 +401,7 @@ async fn drive(
                 };
                 match r {
                     Report::Connected { host, hello } => {
+                        notes.connected(&host, &hello);
                         if mode != Mode::Events {
                             let s = |k: &str| hello.get(k).and_then(Value::as_str).unwrap_or("?").to_string();
                             let relay = hello.get("relay").and_then(Value::as_str);
@@ -350,6 +420,7 @@ async fn drive(
                     }
                     Report::Alert { host, alert } => {
                         alerts = true;
+                        notes.raised(&host, &alert);
                         local.emit(Kind::MonitorAlertEmitted, fields! {
                             "detector" => alert.detector, "severity" => alert.severity.as_str(),
                             "message" => alert.message, "auto_action" => alert.auto_action.as_str(), "host" => host});
@@ -358,6 +429,7 @@ async fn drive(
                         }
                     }
                     Report::Cleared { host, detector } => {
+                        notes.cleared(&host, &detector);
                         local.emit(Kind::MonitorAlertCleared, fields! {"detector" => detector, "host" => host});
                         if mode != Mode::Events {
                             if json_out { line(tagged(&host, "cleared", fields! {"detector" => detector})) } else { line(plain(format!("{host}: cleared {detector}"))) }
@@ -380,6 +452,7 @@ async fn drive(
                     }
                     Report::Unreachable { host, alert } => {
                         unreachable = true;
+                        notes.raised(&host, &alert);
                         local.emit(Kind::MonitorAlertEmitted, fields! {
                             "detector" => alert.detector, "severity" => alert.severity.as_str(),
                             "message" => alert.message, "auto_action" => alert.auto_action.as_str(), "host" => host});
@@ -429,6 +502,13 @@ async fn drive(
                     }
                 }
                 let _ = out.flush();
+            }
+            Some(d) = notes.deliveries.recv() => {
+                if let Delivery::Failed(f) = &d {
+                    local.emit(Kind::NotifyFailed, f.event_fields());
+                    let _ = writeln!(sink.err, "agent-runner: {}", termsafe::text(&f.line()));
+                }
+                fleet_notify::mark_rows(&table, &d);
             }
             _ = tick.tick() => {
                 if crate::sys::signals::interrupted() {

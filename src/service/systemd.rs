@@ -35,7 +35,8 @@ pub fn unit_path(project: &str, scope: Scope) -> Option<PathBuf> {
     unit_dir(scope).map(|d| d.join(unit_name(project)))
 }
 
-/// Quote a value for an `ExecStart=` line (systemd's C-style quoting).
+/// Quote a value for an `ExecStart=` line (systemd's C-style quoting; `%`
+/// specifiers and `$` variables escaped, so a URL passes through as is).
 fn q(s: &str) -> String {
     if !s.is_empty()
         && s.chars()
@@ -48,6 +49,7 @@ fn q(s: &str) -> String {
             s.replace('\\', "\\\\")
                 .replace('"', "\\\"")
                 .replace('%', "%%")
+                .replace('$', "$$")
         )
     }
 }
@@ -131,16 +133,25 @@ pub fn serve_unit(cfg: &Config, exe: &Path, scope: Scope, user: Option<&str>) ->
     })
 }
 
-/// The local monitor unit text.
-pub fn monitor_unit(cfg: &Config, exe: &Path, scope: Scope, user: Option<&str>) -> String {
+/// The local monitor unit text; `extra` follows `monitor` (the
+/// notification flags).
+pub fn monitor_unit(
+    cfg: &Config,
+    exe: &Path,
+    scope: Scope,
+    user: Option<&str>,
+    extra: &[String],
+) -> String {
+    let mut args = vec![
+        "--config".into(),
+        cfg.path.to_string_lossy().into_owned(),
+        "monitor".into(),
+    ];
+    args.extend_from_slice(extra);
     render(&UnitParts {
         description: format!("agent-runner monitor for {}", cfg.project),
         exe,
-        args: vec![
-            "--config".into(),
-            cfg.path.to_string_lossy().into_owned(),
-            "monitor".into(),
-        ],
+        args,
         work_dir: &cfg.runtime.work_dir,
         timeout_stop_s: 30,
         scope,
@@ -149,17 +160,26 @@ pub fn monitor_unit(cfg: &Config, exe: &Path, scope: Scope, user: Option<&str>) 
     })
 }
 
-/// The fleet monitor unit text.
-pub fn fleet_unit(fleet: &Path, exe: &Path, scope: Scope, user: Option<&str>) -> String {
+/// The fleet monitor unit text; `extra` follows the hosts file (the
+/// notification flags).
+pub fn fleet_unit(
+    fleet: &Path,
+    exe: &Path,
+    scope: Scope,
+    user: Option<&str>,
+    extra: &[String],
+) -> String {
     let dir = fleet.parent().unwrap_or_else(|| Path::new("/"));
+    let mut args = vec![
+        "monitor".into(),
+        "--fleet".into(),
+        fleet.to_string_lossy().into_owned(),
+    ];
+    args.extend_from_slice(extra);
     render(&UnitParts {
         description: format!("agent-runner fleet monitor ({})", fleet.display()),
         exe,
-        args: vec![
-            "monitor".into(),
-            "--fleet".into(),
-            fleet.to_string_lossy().into_owned(),
-        ],
+        args,
         work_dir: dir,
         timeout_stop_s: 30,
         scope,
@@ -274,6 +294,8 @@ pub struct InstallOptions {
     pub monitor: bool,
     /// Also a fleet monitor unit for this hosts file.
     pub fleet: Option<PathBuf>,
+    /// Arguments added to both monitor units (the notification flags).
+    pub monitor_args: Vec<String>,
 }
 
 /// The units to write, and where.
@@ -308,7 +330,7 @@ pub fn plan(cfg: Option<&Config>, o: &InstallOptions) -> Result<InstallPlan, Ins
         if o.monitor {
             units.push((
                 monitor_unit_name(&cfg.project),
-                monitor_unit(cfg, &exe, scope, user.as_deref()),
+                monitor_unit(cfg, &exe, scope, user.as_deref(), &o.monitor_args),
             ));
         }
     }
@@ -319,7 +341,7 @@ pub fn plan(cfg: Option<&Config>, o: &InstallOptions) -> Result<InstallPlan, Ins
         })?;
         units.push((
             FLEET_UNIT.to_string(),
-            fleet_unit(&f, &exe, scope, user.as_deref()),
+            fleet_unit(&f, &exe, scope, user.as_deref(), &o.monitor_args),
         ));
     }
     let dir = unit_dir(scope).ok_or(InstallError::NoUnitDir)?;

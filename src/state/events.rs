@@ -187,6 +187,7 @@ kinds! {
     MonitorRemoteBlip => "monitor_remote_blip" ["host", "error", "attempt", "elapsed_s", "cap_s", "interval_s", "next_sleep_s", "resume_since"],
     MonitorRemoteGiveup => "monitor_remote_giveup" ["host", "total_attempts", "total_elapsed_s", "cap_s", "final_error", "resume_since"],
     DetectorError => "detector_error" ["detector", "error"],
+    NotifyFailed => "notify_failed" ["sink", "format", "error", "attempts", "notifications", "host", "detectors"],
 }
 
 /// Build a payload map in the order written: `fields! { "round_num" => 1, … }`.

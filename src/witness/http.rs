@@ -1,26 +1,30 @@
 //! `monitor --mode http`: a tiny HTTP/1.0 server on a loopback address only.
 //!
-//! Routes (GET, exact paths): `/` an HTML page (meta refresh), `/api/state`
-//! (the peek document plus `alerts`, `now` and the `narrative`: the last 50
-//! lines of `runtime.narrative_file`), `/metrics` (Prometheus text). Every
-//! request re-reads the tail of the log_dir and runs the detectors without side
-//! effects. The server itself (std `TcpListener`, one short-lived thread per
+//! Routes (GET, exact paths): `/` the live dashboard page of the project
+//! ([`super::dashboard`], updated over SSE from `/live/`), `/api/state` (the
+//! peek document plus `alerts`, `now` and the `narrative`: the last 50 lines
+//! of `runtime.narrative_file`), `/metrics` (Prometheus text). Every request
+//! (and every live view, every [`LOCAL_TICK`]) re-reads the tail of the
+//! log_dir and runs the detectors without side effects. The server itself (std `TcpListener`, one short-lived thread per
 //! connection, deadlines, the `Host:` check) is [`server`], shared with the
 //! fleet view.
 
 mod server;
 
 pub use server::{
-    is_loopback_host, serve_with, Handler, Response, MAX_CONNECTIONS, MAX_HEAD, REQUEST_DEADLINE,
-    RESPONSE_DEADLINE,
+    is_loopback_host, serve_site, serve_with, Handler, Live, Response, Site, MAX_CONNECTIONS,
+    MAX_HEAD, MAX_STREAMS, REQUEST_DEADLINE, RESPONSE_DEADLINE, STREAM_HEARTBEAT, STREAM_MAX_AGE,
 };
 
+use super::dashboard::{
+    self,
+    model::{self, AlertItem, History, HostDetail},
+};
 use super::prom;
 use crate::config::Config;
 use crate::observe::state::{self, PeekOptions};
 use crate::state::Layout;
 use serde_json::{json, Value};
-use std::fmt::Write as _;
 use std::net::{IpAddr, TcpListener};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -72,8 +76,9 @@ fn sv(v: Option<&Value>) -> String {
     }
 }
 
-/// The `/api/state` document: peek's document plus the active alerts.
-pub fn state_doc(cfg: &Config) -> Result<Value, String> {
+/// One read of the log_dir: the snapshot and the `/api/state` document
+/// (peek's document plus the active alerts and `now`).
+fn read(cfg: &Config) -> Result<(crate::snapshot::Snapshot, Value), String> {
     let snap =
         crate::snapshot::gather(&Layout::new(&cfg.runtime.log_dir)).map_err(|e| e.to_string())?;
     let mut doc = state::project_state(
@@ -94,7 +99,7 @@ pub fn state_doc(cfg: &Config) -> Result<Value, String> {
         m.insert("now".into(), json!(crate::timefmt::iso_ms(snap.now)));
         m.insert("narrative".into(), json!(narrative(cfg)));
     }
-    Ok(doc)
+    Ok((snap, doc))
 }
 
 /// Lines of the narrative the page shows (upstream: 50).
@@ -111,147 +116,119 @@ fn narrative(cfg: &Config) -> String {
     crate::state::reader::tail_text(&path, NARRATIVE_LINES).unwrap_or_default()
 }
 
-fn page(doc: &Value) -> String {
-    let mut h = String::new();
+/// The `/api/state` document: peek's document plus the active alerts, `now`
+/// and the narrative.
+pub fn state_doc(cfg: &Config) -> Result<Value, String> {
+    read(cfg).map(|(_, doc)| doc)
+}
+
+/// The project's page, as the dashboard shows a host.
+fn detail(cfg: &Config, snap: &crate::snapshot::Snapshot, doc: &Value) -> HostDetail {
     let g = |k: &str| doc.get(k);
-    let project = esc(&sv(g("project")));
-    let _ = write!(
-        h,
-        "<!doctype html><html><head><meta charset=\"utf-8\"><meta http-equiv=\"refresh\" content=\"5\"><title>agent-runner: {project}</title><style>body{{font-family:system-ui,sans-serif;margin:1.5em;max-width:70em}}table{{border-collapse:collapse}}td,th{{padding:.2em .8em;border-bottom:1px solid #ddd;text-align:left}}.warning{{color:#a60}}.critical{{color:#b00;font-weight:bold}}.ok{{color:#070}}pre{{background:#f6f6f6;padding:.5em;overflow:auto}}</style></head><body><h1>agent-runner: {project}</h1>"
-    );
+    let mut history = History::default();
+    for e in &snap.events {
+        history.push(e);
+    }
+    let th = crate::detect::window::Thresholds::from_config(cfg);
+    let alerts: Vec<AlertItem> = g("alerts")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().map(AlertItem::from_value).collect())
+        .unwrap_or_default();
     let svc = g("service");
     let active = svc
         .and_then(|s| s.get("active"))
         .and_then(Value::as_bool)
         .unwrap_or(false);
-    let _ = write!(
-        h,
-        "<p>Service: <b class=\"{}\">{}</b> ({}), pid {} &middot; log_dir <code>{}</code> &middot; as of {}</p>",
-        if active { "ok" } else { "warning" },
-        if active { "running" } else { "not running" },
-        esc(&sv(svc.and_then(|s| s.get("mode")))),
-        esc(&sv(svc.and_then(|s| s.get("pid")))),
-        esc(&sv(g("log_dir"))),
-        esc(&sv(g("now")))
-    );
+    let state = if !alerts.is_empty() {
+        "alert"
+    } else if active {
+        "running"
+    } else {
+        "stopped"
+    };
+    let mut facts = vec![(
+        "service".to_string(),
+        if active {
+            format!(
+                "running ({}), pid {}",
+                sv(svc.and_then(|s| s.get("mode"))),
+                sv(svc.and_then(|s| s.get("pid")))
+            )
+        } else {
+            "not running".to_string()
+        },
+    )];
     if let Some(rl) = svc
         .and_then(|s| s.get("rate_limit"))
         .filter(|v| !v.is_null())
     {
-        let _ = write!(
-            h,
-            "<p class=\"critical\">Throttled until {} ({})</p>",
-            esc(&sv(rl.get("throttled_until_iso"))),
-            esc(&sv(rl.get("limit_type")))
-        );
+        facts.push((
+            "throttled until".into(),
+            format!(
+                "{} ({})",
+                sv(rl.get("throttled_until_iso")),
+                sv(rl.get("limit_type"))
+            ),
+        ));
     }
     if let Some(d) = g("memory_deferral").filter(|v| !v.is_null()) {
-        let _ = write!(
-            h,
-            "<p class=\"critical\">{} ({})</p>",
-            esc(&sv(d.get("label"))),
-            esc(&sv(d.get("signal")))
-        );
+        facts.push((
+            "deferred".into(),
+            format!("{} ({})", sv(d.get("label")), sv(d.get("signal"))),
+        ));
     }
-    h.push_str("<h2>Alerts</h2>");
-    match g("alerts")
-        .and_then(Value::as_array)
-        .filter(|a| !a.is_empty())
-    {
-        Some(al) => {
-            h.push_str("<ul>");
-            for a in al {
-                let sevr = sv(a.get("severity"));
-                let _ = write!(
-                    h,
-                    "<li class=\"{}\">[{}] {} \u{2014} {}</li>",
-                    esc(&sevr),
-                    esc(&crate::detect::tag_of(&sevr)),
-                    esc(&sv(a.get("detector"))),
-                    esc(&sv(a.get("message")))
-                );
-            }
-            h.push_str("</ul>");
-        }
-        None => h.push_str("<p class=\"ok\">No alerts.</p>"),
+    if let Some(sy) = g("system").filter(|v| !v.is_null()) {
+        facts.push((
+            "disk".into(),
+            format!(
+                "{}% used, {} GB free",
+                sv(sy.get("disk_used_pct")),
+                sv(sy.get("disk_free_gb"))
+            ),
+        ));
+        facts.push((
+            "memory".into(),
+            format!(
+                "{} MB available of {} MB, load {}",
+                sv(sy.get("mem_available_mb")),
+                sv(sy.get("mem_total_mb")),
+                sv(sy.get("load_1m"))
+            ),
+        ));
     }
-    h.push_str("<h2>Current round</h2>");
-    match g("current_round").filter(|v| !v.is_null()) {
-        Some(r) => {
-            let running = r.get("running").and_then(Value::as_bool).unwrap_or(false);
-            let _ = write!(
-                h,
-                "<p>R{} phase {} &middot; {} &middot; {} s &middot; started {}{}</p>",
-                esc(&sv(r.get("round_num"))),
-                esc(&sv(r.get("phase"))),
-                if running { "running" } else { "finished" },
-                esc(&sv(r.get("duration_so_far_s"))),
-                esc(&sv(r.get("started_at"))),
-                if running {
-                    String::new()
-                } else {
-                    format!(
-                        " &middot; exit {} ({})",
-                        esc(&sv(r.get("exit_code"))),
-                        esc(&sv(r.get("exit_cause")))
-                    )
-                }
-            );
-        }
-        None => h.push_str("<p>No rounds yet.</p>"),
+    facts.push(("log_dir".into(), sv(g("log_dir"))));
+    facts.push(("as of".into(), sv(g("now"))));
+    let today = crate::timefmt::iso_ms(snap.now);
+    HostDetail {
+        title: cfg.project.clone(),
+        state: state.into(),
+        facts,
+        alerts,
+        notify_error: None,
+        current: HostDetail::current_from(history.latest(), Some(snap.now), |p| th.budget_for(p)),
+        rounds: history.rounds(),
+        samples: model::samples(snap.metrics.iter(), snap.now),
+        usage: history.usage_on(today.get(..10).unwrap_or("")),
+        events: g("recent_events")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default(),
+        narrative: Some(
+            g("narrative")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string(),
+        ),
     }
-    h.push_str("<h2>Recent rounds</h2><table><tr><th>Round</th><th>Phase</th><th>Started</th><th>Duration (s)</th><th>Exit</th><th>Exit cause</th></tr>");
-    if let Some(rs) = g("recent_rounds").and_then(Value::as_array) {
-        for r in rs.iter().rev() {
-            let _ = write!(
-                h,
-                "<tr><td>R{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                esc(&sv(r.get("round_num"))),
-                esc(&sv(r.get("phase"))),
-                esc(&sv(r.get("started_at"))),
-                esc(&r
-                    .get("duration_s")
-                    .and_then(Value::as_f64)
-                    .map(|d| format!("{d:.1}"))
-                    .unwrap_or_else(|| "-".into())),
-                esc(&sv(r.get("exit_code"))),
-                esc(&sv(r.get("exit_cause")))
-            );
-        }
-    }
-    h.push_str("</table>");
-    if let Some(sy) = g("system") {
-        let _ = write!(
-            h,
-            "<h2>Host</h2><p>Disk {}% used, {} GB free &middot; memory {} MB available of {} MB &middot; load {} &middot; sampled {}</p>",
-            esc(&sv(sy.get("disk_used_pct"))),
-            esc(&sv(sy.get("disk_free_gb"))),
-            esc(&sv(sy.get("mem_available_mb"))),
-            esc(&sv(sy.get("mem_total_mb"))),
-            esc(&sv(sy.get("load_1m"))),
-            esc(&sv(sy.get("sampled_at")))
-        );
-    }
-    h.push_str("<h2>Narrative</h2>");
-    match g("narrative")
-        .and_then(Value::as_str)
-        .filter(|n| !n.is_empty())
-    {
-        Some(n) => {
-            let _ = write!(h, "<pre>{}</pre>", esc(n));
-        }
-        None => h.push_str("<p>(no narrative file yet)</p>"),
-    }
-    h.push_str("<h2>Recent events</h2><pre>");
-    if let Some(evs) = g("recent_events").and_then(Value::as_array) {
-        for e in evs {
-            h.push_str(&esc(&crate::observe::narrate::narrate_line(e)));
-            h.push('\n');
-        }
-    }
-    h.push_str("</pre></body></html>\n");
-    h
 }
+
+/// The live part of the project's page.
+pub fn live_part(cfg: &Config) -> Option<String> {
+    let (snap, doc) = read(cfg).ok()?;
+    Some(dashboard::host::render(&detail(cfg, &snap, &doc)))
+}
+
+const NAV: &str = "<a href=\"/api/state\">/api/state</a> \u{b7} <a href=\"/metrics\">/metrics</a>";
 
 /// A size in the latest metrics sample, in bytes: the samples keep MiB
 /// (`*_mb`, `/proc/meminfo` kB / 1024) and GiB (`*_gb`, to 0.1).
@@ -385,7 +362,7 @@ pub fn handle(cfg: &Config, method: &str, path: &str) -> Response {
     if !matches!(path, "/" | "/api/state" | "/metrics") {
         return not_found();
     }
-    let doc = match state_doc(cfg) {
+    let (snap, doc) = match read(cfg) {
         Ok(d) => d,
         Err(e) => {
             return Response {
@@ -399,7 +376,12 @@ pub fn handle(cfg: &Config, method: &str, path: &str) -> Response {
         "/" => Response {
             status: 200,
             content_type: "text/html; charset=utf-8",
-            body: page(&doc),
+            body: dashboard::page(
+                &format!("agent-runner: {}", cfg.project),
+                "/",
+                NAV,
+                &dashboard::host::render(&detail(cfg, &snap, &doc)),
+            ),
         },
         "/api/state" => Response {
             status: 200,
@@ -414,10 +396,26 @@ pub fn handle(cfg: &Config, method: &str, path: &str) -> Response {
     }
 }
 
+/// How often a live view of the local page reads the log_dir again.
+pub const LOCAL_TICK: Duration = Duration::from_secs(2);
+
 /// Accept connections until `stop` is set (checked every 100 ms).
 pub fn serve(cfg: Arc<Config>, listener: TcpListener, stop: &AtomicBool) -> std::io::Result<()> {
-    serve_with(
-        Arc::new(move |m: &str, p: &str| handle(&cfg, m, p)),
+    let c2 = Arc::clone(&cfg);
+    serve_site(
+        Site {
+            handler: Arc::new(move |m: &str, p: &str| handle(&cfg, m, p)),
+            live: Some(Arc::new(
+                move |page: &str| {
+                    if page == "/" {
+                        live_part(&c2)
+                    } else {
+                        None
+                    }
+                },
+            )),
+            tick: LOCAL_TICK,
+        },
         listener,
         stop,
     )

@@ -2,8 +2,11 @@
 //! [`crate::snapshot::Source`]: the first poll reads the newest events
 //! backwards, later polls only what was appended, so a poll never costs O(log
 //! size)), run the detectors, de-duplicate per episode, record `monitor_*`
-//! events and auto-stop through a replaceable [`StopAction`].
+//! events and auto-stop through a replaceable [`StopAction`], and hand each
+//! episode's start and end to the notification sinks, if any
+//! ([`super::notify`]: never blocking the poll).
 
+use super::notify::Notifier;
 use crate::config::Config;
 use crate::detect::dedup::{Dedup, Verdict};
 use crate::detect::window::Thresholds;
@@ -98,6 +101,7 @@ pub struct Monitor {
     dedup: Dedup,
     stop: Box<dyn StopAction>,
     log: EventLog,
+    notifier: Option<Notifier>,
 }
 
 impl Monitor {
@@ -109,6 +113,19 @@ impl Monitor {
             cfg,
             dedup: Dedup::new(),
             stop,
+            notifier: None,
+        }
+    }
+
+    /// Send each episode's start and end to `n`'s sinks.
+    pub fn notify_with(&mut self, n: Notifier) {
+        self.notifier = Some(n).filter(|n| !n.is_empty());
+    }
+
+    /// Stop notifying: the sinks get up to `wait` to deliver what they hold.
+    pub fn close_notifier(&mut self, wait: std::time::Duration) {
+        if let Some(n) = self.notifier.take() {
+            n.shutdown(wait);
         }
     }
 
@@ -137,6 +154,17 @@ impl Monitor {
         let snap = self.source.read()?;
         let alerts = detect(&self.cfg, &snap);
         let verdict = self.dedup.update(alerts);
+        if let Some(n) = &mut self.notifier {
+            // Clears first: an episode that ends as the next one of the same
+            // detector starts (`hung`, round after round) reads in order.
+            let project = Some(self.cfg.project.as_str());
+            for (_, det) in &verdict.cleared {
+                n.cleared(None, project, det);
+            }
+            for a in &verdict.fresh {
+                n.raised(None, project, a);
+            }
+        }
         for a in &verdict.fresh {
             self.emit(
                 Kind::MonitorAlertEmitted,

@@ -62,7 +62,7 @@ impl Remote {
     }
 }
 
-pub(super) fn monitor(h: &Harness, args: &[&str]) -> Command {
+pub(crate) fn monitor(h: &Harness, args: &[&str]) -> Command {
     let mut c = Command::new(BIN);
     c.env("HOME", &h.home)
         .env_remove("SSH_AUTH_SOCK")

@@ -2,6 +2,9 @@
 //! non-loopback bind refused; on both the local page and the fleet view, a
 //! `Host:` that does not name loopback is refused (DNS rebinding), and slow
 //! clients are cut at the request deadline instead of holding every slot.
+//! The live part over SSE (`/live/`): pushed when the log changes, in
+//! stream slots of its own, and a stream whose client stops reading is
+//! dropped without holding anything.
 
 use crate::support::logdir;
 
@@ -44,16 +47,41 @@ fn http_serves_page_state_and_metrics_on_loopback() {
     let (head, page) = get(addr, "/");
     assert!(head.starts_with("HTTP/1.0 200"), "{head}");
     assert!(head.contains("text/html"));
-    assert!(page.contains("<meta http-equiv=\"refresh\""));
-    assert!(page.contains("agent-runner: proj"));
-    assert!(page.contains("R4 phase build"), "current round shown");
     assert!(
-        page.contains("<td>R3</td>") && page.contains("<td>timeout</td>"),
-        "recent rounds with exit causes"
+        !page.contains("http-equiv"),
+        "no meta refresh: updates come over SSE"
+    );
+    assert!(page.contains("data-live=\"/live/\"") && page.contains("new EventSource(src)"));
+    assert!(page.len() < 150 * 1024, "{} bytes", page.len());
+    assert!(page.contains("<h1>proj "), "project named");
+    assert!(
+        page.contains("R4 phase build \u{b7} running"),
+        "current round shown"
+    );
+    assert!(page.contains("<p class=\"current running\">"), "{page}");
+    assert!(
+        page.contains("of 30m budget") && page.contains("data-budget=\"1800\""),
+        "elapsed against the budget: {page}"
+    );
+    assert_eq!(
+        page.matches("<rect class=\"bar ").count(),
+        4,
+        "one bar per round"
+    );
+    assert!(
+        page.contains("<rect class=\"bar b-timeout\" data-round=\"3\"")
+            && page.contains("<rect class=\"bar b-error\" data-round=\"2\"")
+            && page.contains("<rect class=\"bar b-running\" data-round=\"4\""),
+        "bars coloured by exit class"
     );
     assert!(page.contains("[CRIT] disk_critical"), "alerts shown");
-    assert!(page.contains("Disk 96.5% used"), "disk shown");
+    assert!(page.contains("96.5% used, 3.2 GB free"), "disk shown");
     assert!(page.contains("4321 MB available"), "memory shown");
+    assert!(page.contains("disk used <b>96.5 %</b>"), "disk sparkline");
+    assert!(
+        page.contains("<table class=\"events\">") && page.contains("<td>agent_exit</td>"),
+        "events as a table"
+    );
 
     let (head, body) = get(addr, "/api/state");
     assert!(head.contains("application/json"), "{head}");
@@ -355,4 +383,188 @@ fn the_narrative_is_on_the_page_and_in_the_state() {
     let (page, n) = serve(cfg);
     assert_eq!(n, "from the notes file\n");
     assert!(page.contains("from the notes file"), "{page}");
+}
+
+/// Read one SSE message (up to its blank line) within `within`.
+fn next_message(s: &mut TcpStream, buf: &mut Vec<u8>, within: Duration) -> Option<String> {
+    let end = std::time::Instant::now() + within;
+    loop {
+        if let Some(i) = buf.windows(2).position(|w| w == b"\n\n") {
+            let m = String::from_utf8_lossy(&buf[..i]).into_owned();
+            buf.drain(..i + 2);
+            if m.starts_with("event:") {
+                return Some(m);
+            }
+            continue;
+        }
+        if std::time::Instant::now() >= end {
+            return None;
+        }
+        let _ = s.set_read_timeout(Some(Duration::from_millis(200)));
+        let mut b = [0u8; 8192];
+        match s.read(&mut b) {
+            Ok(0) => return None,
+            Ok(n) => buf.extend_from_slice(&b[..n]),
+            Err(_) => {}
+        }
+    }
+}
+
+fn open_stream(addr: std::net::SocketAddr, path: &str) -> (TcpStream, Vec<u8>, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n"
+    )
+    .unwrap();
+    let mut buf = Vec::new();
+    let end = std::time::Instant::now() + Duration::from_secs(10);
+    let head = loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let h = String::from_utf8_lossy(&buf[..i]).into_owned();
+            buf.drain(..i + 4);
+            break h;
+        }
+        assert!(std::time::Instant::now() < end, "no answer to {path}");
+        let _ = s.set_read_timeout(Some(Duration::from_millis(200)));
+        let mut b = [0u8; 4096];
+        match s.read(&mut b) {
+            Ok(0) => break String::from_utf8_lossy(&buf).into_owned(),
+            Ok(n) => buf.extend_from_slice(&b[..n]),
+            Err(_) => {}
+        }
+    };
+    (s, buf, head)
+}
+
+#[test]
+fn the_live_part_is_pushed_over_sse_in_slots_of_its_own() {
+    use agent_runner::witness::http::MAX_STREAMS;
+    let f = Fixture::new();
+    f.round(1, 300, 0, "clean", "ok\n");
+    let cfg = Arc::new(f.config());
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let s2 = Arc::clone(&stop);
+    let server = std::thread::spawn(move || {
+        agent_runner::witness::http::serve(cfg, listener, &s2).unwrap();
+    });
+    let (mut s, mut buf, head) = open_stream(addr, "/live/");
+    assert!(
+        head.starts_with("HTTP/1.0 200") && head.contains("text/event-stream"),
+        "{head}"
+    );
+    let first = next_message(&mut s, &mut buf, Duration::from_secs(10)).expect("a first message");
+    assert!(first.starts_with("event: update\ndata: "), "{first}");
+    assert!(first.contains("R1") && !first.contains("R2 "), "{first}");
+    // An event is appended: the next message has it (the local view reads
+    // the log_dir every 2 s).
+    f.event(0, "round_start", json!({"round_num": 2, "phase": "review"}));
+    let next = next_message(&mut s, &mut buf, Duration::from_secs(10)).expect("an update");
+    assert!(next.contains("R2 phase review"), "{next}");
+    assert!(
+        next.lines()
+            .all(|l| l.starts_with("data: ") || l.starts_with("event: ")),
+        "{next}"
+    );
+
+    // Streams have slots of their own: with all of them taken, one more is
+    // 503, and plain requests are still served.
+    let mut held = vec![s];
+    for _ in 1..MAX_STREAMS {
+        let (s, _, head) = open_stream(addr, "/live/");
+        assert!(head.starts_with("HTTP/1.0 200"), "{head}");
+        held.push(s);
+    }
+    let (_, _, head) = open_stream(addr, "/live/");
+    assert!(head.starts_with("HTTP/1.0 503"), "{head}");
+    let (head, _) = get(addr, "/api/state");
+    assert!(head.starts_with("HTTP/1.0 200"), "{head}");
+    let (_, _, head) = open_stream(addr, "/live/nope");
+    assert!(
+        head.starts_with("HTTP/1.0 503") || head.starts_with("HTTP/1.0 404"),
+        "{head}"
+    );
+    // Closing streams frees their slots at once, not at their next write
+    // (nothing changes here: that would be the 15 s heartbeat).
+    drop(held);
+    assert!(
+        crate::support::wait_until(Duration::from_secs(2), || {
+            open_stream(addr, "/live/").2.starts_with("HTTP/1.0 200")
+        }),
+        "closed streams kept their slots"
+    );
+    let (_, _, head) = open_stream(addr, "/live/nope");
+    assert!(head.starts_with("HTTP/1.0 404"), "{head}");
+    // The Host check applies to streams too.
+    assert_eq!(
+        status_of(addr, "GET /live/ HTTP/1.1\r\nHost: evil.example\r\n\r\n"),
+        421
+    );
+    stop.store(true, Ordering::SeqCst);
+    server.join().unwrap();
+}
+
+#[test]
+fn a_stream_whose_client_stops_reading_is_dropped_and_holds_nothing() {
+    use agent_runner::witness::http::{self, MAX_STREAMS, RESPONSE_DEADLINE};
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let s2 = Arc::clone(&stop);
+    // A live part of 256 KiB that changes on every 50 ms tick.
+    let n = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let server = std::thread::spawn(move || {
+        let site = http::Site {
+            handler: Arc::new(|_: &str, _: &str| http::Response {
+                status: 200,
+                content_type: "text/plain",
+                body: "ok\n".into(),
+            }),
+            live: Some(Arc::new(move |_: &str| {
+                let i = n.fetch_add(1, Ordering::SeqCst);
+                Some(format!("{i}{}", "x".repeat(256 * 1024)))
+            })),
+            tick: Duration::from_millis(50),
+        };
+        http::serve_site(site, listener, &s2).unwrap();
+    });
+    let t0 = std::time::Instant::now();
+    // Every stream slot taken by clients that never read.
+    let stuck: Vec<TcpStream> = (0..MAX_STREAMS)
+        .map(|_| {
+            let mut s = TcpStream::connect(addr).unwrap();
+            write!(s, "GET /live/ HTTP/1.1\r\nHost: localhost\r\n\r\n").unwrap();
+            s
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    // Meanwhile plain requests are answered at once.
+    let t1 = std::time::Instant::now();
+    assert_eq!(
+        status_of(addr, "GET / HTTP/1.1\r\nHost: localhost\r\n\r\n"),
+        200
+    );
+    assert!(t1.elapsed() < Duration::from_secs(2));
+    // Once their socket buffers are full, each write misses its deadline and
+    // the stream is dropped: a reading client gets a slot again.
+    let limit = Duration::from_secs(60);
+    let ok = crate::support::wait_until(limit, || {
+        let (mut s, mut buf, head) = open_stream(addr, "/live/");
+        head.starts_with("HTTP/1.0 200")
+            && next_message(&mut s, &mut buf, Duration::from_secs(5)).is_some()
+    });
+    assert!(
+        ok,
+        "a stream nobody reads kept its slot for {:?}",
+        t0.elapsed()
+    );
+    assert!(
+        t0.elapsed() >= RESPONSE_DEADLINE,
+        "dropped before the write deadline?"
+    );
+    drop(stuck);
+    stop.store(true, Ordering::SeqCst);
+    server.join().unwrap();
 }

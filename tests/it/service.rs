@@ -135,6 +135,90 @@ fn dry_run_units_pass_systemd_analyze_and_carry_the_contract() {
     );
 }
 
+/// `install --monitor --fleet` carries the notification flags into both
+/// monitor units (a URL's `%`, `$`, `&` and `?` intact), not into serve's;
+/// systemd-analyze accepts them, and a bad URL is refused without a unit.
+#[test]
+fn install_carries_the_notification_flags_into_the_monitor_units() {
+    let p = Project::new();
+    let a = p.agent("ok.sh", "exit 0");
+    p.config(&a, "", "");
+    let fleet = p.tmp.path().join("hosts.toml");
+    std::fs::write(&fleet, "[defaults]\n").unwrap_or_else(|e| panic!("{e}"));
+    let url = "https://hooks.example/T0/B1?token=a%20b$HOME&x=1";
+    let o = p
+        .cmd(&[
+            "install",
+            "--dry-run",
+            "--monitor",
+            "--fleet",
+            fleet.to_str().unwrap_or_default(),
+            "--webhook",
+            url,
+            "--webhook-format",
+            "slack",
+            "--notify-command",
+            "/usr/local/bin/page me",
+            "--notify-min-severity",
+            "critical",
+        ])
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let us = units(&String::from_utf8_lossy(&o.stdout));
+    assert_eq!(us.len(), 3);
+    for (name, text) in &us {
+        let exec = text
+            .lines()
+            .find(|l| l.starts_with("ExecStart="))
+            .unwrap_or_default();
+        if name.starts_with("agent-runner@") {
+            assert!(!exec.contains("--webhook"), "{exec}");
+        } else {
+            for want in [
+                "--notify-command \"/usr/local/bin/page me\"",
+                "--webhook \"https://hooks.example/T0/B1?token=a%%20b$$HOME&x=1\"",
+                "--webhook-format slack",
+                "--notify-min-severity critical",
+            ] {
+                assert!(exec.contains(want), "{name} lacks {want}: {exec}");
+            }
+        }
+        verify(name, text);
+    }
+    let o = p
+        .cmd(&[
+            "install",
+            "--dry-run",
+            "--monitor",
+            "--webhook",
+            "ftp://x/SECRET",
+        ])
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("--webhook #1") && !err.contains("SECRET"),
+        "{err}"
+    );
+    assert!(o.stdout.is_empty());
+    // Without a monitor unit the flags would go nowhere: refused.
+    let o = p
+        .cmd(&["install", "--dry-run", "--webhook", "http://127.0.0.1/x"])
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("add --monitor or --fleet"), "{err}");
+    assert!(o.stdout.is_empty());
+}
+
 #[test]
 fn status_of_a_project_that_never_ran_and_of_a_corrupt_pid_file() {
     let p = Project::new();

@@ -11,7 +11,8 @@
 //! This file holds what a link is given ([`LinkOpts`]), what it says
 //! ([`Report`]) and the per-host `Link` state; the rest, by concern:
 //! `retention.rs` (what the buffers keep), `view.rs` (the [`HostView`]),
-//! `row.rs` (the table row), `lines.rs` (a channel's bytes as bounded
+//! `row.rs` (the table row), `detail.rs` (what the HTTP view's host page
+//! adds to it), `lines.rs` (a channel's bytes as bounded
 //! lines), `intake.rs` (a probe channel's output into the view),
 //! `session.rs` (one SSH session and its probe channel, detection and
 //! auto-stop), `relay.rs` (a host on the Python tool), `reconnect.rs`
@@ -26,6 +27,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 use tokio::sync::mpsc;
 
+mod detail;
 #[cfg(test)]
 mod fuzz;
 mod intake;
@@ -40,6 +42,7 @@ mod view;
 #[cfg(test)]
 mod view_tests;
 
+pub use detail::Detail;
 pub use reconnect::{backoff_s, unreachable_alert, watch, BACKOFF_CAP_S, HOST_UNREACHABLE};
 pub use retention::{
     compact, is_detector_kind, prune_metrics, COMPACT_AT, DETECTOR_FIELDS, KEEP_ANY, KEEP_ROUNDS,

@@ -40,6 +40,11 @@ pub struct Row {
     pub events_received: u64,
     pub cursor: Option<String>,
     pub recent_events: Vec<Value>,
+    /// The last notification about this host that could not be delivered
+    /// (the sink and why), until one about it is delivered.
+    pub notify_error: Option<String>,
+    /// The HTTP view's host page: timeline, samples, usage (`--mode http` only).
+    pub detail: Option<super::Detail>,
 }
 
 /// Shared table, keyed by host name.
@@ -103,6 +108,7 @@ impl Link {
             .and_then(|s| s.get("service"))
             .and_then(|s| s.get("active"))
             .and_then(Value::as_bool);
+        let detail = self.opts.row_events.then(|| self.detail());
         let age = v.last_event_age_s();
         let deferred = crate::detect::memory_deferral(&v.events)
             .zip(v.now())
@@ -141,6 +147,9 @@ impl Link {
             r.cursor = cursor;
             if let Some(recent) = recent {
                 r.recent_events = recent;
+            }
+            if detail.is_some() {
+                r.detail = detail;
             }
         });
     }

@@ -66,6 +66,14 @@ impl Link {
                 .unwrap_or_default()
         };
         let mut stop = Vec::new();
+        // Clears first: an episode that ends as the next one of the same
+        // detector starts (`hung`, round after round) is told in order.
+        for (_, det) in &verdict.cleared {
+            self.send(Report::Cleared {
+                host: self.spec.name.clone(),
+                detector: det.to_string(),
+            });
+        }
         for a in &verdict.fresh {
             self.send(Report::Alert {
                 host: self.spec.name.clone(),
@@ -77,12 +85,6 @@ impl Link {
             {
                 stop.push(a.detector);
             }
-        }
-        for (_, det) in &verdict.cleared {
-            self.send(Report::Cleared {
-                host: self.spec.name.clone(),
-                detector: det.to_string(),
-            });
         }
         self.refresh_row();
         stop

@@ -89,6 +89,8 @@ pub struct HostView {
     pub(super) relayed: VecDeque<u64>,
     /// Python relay: the `ts` of the newest relayed event, to resume from.
     pub relay_since: Option<String>,
+    /// Rounds and today's usage for the HTTP view (fed only when not `slim`).
+    pub history: crate::witness::dashboard::model::History,
 }
 
 /// What applying one frame changed.
@@ -272,6 +274,9 @@ impl HostView {
         let n = parsed.keys().filter(|k| keep(k)).count();
         let mut value = Record::with_capacity(n);
         value.extend(parsed.into_iter().filter(|(k, _)| keep(k)));
+        if !self.slim {
+            self.history.push(&value);
+        }
         self.events.push_back(value);
         if self.events.len() > COMPACT_AT {
             compact(&mut self.events);

@@ -9,6 +9,17 @@
 //! and only requests whose `Host:` names localhost or a loopback address are
 //! answered (421 otherwise): a web page the browser was tricked into
 //! resolving to 127.0.0.1 (DNS rebinding) still sends its own host name.
+//!
+//! A site with a [`Live`] renderer also answers `GET /live/<page>` with a
+//! Server-Sent Events stream of that page's live part: after the request
+//! head (same deadline, same checks) the connection leaves the request slots
+//! for one of [`MAX_STREAMS`] stream slots; the part is rendered every
+//! [`Site::tick`] and sent when it changed (a comment every
+//! [`STREAM_HEARTBEAT`] otherwise); every write must be taken within
+//! [`RESPONSE_DEADLINE`], so a client that stops reading is dropped, a
+//! client that closes its end is noticed within 100 ms, and a stream ends
+//! after [`STREAM_MAX_AGE`] (the browser reconnects) or when the server
+//! stops.
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Ipv4Addr, Ipv6Addr, TcpListener, TcpStream};
@@ -26,6 +37,27 @@ pub struct Response {
 
 /// A request handler: (method, path) → response.
 pub type Handler = Arc<dyn Fn(&str, &str) -> Response + Send + Sync>;
+
+/// A page's live part: page path (`/`, `/host/pi`) → its HTML, or `None`
+/// when there is no such page (any more).
+pub type Live = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
+/// What a server serves: the handler, and optionally live parts over SSE.
+#[derive(Clone)]
+pub struct Site {
+    pub handler: Handler,
+    pub live: Option<Live>,
+    /// How often a stream renders its part again.
+    pub tick: Duration,
+}
+
+/// SSE streams served at once; more are answered 503.
+pub const MAX_STREAMS: usize = 8;
+/// A stream that sent nothing for this long sends a comment (a client that
+/// went away is noticed by the write).
+pub const STREAM_HEARTBEAT: Duration = Duration::from_secs(15);
+/// A stream is closed after this long; the browser's EventSource reconnects.
+pub const STREAM_MAX_AGE: Duration = Duration::from_secs(600);
 
 /// Connections served at once; more are answered 503 and closed at once.
 pub const MAX_CONNECTIONS: usize = 16;
@@ -204,18 +236,31 @@ fn write_by(s: &mut TcpStream, mut data: &[u8], deadline: Instant) -> std::io::R
     Ok(())
 }
 
-fn serve_conn(
-    handler: &(dyn Fn(&str, &str) -> Response + Send + Sync),
-    mut s: TcpStream,
-) -> std::io::Result<()> {
-    let start = Instant::now();
-    let text = |status: u16, body: &str| Response {
+/// What one connection thread shares with the accept loop.
+struct Shared {
+    site: Site,
+    /// Request slots taken.
+    busy: Arc<AtomicUsize>,
+    /// Stream slots taken.
+    streams: Arc<AtomicUsize>,
+    /// Set when the accept loop returns: streams end.
+    closing: Arc<AtomicBool>,
+}
+
+fn text(status: u16, body: &str) -> Response {
+    Response {
         status,
         content_type: "text/plain; charset=utf-8",
         body: body.into(),
-    };
+    }
+}
+
+/// Serve one connection. Returns after releasing the request slot itself
+/// when the connection became a stream (then `Ok(true)`).
+fn serve_conn(sh: &Shared, mut s: TcpStream) -> std::io::Result<bool> {
+    let start = Instant::now();
     let r = match read_head(&mut s, start + REQUEST_DEADLINE)? {
-        Head::Empty => return Ok(()),
+        Head::Empty => return Ok(false),
         Head::TimedOut => text(
             408,
             &format!(
@@ -227,13 +272,107 @@ fn serve_conn(
         Head::Complete(head) => {
             let port = s.local_addr().map(|a| a.port()).unwrap_or_default();
             match check(&head, port) {
-                Ok((method, path)) => handler(&method, &path),
+                Ok((method, path)) => match (&sh.site.live, path.strip_prefix("/live")) {
+                    (Some(live), Some(page)) if method == "GET" && page.starts_with('/') => {
+                        if let Err(e) = stream(sh, live, page, s) {
+                            tracing::debug!("http stream: {e}");
+                        }
+                        return Ok(true);
+                    }
+                    _ => (sh.site.handler)(&method, &path),
+                },
                 Err(refusal) => refusal,
             }
         }
     };
     write_by(&mut s, &encode(&r), Instant::now() + RESPONSE_DEADLINE)?;
-    s.flush()
+    s.flush()?;
+    Ok(false)
+}
+
+/// One SSE message: `event: <kind>` and the data, one `data:` line per line
+/// (a CR, which SSE also takes for a line end, becomes a blank).
+fn sse(kind: &str, data: &str) -> Vec<u8> {
+    let mut m = format!("event: {kind}\n");
+    for line in data.split('\n') {
+        m.push_str("data: ");
+        m.push_str(&line.replace('\r', " "));
+        m.push('\n');
+    }
+    m.push('\n');
+    m.into_bytes()
+}
+
+/// Whether the client closed its end (it sends nothing after its request,
+/// so a readable socket means EOF or junk; either ends the stream): a
+/// closed page gives its slot back at once, not at the next write.
+fn peer_closed(s: &TcpStream) -> bool {
+    let mut b = [0u8; 1];
+    if s.set_nonblocking(true).is_err() {
+        return true;
+    }
+    let r = s.peek(&mut b);
+    let back = s.set_nonblocking(false);
+    match r {
+        Err(e) if e.kind() == ErrorKind::WouldBlock => back.is_err(),
+        _ => true,
+    }
+}
+
+/// Move from a request slot to a stream slot, then stream `page`'s live
+/// part until the client goes, the part is gone, the stream is old or the
+/// server stops.
+fn stream(sh: &Shared, live: &Live, page: &str, mut s: TcpStream) -> std::io::Result<()> {
+    let taken = sh.streams.fetch_add(1, Ordering::SeqCst);
+    sh.busy.fetch_sub(1, Ordering::SeqCst);
+    struct Slot<'a>(&'a AtomicUsize);
+    impl Drop for Slot<'_> {
+        fn drop(&mut self) {
+            self.0.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+    let _slot = Slot(&sh.streams);
+    let deadline = || Instant::now() + RESPONSE_DEADLINE;
+    if taken >= MAX_STREAMS {
+        let r = text(
+            503,
+            "too many live views open; close one, or reload later\n",
+        );
+        return write_by(&mut s, &encode(&r), deadline());
+    }
+    let Some(first) = live(page) else {
+        let r = text(404, &format!("no such page '{page}'\n"));
+        return write_by(&mut s, &encode(&r), deadline());
+    };
+    let head = "HTTP/1.0 200 OK\r\nContent-Type: text/event-stream; charset=utf-8\r\nCache-Control: no-store\r\nConnection: close\r\n\r\nretry: 2000\n\n";
+    write_by(&mut s, head.as_bytes(), deadline())?;
+    write_by(&mut s, &sse("update", &first), deadline())?;
+    let opened = Instant::now();
+    let mut last = first;
+    let mut sent = Instant::now();
+    while opened.elapsed() < STREAM_MAX_AGE {
+        let wake = Instant::now() + sh.site.tick;
+        while Instant::now() < wake {
+            if sh.closing.load(Ordering::SeqCst) || peer_closed(&s) {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(100).min(sh.site.tick));
+        }
+        match live(page) {
+            None => return write_by(&mut s, &sse("gone", ""), deadline()),
+            Some(part) if part != last => {
+                write_by(&mut s, &sse("update", &part), deadline())?;
+                last = part;
+                sent = Instant::now();
+            }
+            Some(_) if sent.elapsed() >= STREAM_HEARTBEAT => {
+                write_by(&mut s, b": still here\n\n", deadline())?;
+                sent = Instant::now();
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(())
 }
 
 /// Accept connections until `stop` is set (checked every 100 ms), answering
@@ -243,8 +382,37 @@ pub fn serve_with(
     listener: TcpListener,
     stop: &AtomicBool,
 ) -> std::io::Result<()> {
+    serve_site(
+        Site {
+            handler,
+            live: None,
+            tick: Duration::from_secs(1),
+        },
+        listener,
+        stop,
+    )
+}
+
+/// Accept connections until `stop` is set (checked every 100 ms), answering
+/// each from `site`.
+pub fn serve_site(site: Site, listener: TcpListener, stop: &AtomicBool) -> std::io::Result<()> {
     listener.set_nonblocking(true)?;
     let busy = Arc::new(AtomicUsize::new(0));
+    let closing = Arc::new(AtomicBool::new(false));
+    // Streams end when this function returns, however it returns.
+    struct Closing(Arc<AtomicBool>);
+    impl Drop for Closing {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+    let _closing = Closing(Arc::clone(&closing));
+    let shared = Arc::new(Shared {
+        site,
+        busy: Arc::clone(&busy),
+        streams: Arc::new(AtomicUsize::new(0)),
+        closing,
+    });
     while !stop.load(Ordering::SeqCst) {
         match listener.accept() {
             Ok((s, _)) => {
@@ -263,17 +431,19 @@ pub fn serve_with(
                     tracing::debug!("http connection: {e}");
                     continue;
                 }
-                let handler = Arc::clone(&handler);
-                let slot = Arc::clone(&busy);
+                let sh = Arc::clone(&shared);
                 busy.fetch_add(1, Ordering::SeqCst);
                 let spawned =
                     std::thread::Builder::new()
                         .name("http-conn".into())
                         .spawn(move || {
-                            if let Err(e) = serve_conn(handler.as_ref(), s) {
-                                tracing::debug!("http connection: {e}");
+                            match serve_conn(&sh, s) {
+                                // A stream gave its request slot back itself.
+                                Ok(true) => return,
+                                Ok(false) => {}
+                                Err(e) => tracing::debug!("http connection: {e}"),
                             }
-                            slot.fetch_sub(1, Ordering::SeqCst);
+                            sh.busy.fetch_sub(1, Ordering::SeqCst);
                         });
                 if let Err(e) = spawned {
                     busy.fetch_sub(1, Ordering::SeqCst);

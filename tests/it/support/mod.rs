@@ -5,6 +5,7 @@
 pub mod fault;
 pub mod logdir;
 pub mod process_agent;
+pub mod receiver;
 pub mod sshd;
 pub mod sysroot;
 pub mod witness;
