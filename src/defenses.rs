@@ -196,6 +196,13 @@ mod tests {
             .unwrap();
         assert_eq!(envs.current_state, "active");
         assert_eq!(envs.value, serde_json::json!(["A", "Z"]));
+        // implemented (issue 15) and guarded by a test that exists
+        let mem = c.iter().find(|d| d.name == "mem_loop_breaker").unwrap();
+        assert_eq!(mem.current_state, "active");
+        assert_eq!(
+            mem.guarded_by,
+            "tests/it/serve.rs::mem_loop_exits_71_then_70"
+        );
         let names: std::collections::HashSet<_> = c.iter().map(|d| d.name).collect();
         assert_eq!(names.len(), 15);
     }

@@ -24,6 +24,7 @@ pub mod exit_code;
 pub mod fleet;
 pub mod heap;
 pub mod observe;
+pub mod preflight;
 pub mod redact;
 pub mod round;
 pub mod scaffold;

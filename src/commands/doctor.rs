@@ -1,5 +1,8 @@
-//! `agent-runner doctor --host HOST`: resolve, connect, host key, auth and
-//! the remote agent-runner, one line per step; 1 when a step failed.
+//! `agent-runner doctor`: the local pre-flight (`preflight`: the startup
+//! battery, window overlaps, the phase plan, stop settings, the memory
+//! report, the resolved config); and `doctor --host HOST`: resolve, connect,
+//! host key, auth and the remote agent-runner, one line per step. Both exit
+//! 1 when a check or step failed.
 
 use super::{CliError, CmdResult, GlobalArgs};
 use crate::exit_code;
@@ -9,6 +12,9 @@ use std::path::PathBuf;
 
 #[derive(Debug, Clone, Args)]
 pub struct DoctorArgs {
+    /// How many of the next rounds the phase plan shows.
+    #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=1000))]
+    pub rounds: u64,
     /// Check one SSH host: resolve, connect, host key, auth, remote agent-runner.
     #[arg(long, value_name = "HOST")]
     pub host: Option<String>,
@@ -19,9 +25,18 @@ pub struct DoctorArgs {
 
 pub fn run(g: &GlobalArgs, a: &DoctorArgs) -> CmdResult {
     let Some(host) = &a.host else {
-        return Err(CliError::usage(
-            "'doctor (without --host)' is not available yet in this version (see the README for what is)",
-        ));
+        let cfg = super::load_config(g)?;
+        let report = crate::preflight::report(&cfg, a.rounds, chrono::Utc::now().timestamp());
+        if g.json {
+            println!("{}", crate::state::pyjson::to_pretty(&report.to_json()));
+        } else {
+            print!("{}", report.render_text());
+        }
+        return Ok(if report.ok() {
+            exit_code::OK
+        } else {
+            exit_code::FAILURE
+        });
     };
     names::check(NameKind::Alias, host, "--host").map_err(|e| CliError::usage(e.to_string()))?;
     let report = crate::ssh::doctor::check(host, a.ssh_config.as_deref())

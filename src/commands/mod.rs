@@ -14,6 +14,7 @@ mod events;
 mod init;
 mod install;
 mod kill;
+mod migrate;
 mod monitor;
 mod peek;
 mod probe;
@@ -95,6 +96,8 @@ pub enum Verb {
     Probe(probe::ProbeArgs),
     /// Pre-flight checks, locally or of a remote host over SSH.
     Doctor(doctor::DoctorArgs),
+    /// Rewrite a 0.2-era agent-runner.toml into the 0.3 shape (keeps a backup).
+    Migrate(migrate::MigrateArgs),
     /// Print the SSH settings resolved for a host, like `ssh -G`.
     #[command(name = "ssh-config")]
     SshConfig(ssh_config::SshConfigArgs),
@@ -226,6 +229,7 @@ fn dispatch(cli: Cli) -> CmdResult {
         Verb::Monitor(a) => monitor::run(&g, &a),
         Verb::Probe(a) => probe::run(&g, &a),
         Verb::Doctor(a) => doctor::run(&g, &a),
+        Verb::Migrate(a) => migrate::run(&g, &a),
         Verb::SshConfig(a) => ssh_config::run(&a),
         Verb::Deploy(a) => deploy::run(&g, &a),
     }

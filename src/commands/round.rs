@@ -21,6 +21,9 @@ pub struct RoundArgs {
 
 pub fn run(g: &GlobalArgs, a: &RoundArgs) -> CmdResult {
     let cfg = crate::config::load(&g.config).map_err(config_broken)?;
+    for w in crate::round::config_warnings(&cfg) {
+        eprintln!("agent-runner: warning: {w}");
+    }
     match round::run_round(&cfg, a.phase.as_deref()) {
         Ok(RoundOutcome::Completed { verdict }) => Ok(match verdict {
             AgentVerdict::Ok => exit_code::OK,

@@ -23,6 +23,9 @@ pub struct ServeArgs {
 
 pub fn run(g: &GlobalArgs, a: &ServeArgs) -> CmdResult {
     let cfg = crate::config::load(&g.config).map_err(config_broken)?;
+    for w in crate::round::config_warnings(&cfg) {
+        eprintln!("agent-runner: warning: {w}");
+    }
     let signals = Signals::install()
         .map_err(|e| CliError::failure(format!("cannot install signal handlers: {e}")))?;
     let opts = ServeOptions {

@@ -1,13 +1,16 @@
 //! The `agent-runner.toml` schema (0.2 and 0.3 field names), its defaults, and
 //! loading with strict validation. Loading lives in `load`, the embedded
-//! presets and `init` scaffold in `presets`.
+//! presets and `init` scaffold in `presets`, every key with its type,
+//! default, effect and test in `table`.
 //!
 //! This module owns what a config *means*; it never runs anything.
 
 pub mod load;
+pub mod migrate;
 pub mod overlap;
 pub mod presets;
 pub mod schedule;
+pub mod table;
 
 use regex::Regex;
 use std::collections::BTreeMap;
@@ -42,7 +45,8 @@ pub struct Config {
     pub phases: PhasesConfig,
     pub plugins: PluginsConfig,
     pub schedule: ScheduleConfig,
-    /// `[goal]` (0.3.12+): parsed and validated; executed by the round.
+    /// `[goal]` (0.3.12+): its checks run after each round's agent; the
+    /// treadmill writes advisories to its ledger (`round::goal`).
     pub goal: Option<GoalConfig>,
 }
 
@@ -52,6 +56,15 @@ pub struct GoalConfig {
     /// Absolute path of the ledger (one of the prompt files, index >= 1).
     pub ledger: PathBuf,
     pub checks: Vec<GoalCheck>,
+}
+
+impl GoalConfig {
+    /// What the checks may add to a round: each check's `timeout_s` plus 6 s
+    /// (its SIGTERM grace and its output drain, 3 s each). Added to serve's
+    /// outer ceiling and to the unit's `TimeoutStopSec`.
+    pub fn allowance_s(&self) -> u64 {
+        self.checks.iter().map(|c| c.timeout_s + 6).sum()
+    }
 }
 
 /// One `[[goal.checks]]` entry.
@@ -120,7 +133,6 @@ pub struct RuntimeConfig {
     pub round_budget_s: u64,
     /// Default 3. 0 is accepted (no delay), unlike upstream.
     pub restart_delay_s: u64,
-    pub disable_pre_round_hooks: bool,
     /// 0 = never prune (0.3 default).
     pub round_log_retention: u64,
     pub narrative_file: Option<PathBuf>,
@@ -262,7 +274,6 @@ pub struct PhasesConfig {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct PhaseOverride {
     pub round_budget_s: Option<u64>,
-    pub disable_pre_round_hooks: Option<bool>,
     /// `prompt.files` for this phase (may be empty: "no prompt").
     pub prompt_files: Option<Vec<PathBuf>>,
     /// `[phases.<n>.agent]` merged field by field onto the base `[agent]`.
@@ -334,6 +345,11 @@ impl Config {
             .and_then(|p| self.phases.overrides.get(p))
             .and_then(|o| o.schedule.as_ref())
             .unwrap_or(&self.schedule)
+    }
+
+    /// [`GoalConfig::allowance_s`], 0 without `[goal]`.
+    pub fn goal_allowance_s(&self) -> u64 {
+        self.goal.as_ref().map_or(0, GoalConfig::allowance_s)
     }
 
     /// The `supervisor_stale` threshold in seconds (0 = disabled).

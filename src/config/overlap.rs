@@ -7,12 +7,17 @@
 use super::schedule::{parse_window, Window};
 use super::{Config, ScheduleConfig};
 
-/// One overlapping pair: the phases and the run window of each that meet.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One overlapping pair: the phases and the run window of each that meet
+/// (`doctor --json` names them `phase_a`, `window_a`, `phase_b`, `window_b`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Overlap {
+    #[serde(rename = "phase_a")]
     pub a: String,
+    #[serde(rename = "window_a")]
     pub a_window: String,
+    #[serde(rename = "phase_b")]
     pub b: String,
+    #[serde(rename = "window_b")]
     pub b_window: String,
 }
 
@@ -145,5 +150,16 @@ mod tests {
         assert!(phase_window_overlaps(&cfg(&zones)).is_empty());
         let no_agent = DAY_NIGHT.replace("[phases.night.agent]\ncommand = [\"b\"]\n", "");
         assert!(phase_window_overlaps(&cfg(&no_agent)).is_empty());
+    }
+
+    #[test]
+    fn a_wrapped_windows_tail_belongs_to_its_start_day() {
+        // Fri 22:00-02:00 runs into Saturday, which Sat 01:00-03:00 shares
+        let text = DAY_NIGHT
+            .replace("Mon-Fri 08:00-18:00", "Fri 22:00-02:00")
+            .replace("\"17:00-09:00\"", "\"Sat 01:00-03:00\"");
+        assert_eq!(phase_window_overlaps(&cfg(&text)).len(), 1);
+        let text = text.replace("Sat 01:00-03:00", "Sat 02:00-03:00");
+        assert!(phase_window_overlaps(&cfg(&text)).is_empty());
     }
 }

@@ -152,6 +152,7 @@ pub fn detail(r: &Row) -> HostDetail {
         samples: d.samples,
         usage: d.usage_today,
         events: r.recent_events.clone(),
+        narrative: None,
     }
 }
 

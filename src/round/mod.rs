@@ -1,14 +1,17 @@
 //! Layer 1, the Round: one agent invocation under hard defenses (spec §6).
 //!
 //! Order: config → startup battery → lock → round number and phase → context →
-//! `round_start` → prompt → spawn and bound the agent (`process`) → exit
-//! classification → network-blip scan → dirty tree (`vcs`) → kill events →
-//! status.json → metrics → `round_end` → output parsers (`parsers`).
+//! the goal treadmill (`goal`) → `round_start` → prompt → spawn and bound the
+//! agent (`process`) → exit classification → goal checks (`goal`) →
+//! network-blip scan → dirty tree (`vcs`) → kill events → status.json →
+//! metrics → `round_end` → output parsers (`parsers`, minus `[plugins]
+//! disable`).
 //! The round never loops; `serve` does.
 
 pub mod battery;
 pub mod container;
 pub mod digest;
+pub mod goal;
 mod memory;
 pub mod parsers;
 pub mod process;
@@ -111,6 +114,15 @@ pub fn protected_paths(cfg: &Config) -> Vec<PathBuf> {
     v
 }
 
+/// What in a config that loads will not do what it says: `[plugins]
+/// disable` names that turn nothing off, goal checks long enough to delay
+/// serve's breakers. `round`, `serve` and `doctor` print them.
+pub fn config_warnings(cfg: &Config) -> Vec<String> {
+    let mut w = parsers::disable_warnings(&cfg.plugins.disable);
+    w.extend(cfg.goal.as_ref().and_then(goal::budget_warning));
+    w
+}
+
 /// Run one round of `cfg` (with `phase_override` instead of the rotation's
 /// phase, if given).
 pub fn run_round(cfg: &Config, phase_override: Option<&str>) -> Result<RoundOutcome, RoundError> {
@@ -206,11 +218,16 @@ pub fn run_round(cfg: &Config, phase_override: Option<&str>) -> Result<RoundOutc
     if let Err(e) = crate::state::atomic::write_fast(&layout.round_context(), ctx_text.as_bytes()) {
         tracing::warn!("cannot write round-context.json: {e}");
     }
+    if let Some(g) = &cfg.goal {
+        goal::steer(g, &layout.log_dir, round_num, &log);
+    }
     log.emit_or_warn(
         Kind::RoundStart,
         digest::round_start_fields(cfg, &layout, round_num, phase_ref),
     );
-    let agent_name = cfg.agent.binary_name();
+    // the phase's `[phases.<name>.agent]` merged over `[agent]`, if it has one
+    let agent = cfg.agent_for(phase_ref);
+    let agent_name = agent.binary_name();
     let sample_fields = |event: &str| {
         let s = metrics::sample(&layout.log_dir);
         let f = s.to_fields(
@@ -256,17 +273,17 @@ pub fn run_round(cfg: &Config, phase_override: Option<&str>) -> Result<RoundOutc
         .iter()
         .map(|a| a.replace("{work_dir}", &work_dir))
         .collect();
-    argv.extend(cfg.agent.command.iter().cloned());
+    argv.extend(agent.command.iter().cloned());
     // cross-round resume: `[flag, id]` after the command, before the prompt
     argv.extend(resume::resume_args());
-    match cfg.agent.prompt_delivery {
+    match agent.prompt_delivery {
         PromptDelivery::Argv => argv.extend(
-            cfg.agent
+            agent
                 .prompt_arg_template
                 .iter()
                 .map(|a| a.replace("{prompt}", &text)),
         ),
-        PromptDelivery::Stdin => argv.extend(cfg.agent.prompt_arg_template.iter().cloned()),
+        PromptDelivery::Stdin => argv.extend(agent.prompt_arg_template.iter().cloned()),
     }
     let container = container::prepare(&mut argv);
     if let Some(c) = &container {
@@ -286,7 +303,7 @@ pub fn run_round(cfg: &Config, phase_override: Option<&str>) -> Result<RoundOutc
             phase_ref.unwrap_or("").to_string(),
         ),
     ];
-    env.extend(cfg.agent.env.iter().cloned());
+    env.extend(agent.env.iter().cloned());
     crate::state::layout::create_dirs(&layout.rounds_dir()).map_err(|source| {
         RoundError::RoundsDir {
             path: layout.rounds_dir(),
@@ -298,7 +315,7 @@ pub fn run_round(cfg: &Config, phase_override: Option<&str>) -> Result<RoundOutc
         argv,
         env,
         cwd: cfg.runtime.work_dir.clone(),
-        stdin: (cfg.agent.prompt_delivery == PromptDelivery::Stdin).then(|| text.into_bytes()),
+        stdin: (agent.prompt_delivery == PromptDelivery::Stdin).then(|| text.into_bytes()),
         log_path: agent_log.clone(),
     };
     // what the agent's output says, watched while it runs
@@ -307,14 +324,14 @@ pub fn run_round(cfg: &Config, phase_override: Option<&str>) -> Result<RoundOutc
     let policy = process::WaitPolicy {
         budget: Duration::from_secs(budget),
         term_grace: TERM_GRACE,
-        terminal_marker: cfg.agent.terminal_marker.clone(),
+        terminal_marker: agent.terminal_marker.clone(),
         grace_after_result: (cfg.runtime.max_grace_after_result_s > 0)
             .then(|| Duration::from_secs(cfg.runtime.max_grace_after_result_s)),
         grace_ignore: cfg.runtime.grace_kill_ignore_patterns.clone(),
         progress_interval: (cfg.monitor.round_progress_interval_s > 0)
             .then(|| Duration::from_secs(cfg.monitor.round_progress_interval_s)),
         stop_signal: cooperative_stop_signal(&agent_name),
-        stop_grace: stop_grace(cfg, &agent_name),
+        stop_grace: stop_grace(agent),
         watch: watch.clone().map(|w| {
             process::SharedWatch(w as std::sync::Arc<std::sync::Mutex<dyn process::OutputWatch>>)
         }),
@@ -381,6 +398,12 @@ pub fn run_round(cfg: &Config, phase_override: Option<&str>) -> Result<RoundOutc
         );
     }
     floor.finish(outcome.exit_code, &agent_log);
+
+    // 7b. goal checks: after the agent, before the dirty tree is stashed
+    if let Some(g) = &cfg.goal {
+        tracing::debug!(step = "goal checks", "round");
+        goal::run_checks(g, &cfg.runtime.work_dir, cfg.runtime.dry_run, &log);
+    }
 
     // 8. network blip (failed, not killed by a signal)
     tracing::debug!(step = "network blip scan", "round");
@@ -466,8 +489,16 @@ pub fn run_round(cfg: &Config, phase_override: Option<&str>) -> Result<RoundOutc
         repetitive_threshold: cfg.monitor.anomaly_repetitive_threshold,
         now_epoch: chrono::Utc::now().timestamp(),
     };
-    let head = parsers::head_for_parsers(&agent_log, parsers::HEAD_LINES);
-    let parsed = parsers::post_round_events_with_head(&input, &head);
+    // a parser `[plugins] disable` names gives no events; the recognition
+    // of the agent's words (needs-human, auth, transient) still runs
+    let disabled = parsers::parser_for(&agent_name)
+        .is_some_and(|p| cfg.plugins.disable.iter().any(|d| d == p));
+    let parsed = if disabled {
+        Vec::new()
+    } else {
+        let head = parsers::head_for_parsers(&agent_log, parsers::HEAD_LINES);
+        parsers::post_round_events_with_head(&input, &head)
+    };
     let events = recognize::recognized_events(
         &rec,
         parsed,
@@ -505,10 +536,11 @@ pub fn cooperative_stop_signal(agent_binary: &str) -> nix::sys::signal::Signal {
 }
 
 /// Grace after the cooperative stop signal: `sigterm_grace_s` for agents that
-/// stop cooperatively (claude, gemini, pi), the fixed 5 s otherwise.
-pub fn stop_grace(cfg: &Config, agent_binary: &str) -> Duration {
-    match crate::config::presets::manifest(agent_binary).and_then(|m| m.cooperative_stop) {
-        Some(_) => Duration::from_secs(cfg.agent.sigterm_grace_s).min(process::MAX_STOP_GRACE),
+/// stop cooperatively (their preset manifest names a signal: claude, gemini,
+/// pi), the fixed 5 s otherwise.
+pub fn stop_grace(agent: &crate::config::AgentConfig) -> Duration {
+    match crate::config::presets::manifest(&agent.binary_name()).and_then(|m| m.cooperative_stop) {
+        Some(_) => Duration::from_secs(agent.sigterm_grace_s).min(process::MAX_STOP_GRACE),
         None => TERM_GRACE,
     }
 }

@@ -22,11 +22,13 @@ mod gemini;
 mod kimi;
 mod pi;
 mod pyval;
+mod registry;
 mod tail;
 #[cfg(test)]
 mod tests_upstream;
 
 pub use blip::{network_blip, network_blip_in_file};
+pub use registry::{disable_warnings, parser_for, renamed, BUILTIN};
 pub use tail::{head_for_parsers, tail_for_parsers};
 
 use crate::state::Kind;

@@ -28,9 +28,10 @@ pub(super) struct RoundChild<'a> {
 
 /// The wedge ceiling: the largest budget plus the margins a healthy round
 /// may still use after it (5 s reap grace, 15 s git, 120 s cleanup, 60 s
-/// slack), so it only trips when the round process itself is stuck.
+/// slack) and the `[goal]` checks' allowance, so it only trips when the
+/// round process itself is stuck.
 pub(super) fn outer_ceiling(cfg: &Config) -> Duration {
-    Duration::from_secs(cfg.max_budget() + 5 + 15 + 120 + 60)
+    Duration::from_secs(cfg.max_budget() + 5 + 15 + 120 + 60 + cfg.goal_allowance_s())
 }
 
 /// Spawn `agent-runner --config <cfg> round` in its own session with output to
@@ -185,7 +186,7 @@ mod tests {
         std::fs::write(
             &exe,
             format!(
-                "#!/bin/sh\nsleep 60 &\necho $! > '{}'\nexec sleep 60\n",
+                "#!/bin/sh\n[ \"$1\" = probe ] && exit 0\nsleep 60 &\necho $! > '{}'\nexec sleep 60\n",
                 pids.display()
             ),
         )
@@ -193,6 +194,20 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755))
             .unwrap_or_else(|e| panic!("{e}"));
+        // A child another test thread forked while the script was open for
+        // writing holds it until that child execs: exec then fails with
+        // ETXTBSY. Wait until the script runs before handing it to serve.
+        let runs = (0..100).any(|_| {
+            let r = std::process::Command::new(&exe).arg("probe").status();
+            if r.as_ref()
+                .is_err_and(|e| e.raw_os_error() == Some(nix::libc::ETXTBSY))
+            {
+                std::thread::sleep(Duration::from_millis(20));
+                return false;
+            }
+            r.unwrap_or_else(|e| panic!("{e}")).success()
+        });
+        assert!(runs, "the test's script stayed busy");
         let log = EventLog::new(Layout::new(&logs));
         let signals = Signals::install().unwrap_or_else(|e| panic!("{e}"));
         let rc = RoundChild {
@@ -230,5 +245,27 @@ mod tests {
         assert_eq!(ev.len(), 1, "{ev:?}");
         assert_eq!(ev[0]["timeout_s"], 1);
         assert!(ev[0]["pid"].as_i64().is_some_and(|p| p > 0));
+    }
+
+    /// Two checks of 10 s and 4 s add (10 + 6) + (4 + 6) s to the ceiling.
+    #[test]
+    fn goal_checks_extend_the_outer_ceiling() {
+        let dir = std::path::Path::new("/nonexistent/p");
+        let plain =
+            crate::config::default_config(dir, &dir.join("logs")).unwrap_or_else(|e| panic!("{e}"));
+        let text = format!(
+            "schema_version = 1\n[agent]\ncommand = [\"true\"]\nprompt_arg_template = []\nprompt_delivery = \"stdin\"\n\
+             [runtime]\nwork_dir = \"{d}\"\nlog_dir = \"{d}/logs\"\n[prompt]\nfiles = [\"a.md\", \"logs/l.md\"]\n\
+             [goal]\nledger = \"logs/l.md\"\n[[goal.checks]]\nname = \"a\"\ncmd = [\"true\"]\n\
+             [[goal.checks]]\nname = \"b\"\ncmd = [\"true\"]\ntimeout_s = 4\n",
+            d = dir.display()
+        );
+        let goal = crate::config::from_str(&dir.join("agent-runner.toml"), &text)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(goal.goal_allowance_s(), 26);
+        assert_eq!(
+            super::outer_ceiling(&goal).as_secs(),
+            super::outer_ceiling(&plain).as_secs() + 26
+        );
     }
 }

@@ -1,6 +1,7 @@
-//! serve's own round logs in `log_dir`: `round-<N>.log`, the
-//! `round-current.log` link, the boot-time retention prune with 0.3's bulk
-//! guard, and the redacted log tail the give-up events carry.
+//! Round logs from serve's side: its own `round-<N>.log` in `log_dir`, the
+//! `round-current.log` link, the boot-time retention prune of those and of
+//! the agent's `rounds/R<N>-*.log` with 0.3's bulk guard, and the redacted
+//! log tail the give-up events carry.
 
 use crate::fields;
 use crate::state::{EventLog, Kind, Layout};
@@ -60,21 +61,30 @@ pub(super) fn repoint_current(layout: &Layout, round_num: u64) {
     }
 }
 
-/// Keep the newest `keep` `round-<N>.log` files (0 = keep all). A prune that
-/// would delete more than it keeps is deferred (0.3's bulk guard).
+/// Keep the newest `keep` round logs of each kind (0 = keep all): serve's
+/// `round-<N>.log` in the log_dir and the agent's `rounds/R<N>-*.log`
+/// (0.3 delta §3.13). A prune that would delete more files than it keeps
+/// is deferred, per folder (0.3's bulk guard).
 pub(super) fn prune_round_logs(layout: &Layout, keep: u64, log: &EventLog) {
     if keep == 0 {
         return;
     }
-    let Ok(rd) = std::fs::read_dir(&layout.log_dir) else {
+    prune_dir(&layout.log_dir, keep, log, "round-*.log", |n| {
+        n.starts_with("round-") && n.ends_with(".log") && n != "round-current.log"
+    });
+    prune_dir(&layout.rounds_dir(), keep, log, "rounds/R*.log", |n| {
+        n.starts_with('R') && n.ends_with(".log")
+    });
+}
+
+/// Keep the newest `keep` files (by mtime) of `dir` whose name passes `is_log`.
+fn prune_dir(dir: &Path, keep: u64, log: &EventLog, what: &str, is_log: impl Fn(&str) -> bool) {
+    let Ok(rd) = std::fs::read_dir(dir) else {
         return;
     };
     let mut logs: Vec<(std::time::SystemTime, PathBuf)> = rd
         .flatten()
-        .filter(|e| {
-            let n = e.file_name().to_string_lossy().into_owned();
-            n.starts_with("round-") && n.ends_with(".log") && n != "round-current.log"
-        })
+        .filter(|e| is_log(&e.file_name().to_string_lossy()))
         .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
         .collect();
     if logs.len() as u64 <= keep {
@@ -85,8 +95,8 @@ pub(super) fn prune_round_logs(layout: &Layout, keep: u64, log: &EventLog) {
     if would_delete > keep {
         log.emit_or_warn(
             Kind::RoundLogsPruneDeferred,
-            fields! {"directory" => layout.log_dir.to_string_lossy(), "existing" => logs.len(), "keep" => keep, "would_delete" => would_delete,
-            "hint" => "more files would be deleted than kept; delete old round-*.log files by hand or raise runtime.round_log_retention"},
+            fields! {"directory" => dir.to_string_lossy(), "existing" => logs.len(), "keep" => keep, "would_delete" => would_delete,
+            "hint" => format!("more files would be deleted than kept; delete old {what} files by hand or raise runtime.round_log_retention")},
         );
         return;
     }

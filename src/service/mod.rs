@@ -206,7 +206,7 @@ pub fn stop(cfg: &Config, stopping: &mut dyn FnMut(i32)) -> Result<StopResult, S
         return Ok(StopResult::NotRunning { mode: m });
     }
     stopping(r.pid);
-    let timeout = Duration::from_secs(cfg.max_budget() + 60);
+    let timeout = Duration::from_secs(cfg.max_budget() + cfg.goal_allowance_s() + 60);
     if !wait_gone(&[r.pid], timeout) {
         return Err(ServiceError::StopTimeout {
             pid: r.pid,

@@ -54,9 +54,10 @@ fn q(s: &str) -> String {
     }
 }
 
-/// `TimeoutStopSec`: the longest round budget plus the kill ladder and margin.
+/// `TimeoutStopSec`: the longest round budget plus the kill ladder, the
+/// goal checks' allowance and a margin.
 pub fn timeout_stop_s(cfg: &Config) -> u64 {
-    cfg.max_budget() + crate::round::TERM_GRACE.as_secs() + 15 + 30
+    cfg.max_budget() + crate::round::TERM_GRACE.as_secs() + 15 + 30 + cfg.goal_allowance_s()
 }
 
 struct UnitParts<'a> {
@@ -456,4 +457,28 @@ pub fn uninstall(
         }
     }
     Ok(removed)
+}
+
+#[cfg(test)]
+mod goal_tests {
+    /// Two checks of 10 s and 4 s add (10 + 6) + (4 + 6) s to TimeoutStopSec.
+    #[test]
+    fn goal_checks_extend_timeout_stop_sec() {
+        let dir = std::path::Path::new("/nonexistent/p");
+        let plain =
+            crate::config::default_config(dir, &dir.join("logs")).unwrap_or_else(|e| panic!("{e}"));
+        let text = format!(
+            "schema_version = 1\n[agent]\ncommand = [\"true\"]\nprompt_arg_template = []\nprompt_delivery = \"stdin\"\n\
+             [runtime]\nwork_dir = \"{d}\"\nlog_dir = \"{d}/logs\"\n[prompt]\nfiles = [\"a.md\", \"logs/l.md\"]\n\
+             [goal]\nledger = \"logs/l.md\"\n[[goal.checks]]\nname = \"a\"\ncmd = [\"true\"]\n\
+             [[goal.checks]]\nname = \"b\"\ncmd = [\"true\"]\ntimeout_s = 4\n",
+            d = dir.display()
+        );
+        let goal = crate::config::from_str(&dir.join("agent-runner.toml"), &text)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            super::timeout_stop_s(&goal),
+            super::timeout_stop_s(&plain) + 26
+        );
+    }
 }

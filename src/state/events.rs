@@ -144,6 +144,8 @@ kinds! {
     AnomalyRepetitiveTool => "anomaly_repetitive_tool" ["round_num", "tool_name", "target", "count", "window"],
     RoundEscapedProcessesKilled => "round_escaped_processes_killed" ["round_num", "count", "processes"],
     RoundContainerOrphanRisk => "round_container_orphan_risk" ["round_num", "runtime", "container_id", "stop_ok"],
+    GoalCheck => "goal_check" ["name", "satisfied", "value", "timed_out", "skipped", "error"],
+    GoalAssessment => "goal_assessment" ["observation", "question", "confidence"],
     // ---- serve process ----
     AgentSelfTerminated => "agent_self_terminated" ["reason"],
     TransientErrorBackoffCapped => "transient_error_backoff_capped" ["classification", "agent", "requested_sleep_s", "applied_sleep_s", "original_reset_at_epoch", "applied_reset_at_epoch", "consecutive_count", "capped_by_absolute_max"],

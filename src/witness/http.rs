@@ -2,7 +2,8 @@
 //!
 //! Routes (GET, exact paths): `/` the live dashboard page of the project
 //! ([`super::dashboard`], updated over SSE from `/live/`), `/api/state` (the
-//! peek document plus `alerts`), `/metrics` (Prometheus text). Every request
+//! peek document plus `alerts`, `now` and the `narrative`: the last 50 lines
+//! of `runtime.narrative_file`), `/metrics` (Prometheus text). Every request
 //! (and every live view, every [`LOCAL_TICK`]) re-reads the tail of the
 //! log_dir and runs the detectors without side effects. The server itself (std `TcpListener`, one short-lived thread per
 //! connection, deadlines, the `Host:` check) is [`server`], shared with the
@@ -96,11 +97,27 @@ fn read(cfg: &Config) -> Result<(crate::snapshot::Snapshot, Value), String> {
             serde_json::to_value(&alerts).unwrap_or(Value::Null),
         );
         m.insert("now".into(), json!(crate::timefmt::iso_ms(snap.now)));
+        m.insert("narrative".into(), json!(narrative(cfg)));
     }
     Ok((snap, doc))
 }
 
-/// The `/api/state` document: peek's document plus the active alerts.
+/// Lines of the narrative the page shows (upstream: 50).
+const NARRATIVE_LINES: usize = 50;
+
+/// The last lines of `runtime.narrative_file` (default
+/// `<log_dir>/narrative.md`), `""` when there is none.
+fn narrative(cfg: &Config) -> String {
+    let path = cfg
+        .runtime
+        .narrative_file
+        .clone()
+        .unwrap_or_else(|| cfg.runtime.log_dir.join("narrative.md"));
+    crate::state::reader::tail_text(&path, NARRATIVE_LINES).unwrap_or_default()
+}
+
+/// The `/api/state` document: peek's document plus the active alerts, `now`
+/// and the narrative.
 pub fn state_doc(cfg: &Config) -> Result<Value, String> {
     read(cfg).map(|(_, doc)| doc)
 }
@@ -196,6 +213,12 @@ fn detail(cfg: &Config, snap: &crate::snapshot::Snapshot, doc: &Value) -> HostDe
             .and_then(Value::as_array)
             .cloned()
             .unwrap_or_default(),
+        narrative: Some(
+            g("narrative")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string(),
+        ),
     }
 }
 

@@ -3,20 +3,14 @@
 //! kinds (tests/data/compat/surface.py, run with its own interpreter), and
 //! every item must have exactly one row in the `surface` table with a known
 //! status; a row other than `same` must say why; a `same` verb, flag, event
-//! kind or alert kind must be ours; a `pending` flag or alert kind must not
-//! be ours yet (the row is stale then).
+//! kind or alert kind must be ours.
 
 use crate::support::*;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::Command;
 
-const STATUSES: &[&str] = &[
-    "same",
-    "fixed bug",
-    "deliberate difference",
-    "pending (dropin)",
-];
+const STATUSES: &[&str] = &["same", "fixed bug", "deliberate difference"];
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -115,18 +109,8 @@ fn compat_md_accounts_for_every_item_of_the_python_tools_surface() {
         if status != "same" && note.trim().is_empty() {
             problems.push(format!("{item:?}: '{status}' without a reason"));
         }
-        match (status.as_str(), ours(&item.0, &item.1)) {
-            ("same", Some(false)) => {
-                problems.push(format!("{item:?} says same, but we do not have it"))
-            }
-            // a flag or alert is all or nothing (a verb may be here in part,
-            // and the event registry names kinds we never write)
-            (s, Some(true))
-                if s.starts_with("pending") && matches!(item.0.as_str(), "flag" | "alert") =>
-            {
-                problems.push(format!("{item:?} is here now: the row should not say {s}"))
-            }
-            _ => {}
+        if status == "same" && ours(&item.0, &item.1) == Some(false) {
+            problems.push(format!("{item:?} says same, but we do not have it"));
         }
     }
     for key in rows.keys() {

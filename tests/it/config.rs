@@ -397,7 +397,6 @@ disable = ["claude_error_detector"]
     assert_eq!(c.runtime.round_budget_s, 900);
     assert_eq!(c.runtime.restart_delay_s, 5);
     assert_eq!(c.runtime.round_log_retention, 100);
-    assert!(c.runtime.disable_pre_round_hooks);
     assert_eq!(c.runtime.stop_file, Some(p.dir.join("STOP")));
     assert_eq!(c.runtime.transient_error_action, TransientErrorAction::Skip);
     assert_eq!(c.runtime.log_dir, home().join(".agent-runner/proj/logs"));

@@ -46,3 +46,27 @@ fn defenses_table_matches_code() {
         &agent_runner::defenses::markdown_table(&cfg),
     );
 }
+
+/// The figures the docs give for what observation reads are the code's.
+#[test]
+fn observation_window_figures_match_code() {
+    use agent_runner::snapshot::{RECENT_EVENTS, RECENT_METRICS, TAIL_FILES};
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let commands = std::fs::read_to_string(root.join("docs/commands.md")).unwrap();
+    for needle in [
+        format!("the newest {RECENT_EVENTS} events, read backwards"),
+        format!("newest {RECENT_METRICS} metrics samples"),
+        format!("the tails of the newest {TAIL_FILES} round logs"),
+        format!("The first poll reads the newest {RECENT_EVENTS} events backwards"),
+    ] {
+        assert!(
+            commands.contains(&needle),
+            "docs/commands.md should say '{needle}'"
+        );
+    }
+    let compat = std::fs::read_to_string(root.join("docs/compat.md")).unwrap();
+    assert!(
+        compat.contains(&format!("the newest {RECENT_EVENTS} events backwards")),
+        "docs/compat.md should say 'the newest {RECENT_EVENTS} events backwards'"
+    );
+}

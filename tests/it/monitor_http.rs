@@ -344,6 +344,47 @@ fn slow_clients_are_cut_at_the_deadline_and_cannot_lock_out_a_request() {
     );
 }
 
+#[test]
+fn the_narrative_is_on_the_page_and_in_the_state() {
+    let serve = |cfg: agent_runner::config::Config| {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let s2 = Arc::clone(&stop);
+        let server = std::thread::spawn(move || {
+            agent_runner::witness::http::serve(Arc::new(cfg), listener, &s2).unwrap();
+        });
+        let (_, page) = get(addr, "/");
+        let (_, body) = get(addr, "/api/state");
+        stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect(addr);
+        server.join().unwrap();
+        let v: Value = serde_json::from_str(&body).unwrap();
+        (page, v["narrative"].as_str().unwrap_or("?").to_string())
+    };
+    let f = Fixture::new();
+    // none yet
+    let (page, n) = serve(f.config());
+    assert_eq!(n, "");
+    assert!(page.contains("(no narrative file yet)"), "{page}");
+    // the default place: <log_dir>/narrative.md, its last 50 lines
+    let text: String = (1..=60).map(|i| format!("step {i} <done>\n")).collect();
+    std::fs::write(f.logs.join("narrative.md"), &text).unwrap();
+    let (page, n) = serve(f.config());
+    let want: String = (11..=60).map(|i| format!("step {i} <done>\n")).collect();
+    assert_eq!(n, want);
+    assert!(page.contains("step 60 &lt;done&gt;"), "{page}");
+    assert!(!page.contains("step 10 "), "{page}");
+    // runtime.narrative_file elsewhere
+    let other = f.work.join("NOTES.md");
+    std::fs::write(&other, "from the notes file\n").unwrap();
+    let mut cfg = f.config();
+    cfg.runtime.narrative_file = Some(other);
+    let (page, n) = serve(cfg);
+    assert_eq!(n, "from the notes file\n");
+    assert!(page.contains("from the notes file"), "{page}");
+}
+
 /// Read one SSE message (up to its blank line) within `within`.
 fn next_message(s: &mut TcpStream, buf: &mut Vec<u8>, within: Duration) -> Option<String> {
     let end = std::time::Instant::now() + within;

@@ -161,3 +161,55 @@ fn other_agents_get_no_parser_events() {
     assert_eq!(p.run(&["round"]).status.code(), Some(0));
     assert!(after_round_end(&p).is_empty(), "{:?}", p.kinds());
 }
+
+#[test]
+fn plugins_disable_turns_the_named_parser_off() {
+    // the claude parser off: the same output gives no events
+    let p = Project::new();
+    let out = format!("{CLAUDE_TOOL_USE}{CLAUDE_RESULT}");
+    let a = fake_cli(&p, "claude", &out, 0);
+    p.config(
+        &a,
+        "round_budget_s = 60",
+        "[plugins]\ndisable = [\"claude\"]\n",
+    );
+    assert_eq!(p.run(&["round"]).status.code(), Some(0));
+    assert!(after_round_end(&p).is_empty(), "{:?}", p.kinds());
+    // another parser's name leaves claude's on; an unknown name only warns
+    let p = Project::new();
+    let a = fake_cli(&p, "claude", &out, 0);
+    p.config(
+        &a,
+        "round_budget_s = 60",
+        "[plugins]\ndisable = [\"gemini\", \"claude_error_detector\"]\n",
+    );
+    let o = p.run(&["round"]);
+    assert_eq!(o.status.code(), Some(0));
+    assert_eq!(after_round_end(&p), ["agent_usage_recorded"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("claude_error_detector") && err.contains("'claude'"),
+        "{err}"
+    );
+    // the parser off, the recognition of claude's words still runs: a
+    // "Not logged in" result is still a needs-human round
+    let p = Project::new();
+    let a = fake_cli(
+        &p,
+        "claude",
+        "{\"type\":\"result\",\"subtype\":\"success\",\"is_error\":true,\"result\":\"Not logged in - Please run /login\"}\n",
+        1,
+    );
+    p.config(
+        &a,
+        "round_budget_s = 60",
+        "[plugins]\ndisable = [\"claude\"]\n",
+    );
+    p.run(&["round"]);
+    let after = after_round_end(&p);
+    assert!(
+        after.iter().any(|k| k == "agent_needs_input")
+            && !after.iter().any(|k| k == "agent_usage_recorded"),
+        "{after:?}"
+    );
+}

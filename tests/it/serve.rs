@@ -489,6 +489,63 @@ fn bulk_prune_is_deferred() {
     assert!(kept.iter().all(|f| f.exists()), "a newer log was pruned");
 }
 
+/// The agent's own logs (`rounds/R<N>-*.log`) follow the same retention and
+/// the same bulk guard as serve's (0.3 delta §3.13).
+#[test]
+fn agent_round_logs_are_pruned_with_the_same_guard() {
+    let run = |keep: u64| {
+        let p = Project::new();
+        let stop = p.tmp.path().join("STOP");
+        std::fs::write(&stop, "x").unwrap_or_else(|e| panic!("{e}"));
+        let a = p.agent("ok.sh", "cat >/dev/null; exit 0");
+        p.config(
+            &a,
+            &format!(
+                "round_log_retention = {keep}\nstop_file = \"{}\"",
+                stop.display()
+            ),
+            "",
+        );
+        let rounds = p.log_dir().join("rounds");
+        std::fs::create_dir_all(&rounds).unwrap_or_else(|e| panic!("{e}"));
+        let base = std::time::SystemTime::now() - Duration::from_secs(3600);
+        let files: Vec<_> = (1..=10u64)
+            .map(|n| {
+                let f = rounds.join(format!("R{n}-20261120T1200{n:02}.log"));
+                std::fs::write(&f, "out\n").unwrap_or_else(|e| panic!("{e}"));
+                std::fs::File::options()
+                    .write(true)
+                    .open(&f)
+                    .and_then(|h| h.set_modified(base + Duration::from_secs(60 * n)))
+                    .unwrap_or_else(|e| panic!("{e}"));
+                f
+            })
+            .collect();
+        assert_eq!(p.run(&["serve"]).status.code(), Some(0));
+        (p, files)
+    };
+    let (p, files) = run(6);
+    let (gone, kept) = files.split_at(4);
+    assert!(
+        gone.iter().all(|f| !f.exists()),
+        "oldest agent logs not pruned"
+    );
+    assert!(
+        kept.iter().all(|f| f.exists()),
+        "a newer agent log was pruned"
+    );
+    assert!(p.events_of("round_logs_prune_deferred").is_empty());
+    let (p, files) = run(2);
+    assert!(files.iter().all(|f| f.exists()), "a deferred prune deleted");
+    let d = p.events_of("round_logs_prune_deferred");
+    assert_eq!(d.len(), 1);
+    assert_eq!(
+        d[0]["directory"],
+        p.log_dir().join("rounds").to_string_lossy().as_ref()
+    );
+    assert_eq!(d[0]["would_delete"], 8);
+}
+
 /// Seed the event log with a `transient_error_detected` for `agent`.
 fn seed_throttle(p: &Project, agent: &str, reset_in_s: i64) {
     std::fs::create_dir_all(p.log_dir()).unwrap_or_else(|e| panic!("{e}"));

@@ -153,14 +153,6 @@ fn doctor_unknown_host_key_and_unreachable_port() {
 }
 
 #[test]
-fn doctor_without_host_is_not_available_yet() {
-    let h = Harness::new();
-    let out = doctor(&h, &[]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("not available yet"));
-}
-
-#[test]
 fn doctor_warns_of_a_bad_known_hosts_line_and_uses_the_rest() {
     let h = Harness::new();
     h.put_remote_binary(&[]);

@@ -2,7 +2,7 @@
 //! environment, exec prefix, terminal marker, SIGTERM grace). A phase's
 //! `[phases.<name>.agent]` is read here too, merged over `[agent]`.
 
-use super::keys::{join, AGENT_KEYS};
+use super::keys::{allowed, join};
 use super::values::got;
 use super::{Loader, R};
 use crate::config::{AgentConfig, PromptDelivery, DEFAULT_TERMINAL_MARKER};
@@ -18,7 +18,7 @@ impl Loader {
     /// The agent table `t` at `prefix`; `require_prompt`: argv delivery needs
     /// a `{prompt}` placeholder (a phase that sends no prompt does not).
     pub(super) fn agent(&self, t: &Table, prefix: &str, require_prompt: bool) -> R<AgentConfig> {
-        self.check_keys(t, prefix, AGENT_KEYS)?;
+        self.check_keys(t, prefix, &allowed("agent"))?;
         let k = |key: &str| join(prefix, key);
         let template = self.req(
             t,

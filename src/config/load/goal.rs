@@ -2,7 +2,7 @@
 //! and the `[[goal.checks]]` commands, plus the whole-config rule that the
 //! ledger is a later prompt file of every phase and survives the stash.
 
-use super::keys::{join, GOAL_CHECK_KEYS, GOAL_KEYS};
+use super::keys::{allowed, join};
 use super::paths::resolve_lenient;
 use super::values::got;
 use super::{Loader, R};
@@ -14,7 +14,7 @@ const GOAL_CHECK_TIMEOUT_MAX: i64 = 30;
 
 impl Loader {
     pub(super) fn goal(&self, t: &Table, project: &str, work_dir: &Path) -> R<GoalConfig> {
-        self.check_keys(t, "goal", GOAL_KEYS)?;
+        self.check_keys(t, "goal", &allowed("goal"))?;
         let ledger = self.req(
             t,
             "goal",
@@ -52,7 +52,7 @@ impl Loader {
 
     /// One `[[goal.checks]]` table, at `prefix` (`goal.checks[i]`).
     fn goal_check(&self, ct: &Table, prefix: &str) -> R<GoalCheck> {
-        self.check_keys(ct, prefix, GOAL_CHECK_KEYS)?;
+        self.check_keys(ct, prefix, &allowed("goal.checks[]"))?;
         let name = self.req(ct, prefix, "name", Self::string, "(a label for the check)")?;
         let cmd = self.req(ct, prefix, "cmd", Self::str_list, "(an argv array)")?;
         if cmd.is_empty() {

@@ -29,11 +29,11 @@ mod values;
 mod vcs;
 
 pub use monitor::{clamp_of, Clamp, CLAMPS};
-pub(crate) use paths::resolve_lenient;
+pub(crate) use paths::{expand_tilde, resolve_lenient};
 
 use super::{Config, PluginsConfig, SCHEMA_VERSION};
+use keys::allowed;
 pub use keys::host_health_keys;
-use keys::TOP_KEYS;
 use paths::has_bad_char;
 use std::fmt::Display;
 use std::path::{Path, PathBuf};
@@ -166,7 +166,7 @@ impl Loader {
         let empty = Table::new();
         // A top-level section, or an empty table when it is absent.
         let section = |key: &str| -> R<&Table> { Ok(self.table(root, "", key)?.unwrap_or(&empty)) };
-        self.check_keys(root, "", TOP_KEYS)?;
+        self.check_keys(root, "", &allowed(""))?;
         let schema_version = self.schema_version(root)?;
 
         let agent_t = section("agent")?;
@@ -199,7 +199,7 @@ impl Loader {
         let monitor_t = section("monitor")?;
         let monitor = self.monitor(monitor_t)?;
         let plugins_t = section("plugins")?;
-        self.check_keys(plugins_t, "plugins", &["disable"])?;
+        self.check_keys(plugins_t, "plugins", &allowed("plugins"))?;
         let plugins = PluginsConfig {
             disable: self
                 .opt(plugins_t, "plugins", "disable", Self::str_list)?

@@ -9,10 +9,7 @@
 //! one-line warning naming the file and the key (the witness clamps a remote
 //! host's hello to the same ranges).
 
-use super::keys::{
-    join, HH_BRAKE_KEYS, HH_DISK_KEYS, HH_FLAT, HH_MEMORY_KEYS, HH_PRESSURE_KEYS, HH_SUBTABLES,
-    MONITOR_KEYS,
-};
+use super::keys::{allowed, hh_flat, join, HH_SUBTABLES};
 use super::values::one_line_regex_error;
 use super::{Loader, R};
 use crate::config::{
@@ -85,7 +82,7 @@ type HhValues<'a> = BTreeMap<(&'static str, &'static str), (&'a Value, String)>;
 
 impl Loader {
     pub(super) fn monitor(&self, t: &Table) -> R<MonitorConfig> {
-        self.check_keys(t, "monitor", MONITOR_KEYS)?;
+        self.check_keys(t, "monitor", &allowed("monitor"))?;
         let nonneg = |key: &str, default: u64| -> R<u64> {
             Ok(self
                 .opt(t, "monitor", key, Self::nonneg_int)?
@@ -186,30 +183,25 @@ impl Loader {
     /// 0.2 flat keys; the same setting under both names is an error.
     fn host_health_values<'a>(&self, hh: &'a Table) -> R<HhValues<'a>> {
         let prefix = "monitor.host_health";
-        let mut allowed: Vec<&str> = HH_SUBTABLES.to_vec();
-        allowed.extend(HH_FLAT.iter().map(|(flat, _, _)| *flat));
-        self.check_keys(hh, prefix, &allowed)?;
+        let flat = hh_flat();
+        self.check_keys(hh, prefix, &allowed(prefix))?;
         let mut out: HhValues<'a> = BTreeMap::new();
-        for (sub, keys) in [
-            ("memory", HH_MEMORY_KEYS),
-            ("disk", HH_DISK_KEYS),
-            ("pressure", HH_PRESSURE_KEYS),
-            ("brake", HH_BRAKE_KEYS),
-        ] {
+        for sub in HH_SUBTABLES.iter().copied() {
             let sub_prefix = join(prefix, sub);
+            let keys = allowed(&sub_prefix);
             if let Some(t) = self.table(hh, prefix, sub)? {
-                self.check_keys(t, &sub_prefix, keys)?;
+                self.check_keys(t, &sub_prefix, &keys)?;
                 for key in keys {
-                    if let Some(v) = t.get(*key) {
+                    if let Some(v) = t.get(key) {
                         out.insert((sub, key), (v, join(&sub_prefix, key)));
                     }
                 }
             }
         }
-        for (flat, sub, key) in HH_FLAT {
-            if let Some(v) = hh.get(*flat) {
+        for (flat, sub, key) in flat {
+            if let Some(v) = hh.get(flat) {
                 let flat_name = join(prefix, flat);
-                if let Some((_, nested)) = out.get(&(*sub, *key)) {
+                if let Some((_, nested)) = out.get(&(sub, key)) {
                     return Err(self.both_names(&flat_name, nested));
                 }
                 out.insert((sub, key), (v, flat_name));

@@ -22,7 +22,7 @@ pub(super) fn has_bad_char(s: &str) -> bool {
 
 /// `~` and `~/x` use `$HOME`; `~user/x` uses that user's home. An unknown
 /// user or no home leaves the text as is (like Python's `expanduser`).
-pub(super) fn expand_tilde(s: &str) -> PathBuf {
+pub(crate) fn expand_tilde(s: &str) -> PathBuf {
     let Some(rest) = s.strip_prefix('~') else {
         return PathBuf::from(s);
     };

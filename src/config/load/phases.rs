@@ -2,7 +2,7 @@
 //! each `[phases.<name>]` override (round budget, pre-round hooks, prompt
 //! files, an agent merged over `[agent]`, a schedule).
 
-use super::keys::{join, PHASE_KEYS, PHASE_RUNTIME_KEYS};
+use super::keys::{allowed, join};
 use super::values::got;
 use super::{Loader, R};
 use crate::config::{PhaseOverride, PhasePolicy, PhasesConfig};
@@ -79,12 +79,12 @@ impl Loader {
         project: &str,
         work_dir: &Path,
     ) -> R<PhaseOverride> {
-        self.check_keys(pt, prefix, PHASE_KEYS)?;
+        self.check_keys(pt, prefix, &allowed("phases.<name>"))?;
         let flat = self.budget(pt, prefix)?;
         let runtime_prefix = join(prefix, "runtime");
         let nested = match self.table(pt, prefix, "runtime")? {
             Some(rt) => {
-                self.check_keys(rt, &runtime_prefix, PHASE_RUNTIME_KEYS)?;
+                self.check_keys(rt, &runtime_prefix, &allowed("phases.<name>.runtime"))?;
                 self.budget(rt, &runtime_prefix)?
             }
             None => None,
@@ -98,7 +98,7 @@ impl Loader {
         let prompt_files = match self.table(pt, prefix, "prompt")? {
             Some(p) => {
                 let pp = join(prefix, "prompt");
-                self.check_keys(p, &pp, &["files"])?;
+                self.check_keys(p, &pp, &allowed("phases.<name>.prompt"))?;
                 let raw = self.req(
                     p,
                     &pp,
@@ -132,14 +132,10 @@ impl Loader {
             Some(s) => Some(self.schedule(s, &join(prefix, "schedule"))?),
             None => None,
         };
+        // 0.2, no effect: type-checked, then dropped
+        self.opt(pt, prefix, "disable_pre_round_hooks", Self::boolean)?;
         Ok(PhaseOverride {
             round_budget_s: flat.or(nested),
-            disable_pre_round_hooks: self.opt(
-                pt,
-                prefix,
-                "disable_pre_round_hooks",
-                Self::boolean,
-            )?,
             prompt_files,
             agent,
             schedule,

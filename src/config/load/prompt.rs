@@ -1,7 +1,7 @@
 //! `[prompt]`: the prompt file (or files, concatenated), the round-context
 //! injection and its mode, the separator, and front-matter stripping.
 
-use super::keys::PROMPT_KEYS;
+use super::keys::allowed;
 use super::{Loader, R};
 use crate::config::{ContextMode, PromptConfig};
 use std::path::Path;
@@ -9,7 +9,7 @@ use toml::Table;
 
 impl Loader {
     pub(super) fn prompt(&self, t: &Table, project: &str, work_dir: &Path) -> R<PromptConfig> {
-        self.check_keys(t, "prompt", PROMPT_KEYS)?;
+        self.check_keys(t, "prompt", &allowed("prompt"))?;
         let (file, files) = match (t.get("file"), t.get("files")) {
             (Some(_), Some(_)) => return Err(self.err(
                 "prompt.files",

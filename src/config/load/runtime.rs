@@ -4,7 +4,7 @@
 //! transient-error action, stop conditions and grace settings. Keys removed
 //! upstream get an error that names their replacement.
 
-use super::keys::{join, RUNTIME_KEYS};
+use super::keys::{allowed, join};
 use super::paths::{expand_tilde, has_bad_char, resolve_lenient};
 use super::{Loader, R};
 use crate::config::{RuntimeConfig, TransientErrorAction};
@@ -65,7 +65,7 @@ impl Loader {
                 "removed in upstream 0.1.29; use runtime.transient_error_action (same values: back_off / skip / stop)",
             ));
         }
-        self.check_keys(t, "runtime", RUNTIME_KEYS)?;
+        self.check_keys(t, "runtime", &allowed("runtime"))?;
         let path = |l: &Self, v: &Value, key: &str| l.path(v, key, project, &work_dir);
         let log_dir = self.req(
             t,
@@ -76,14 +76,13 @@ impl Loader {
         )?;
         let narrative_file = self.opt(t, "runtime", "narrative_file", path)?;
         let stop_file = self.opt(t, "runtime", "stop_file", path)?;
+        // 0.2, no effect: type-checked, then dropped
+        self.opt(t, "runtime", "disable_pre_round_hooks", Self::boolean)?;
         Ok(RuntimeConfig {
             round_budget_s: self.budget(t, "runtime")?.unwrap_or(1800),
             restart_delay_s: self
                 .opt(t, "runtime", "restart_delay_s", Self::nonneg_int)?
                 .unwrap_or(3),
-            disable_pre_round_hooks: self
-                .opt(t, "runtime", "disable_pre_round_hooks", Self::boolean)?
-                .unwrap_or(false),
             round_log_retention: self
                 .opt(t, "runtime", "round_log_retention", Self::nonneg_int)?
                 .unwrap_or(0),

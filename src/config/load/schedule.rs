@@ -2,7 +2,7 @@
 //! the run and pause windows, each checked with the parser the scheduler
 //! uses (`config::schedule`).
 
-use super::keys::SCHEDULE_KEYS;
+use super::keys::allowed;
 use super::{Loader, R};
 use crate::config::schedule::{check_timezone, parse_window};
 use crate::config::ScheduleConfig;
@@ -10,7 +10,7 @@ use toml::{Table, Value};
 
 impl Loader {
     pub(super) fn schedule(&self, t: &Table, prefix: &str) -> R<ScheduleConfig> {
-        self.check_keys(t, prefix, SCHEDULE_KEYS)?;
+        self.check_keys(t, prefix, &allowed("schedule"))?;
         let timezone = self.opt(t, prefix, "timezone", |l, v, key| {
             let tz = l.string(v, key)?;
             check_timezone(&tz).map_err(|e| l.err(key, e))?;

@@ -1,7 +1,7 @@
 //! `[vcs]`: what happens to a dirty work tree after a round (stash, ignore,
 //! auto-commit) and the stash idempotency window.
 
-use super::keys::VCS_KEYS;
+use super::keys::allowed;
 use super::{Loader, R};
 use crate::config::{DirtyAction, VcsConfig};
 use toml::Table;
@@ -14,7 +14,7 @@ impl Loader {
                 "removed in upstream 0.1.18; use vcs.dirty_action instead",
             ));
         }
-        self.check_keys(t, "vcs", VCS_KEYS)?;
+        self.check_keys(t, "vcs", &allowed("vcs"))?;
         Ok(VcsConfig {
             dirty_action: self
                 .opt(t, "vcs", "dirty_action", |l, v, key| {

@@ -246,6 +246,20 @@ pub fn render(d: &HostDetail) -> String {
             u.records
         );
     }
+    if let Some(n) = &d.narrative {
+        h.push_str("</section><section><h2>Narrative</h2>");
+        if n.is_empty() {
+            h.push_str("<p class=\"muted\">(no narrative file yet)</p>");
+        } else {
+            // at most 50 lines, each cut like a message: the page keeps its bound
+            h.push_str("<pre class=\"narrative\">");
+            for l in n.lines() {
+                h.push_str(&text(l, LONG));
+                h.push('\n');
+            }
+            h.push_str("</pre>");
+        }
+    }
     h.push_str("</section><section><h2>Recent events</h2>");
     h.push_str(&events_table(&d.events));
     h.push_str("</section>");
@@ -280,6 +294,7 @@ mod tests {
                 exit_cause: None,
             }),
             events: vec![json!({"ts": evil, "event": evil, "round_num": evil, evil: evil})],
+            narrative: Some(evil.into()),
             ..Default::default()
         };
         let h = render(&d);
@@ -343,6 +358,7 @@ mod tests {
                 })
                 .collect(),
             events: vec![Value::Object(ev); 20],
+            narrative: Some(vec![huge.as_str(); 50].join("\n")),
             ..Default::default()
         };
         let page = super::super::page("t", "/", "", &render(&d));

@@ -249,6 +249,9 @@ pub struct HostDetail {
     pub usage: Option<Usage>,
     /// Newest last.
     pub events: Vec<Value>,
+    /// The last lines of the project's narrative file (`Some("")`: none
+    /// yet); `None` where there is no such thing to show (a fleet host).
+    pub narrative: Option<String>,
 }
 
 impl HostDetail {
