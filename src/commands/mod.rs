@@ -25,6 +25,7 @@ mod start;
 mod status;
 mod stop;
 mod uninstall;
+mod version;
 mod watch;
 
 use crate::exit_code;
@@ -33,7 +34,7 @@ use std::path::PathBuf;
 
 /// Restart-on-exit supervisor for autonomous coding CLIs, with a native-SSH witness.
 #[derive(Debug, Parser)]
-#[command(name = "agent-runner", version, about, long_about = None, propagate_version = true)]
+#[command(name = "agent-runner", version, long_version = version::long_version(), about, long_about = None, propagate_version = true)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
