@@ -7,6 +7,7 @@
 mod support;
 
 mod architecture;
+mod cli_docs;
 mod compat_python;
 mod config;
 mod demo;
