@@ -21,7 +21,8 @@ use crate::ssh::session;
 use crate::ssh::{ResolvedHost, Session, SshError};
 
 pub use pick::{
-    cross_candidates, elf_info, elf_machine, pick_binary, target_for_arch, ElfInfo, Target,
+    cross_candidates, elf_info, elf_machine, pick_binary, target_for_arch, unbuilt_arch, ElfInfo,
+    Target, Unbuilt,
 };
 pub use remote::{expand_home, parse_sha256sum, prev_path};
 
@@ -41,6 +42,14 @@ pub enum DeployError {
     Resolve { alias: String, reason: String },
     #[error("'{host}' reports the architecture '{arch}', which agent-runner has no build for (supported: x86_64, aarch64, armv7l)")]
     UnknownArch { host: String, arch: String },
+    #[error("'{host}' reports the architecture '{arch}', which is not supported: {why}; a build for '{triple}' would run there: make one {how}, and pass it with --binary PATH")]
+    UnsupportedArch {
+        host: String,
+        arch: String,
+        why: &'static str,
+        triple: &'static str,
+        how: &'static str,
+    },
     #[error("no agent-runner binary for '{arch}' ('{host}'); build one with 'cargo build --release --target {triple}' or pass --binary PATH")]
     NoBinary {
         host: String,

@@ -7,6 +7,7 @@
 //! process exit code; nothing below imports it (docs/architecture.md).
 
 mod cancel;
+mod completions;
 mod demo;
 mod deploy;
 mod doctor;
@@ -14,6 +15,7 @@ mod events;
 mod init;
 mod install;
 mod kill;
+mod man;
 mod migrate;
 mod monitor;
 mod peek;
@@ -26,6 +28,7 @@ mod start;
 mod status;
 mod stop;
 mod uninstall;
+mod version;
 mod watch;
 
 use crate::exit_code;
@@ -34,7 +37,7 @@ use std::path::PathBuf;
 
 /// Restart-on-exit supervisor for autonomous coding CLIs, with a native-SSH witness.
 #[derive(Debug, Parser)]
-#[command(name = "agent-runner", version, about, long_about = None, propagate_version = true)]
+#[command(name = "agent-runner", version, long_version = version::long_version(), about, long_about = None, propagate_version = true)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
@@ -103,6 +106,10 @@ pub enum Verb {
     SshConfig(ssh_config::SshConfigArgs),
     /// Copy this binary (or the matching one) to a remote host over SSH.
     Deploy(deploy::DeployArgs),
+    /// Print the shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(completions::CompletionsArgs),
+    /// Print the manual page (roff), or write every page with --dir.
+    Man(man::ManArgs),
 }
 
 /// A verb without options of its own.
@@ -165,6 +172,17 @@ pub(crate) fn print_json_or(g: &GlobalArgs, v: &serde_json::Value, text: &str) {
         println!("{}", crate::state::pyjson::to_pretty(v));
     } else {
         println!("{text}");
+    }
+}
+
+/// Write `bytes` to stdout; a closed pipe (`| head`) is not a failure.
+pub(crate) fn write_stdout(bytes: &[u8]) -> CmdResult {
+    use std::io::Write;
+    let mut so = std::io::stdout().lock();
+    match so.write_all(bytes).and_then(|_| so.flush()) {
+        Ok(()) => Ok(exit_code::OK),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(exit_code::OK),
+        Err(e) => Err(CliError::failure(format!("cannot write to stdout: {e}"))),
     }
 }
 
@@ -232,5 +250,7 @@ fn dispatch(cli: Cli) -> CmdResult {
         Verb::Migrate(a) => migrate::run(&g, &a),
         Verb::SshConfig(a) => ssh_config::run(&a),
         Verb::Deploy(a) => deploy::run(&g, &a),
+        Verb::Completions(a) => completions::run(&a),
+        Verb::Man(a) => man::run(&a),
     }
 }

@@ -1,7 +1,8 @@
 //! Choosing the local binary for a host: its architecture (`uname -m` →
-//! Rust triple → ELF machine), what an ELF file is built for and whether it
-//! is static, and which build to ship (`--binary`, a fresh static cross build
-//! next to this one, this binary, or that cross build).
+//! Rust triple → ELF machine; the ARMv6 Pis get a reason instead), what an
+//! ELF file is built for and whether it is static, and which build to ship
+//! (`--binary`, a fresh static cross build next to this one, this binary, or
+//! that cross build).
 
 use std::path::{Path, PathBuf};
 
@@ -29,6 +30,30 @@ pub fn target_for_arch(arch: &str) -> Option<Target> {
         "armv7l" | "armv7" | "armv8l" => Some(Target {
             triple: "armv7-unknown-linux-gnueabihf",
             elf_machine: 40,
+        }),
+        _ => None,
+    }
+}
+
+/// A `uname -m` answer of a machine we know but ship no build for: the
+/// target that would run there, why ours do not, and how to make one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Unbuilt {
+    pub triple: &'static str,
+    pub elf_machine: u16,
+    pub why: &'static str,
+    pub how: &'static str,
+}
+
+/// Why there is no build for `arch`, when it is a machine we know.
+pub fn unbuilt_arch(arch: &str) -> Option<Unbuilt> {
+    match arch {
+        // Pi Zero, Zero W and Pi 1 report armv6l whatever the OS image.
+        "armv6l" | "armv6" => Some(Unbuilt {
+            triple: "arm-unknown-linux-gnueabihf",
+            elf_machine: 40,
+            why: "it is an ARMv6 CPU (Pi Zero, Zero W, Pi 1), and the armv7-unknown-linux-gnueabihf build uses ARMv7 instructions it does not have",
+            how: "with an ARMv6 toolchain, e.g. 'cross build --release --target arm-unknown-linux-gnueabihf' (Debian's gcc-arm-linux-gnueabihf and its glibc are ARMv7 and will not do)",
         }),
         _ => None,
     }
@@ -142,6 +167,38 @@ pub fn cross_candidates(exe: &Path, triple: &str) -> Vec<PathBuf> {
     out
 }
 
+/// A host we ship no build for: refused with the reason, unless `--binary`
+/// names an ELF file for its machine (run on the host before it is
+/// installed, like every deploy, so a binary that cannot run there is
+/// never installed).
+fn pick_unbuilt(host: &str, arch: &str, explicit: Option<&Path>) -> Result<PathBuf, DeployError> {
+    let Some(u) = unbuilt_arch(arch) else {
+        return Err(DeployError::UnknownArch {
+            host: host.into(),
+            arch: arch.into(),
+        });
+    };
+    match explicit.map(|p| (p, elf_machine(p))) {
+        Some((p, Ok(m))) if m == u.elf_machine => Ok(p.to_path_buf()),
+        Some((p, found)) => Err(DeployError::WrongBinary {
+            path: p.to_path_buf(),
+            arch: arch.into(),
+            triple: u.triple,
+            reason: match found {
+                Ok(m) => format!("it is built for '{}'", machine_name(m)),
+                Err(e) => e,
+            },
+        }),
+        None => Err(DeployError::UnsupportedArch {
+            host: host.into(),
+            arch: arch.into(),
+            why: u.why,
+            triple: u.triple,
+            how: u.how,
+        }),
+    }
+}
+
 /// Pick the local binary for `arch` on `host`.
 pub fn pick_binary(
     host: &str,
@@ -149,10 +206,9 @@ pub fn pick_binary(
     explicit: Option<&Path>,
     exe: Option<&Path>,
 ) -> Result<PathBuf, DeployError> {
-    let t = target_for_arch(arch).ok_or_else(|| DeployError::UnknownArch {
-        host: host.into(),
-        arch: arch.into(),
-    })?;
+    let Some(t) = target_for_arch(arch) else {
+        return pick_unbuilt(host, arch, explicit);
+    };
     let wrong = |p: &Path, reason: String| DeployError::WrongBinary {
         path: p.to_path_buf(),
         arch: arch.into(),
@@ -216,6 +272,83 @@ mod tests {
         );
         assert_eq!(target_for_arch("x86_64").map(|t| t.elf_machine), Some(62));
         assert_eq!(target_for_arch("mips"), None);
+        assert_eq!(target_for_arch("armv6l"), None);
+        assert_eq!(
+            unbuilt_arch("armv6l").map(|u| u.triple),
+            Some("arm-unknown-linux-gnueabihf")
+        );
+        for a in ["aarch64", "armv7l", "x86_64", "mips"] {
+            assert_eq!(unbuilt_arch(a), None, "{a}");
+        }
+    }
+
+    #[test]
+    fn an_armv6_host_is_refused_with_the_reason_and_what_would_run() {
+        let d = tempfile::tempdir().unwrap();
+        let exe = d.path().join("agent-runner");
+        std::fs::copy(std::env::current_exe().unwrap(), &exe).unwrap();
+        let msg = pick_binary("pi0", "armv6l", None, Some(&exe))
+            .unwrap_err()
+            .to_string();
+        for want in [
+            "'pi0'",
+            "'armv6l'",
+            "not supported",
+            "Pi Zero",
+            "ARMv7 instructions",
+            "arm-unknown-linux-gnueabihf",
+            "--binary",
+        ] {
+            assert!(msg.contains(want), "{want} not in: {msg}");
+        }
+        // an ARM binary given with --binary is tried (the host runs it
+        // before anything is installed); another machine's is refused
+        let arm = d.path().join("arm");
+        fake_elf(&arm, false, 40, false);
+        assert_eq!(
+            pick_binary("pi0", "armv6l", Some(&arm), Some(&exe)).unwrap(),
+            arm
+        );
+        fake_elf(&arm, true, 183, false);
+        let msg = pick_binary("pi0", "armv6l", Some(&arm), None)
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("is built for 'aarch64'"), "{msg}");
+    }
+
+    #[test]
+    fn an_armv7_host_gets_the_armv7_cross_build() {
+        let d = tempfile::tempdir().unwrap();
+        let exe = d.path().join("target/release/agent-runner");
+        let t = target_for_arch("armv7l").unwrap();
+        let cross = d
+            .path()
+            .join("target")
+            .join(t.triple)
+            .join("release/agent-runner");
+        std::fs::create_dir_all(exe.parent().unwrap()).unwrap();
+        std::fs::create_dir_all(cross.parent().unwrap()).unwrap();
+        fake_elf(&exe, true, 62, true);
+        let msg = pick_binary("pi2", "armv7l", None, Some(&exe))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("cargo build --release --target armv7-unknown-linux-gnueabihf"),
+            "{msg}"
+        );
+        fake_elf(&cross, false, 40, false);
+        assert_eq!(
+            pick_binary("pi2", "armv7l", None, Some(&exe)).unwrap(),
+            cross
+        );
+        // the aarch64 build is not an armv7 one, nor the reverse
+        let a64 = d
+            .path()
+            .join("target/aarch64-unknown-linux-gnu/release/agent-runner");
+        std::fs::create_dir_all(a64.parent().unwrap()).unwrap();
+        fake_elf(&a64, true, 183, false);
+        assert!(pick_binary("pi4", "aarch64", None, Some(&exe)).unwrap() == a64);
+        assert!(pick_binary("pi4", "aarch64", Some(&cross), None).is_err());
     }
 
     #[test]

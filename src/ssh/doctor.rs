@@ -193,7 +193,9 @@ pub async fn check_host(alias: &str, ssh_config: Option<&Path>) -> Report {
         .await
     {
         Ok(out) if out.success() => {
-            let v = String::from_utf8_lossy(&out.stdout).trim().to_string();
+            // The first line is the version (then the target and commit).
+            let text = String::from_utf8_lossy(&out.stdout);
+            let v = text.lines().next().unwrap_or_default().trim().to_string();
             let local = format!("agent-runner {}", env!("CARGO_PKG_VERSION"));
             let detail = if v == local {
                 v

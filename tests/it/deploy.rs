@@ -2,10 +2,12 @@
 //! (the harness in `tests/it/support/sshd.rs`): the binary lands at the remote
 //! path with the same SHA-256, runs there, and failures (a lying
 //! `sha256sum`, an unwritable directory, no binary for the remote arch) are
-//! reported in one line with nothing half-installed. A binary that does not
-//! run on the host (truncated, failing, another version) leaves the old one
-//! in place byte for byte; the old one is kept as `.prev` and `--rollback`
-//! swaps it back; a directory at the target path is refused.
+//! reported in one line with nothing half-installed. The host's `uname -m`
+//! picks the build (`armv7l` gets the armv7 one; `armv6l` is refused with
+//! the reason). A binary that does not run on the host (truncated, failing,
+//! another version) leaves the old one in place byte for byte; the old one
+//! is kept as `.prev` and `--rollback` swaps it back; a directory at the
+//! target path is refused.
 
 use crate::support::sshd;
 
@@ -212,6 +214,81 @@ fn no_binary_for_the_remote_arch_says_how_to_build_one() {
     let se = text(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{se}");
     assert!(se.contains("is built for"), "{se}");
+    assert!(!dest.exists());
+}
+
+/// The header of a static 32-bit ARM ELF executable (no program headers):
+/// what deploy's local checks read; it cannot run anywhere.
+fn arm_elf_header(path: &Path) {
+    let mut b = vec![0u8; 52];
+    b[..4].copy_from_slice(b"\x7fELF");
+    b[4] = 1; // ELF32
+    b[5] = 1; // little-endian
+    b[6] = 1; // version
+    b[16] = 2; // ET_EXEC
+    b[18..20].copy_from_slice(&40u16.to_le_bytes()); // EM_ARM
+    b[40..42].copy_from_slice(&52u16.to_le_bytes()); // e_ehsize
+    b[42..44].copy_from_slice(&32u16.to_le_bytes()); // e_phentsize
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, b).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+#[test]
+fn the_host_uname_picks_the_armv7_build_and_armv6_is_refused() {
+    let h = sshd::Harness::new();
+    // A checkout with this build and the armv7 build next to it.
+    let t = h.root.path().join("checkout/target");
+    let this = t.join("release/agent-runner");
+    std::fs::create_dir_all(this.parent().unwrap()).unwrap();
+    std::fs::copy(BIN, &this).unwrap();
+    arm_elf_header(&t.join("armv7-unknown-linux-gnueabihf/release/agent-runner"));
+    let dest = h.root.path().join("remote/bin/agent-runner");
+
+    // A Pi Zero (armv6l): refused before anything is sent, with the reason.
+    shim(
+        &h,
+        "uname",
+        "if [ \"$1\" = -m ]; then echo armv6l; else exec /bin/uname \"$@\"; fi",
+    );
+    let out = deploy(
+        &h,
+        this.to_str().unwrap(),
+        &["--remote-path", dest.to_str().unwrap()],
+    );
+    let se = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{se}");
+    for want in [
+        "'armv6l'",
+        "not supported",
+        "ARMv6",
+        "arm-unknown-linux-gnueabihf",
+    ] {
+        assert!(se.contains(want), "{want} not in: {se}");
+    }
+    assert_eq!(se.trim().lines().count(), 1, "one line: {se}");
+    assert!(!dest.exists());
+    assert!(leftovers(&h.root.path().join("remote/bin")).is_empty());
+
+    // A 32-bit Pi OS (armv7l): the armv7 build is the one sent, not this
+    // x86_64/aarch64 one (which would run here and be installed); this
+    // stand-in cannot run, so the host refuses it and nothing is installed.
+    shim(
+        &h,
+        "uname",
+        "if [ \"$1\" = -m ]; then echo armv7l; else exec /bin/uname \"$@\"; fi",
+    );
+    let out = deploy(
+        &h,
+        this.to_str().unwrap(),
+        &["--remote-path", dest.to_str().unwrap()],
+    );
+    let se = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{se}");
+    assert!(
+        se.contains("the uploaded binary does not run there"),
+        "{se}"
+    );
     assert!(!dest.exists());
 }
 

@@ -9,6 +9,7 @@ mod support;
 mod agent_corpus;
 mod architecture;
 mod backoff_cap;
+mod cli_docs;
 mod compat_python;
 mod compat_report;
 mod config;
