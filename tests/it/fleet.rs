@@ -681,6 +681,44 @@ fn a_remote_without_a_usable_agent_runner_is_named_and_pointed_at_deploy() {
     );
 }
 
+/// A fleet witness in `--mode http` watching `pi` (its remote config
+/// `cfg`), its port, and `/api/fleet` once `ready` holds for it (60 s at
+/// most; the test fails naming the last document otherwise).
+pub(crate) fn http_witness(
+    h: &Harness,
+    cfg: &str,
+    ready: impl Fn(&Value) -> bool,
+) -> (Running, u16, Value) {
+    let port = sshd::free_port();
+    let port_s = port.to_string();
+    let m = Running::start(monitor(
+        h,
+        &[
+            "--host",
+            "pi",
+            "--remote-config",
+            cfg,
+            "--mode",
+            "http",
+            "--port",
+            &port_s,
+            "--interval",
+            "1",
+        ],
+    ));
+    let mut fleet = Value::Null;
+    let ok = support::wait_until(Duration::from_secs(60), || {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            return false;
+        }
+        let (code, body) = http_get(port, "/api/fleet");
+        fleet = serde_json::from_str(&body).unwrap_or(Value::Null);
+        code == 200 && ready(&fleet)
+    });
+    assert!(ok, "{fleet}");
+    (m, port, fleet)
+}
+
 pub(super) fn http_get(port: u16, path: &str) -> (u16, String) {
     use std::io::Read;
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
@@ -712,33 +750,7 @@ fn http_mode_serves_the_fleet_view_api_and_metrics_with_a_host_label() {
         json!({"round_num": 4, "phase": "build"}),
     );
     let cfg = r.config.display().to_string();
-    let port = sshd::free_port();
-    let port_s = port.to_string();
-    let _m = Running::start(monitor(
-        &h,
-        &[
-            "--host",
-            "pi",
-            "--remote-config",
-            &cfg,
-            "--mode",
-            "http",
-            "--port",
-            &port_s,
-            "--interval",
-            "1",
-        ],
-    ));
-    let mut fleet = Value::Null;
-    let ok = support::wait_until(Duration::from_secs(60), || {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            return false;
-        }
-        let (code, body) = http_get(port, "/api/fleet");
-        fleet = serde_json::from_str(&body).unwrap_or(Value::Null);
-        code == 200 && fleet[0]["round"] == 4
-    });
-    assert!(ok, "{fleet}");
+    let (_m, port, fleet) = http_witness(&h, &cfg, |f| f[0]["round"] == 4);
     assert_eq!(fleet[0]["name"], "pi");
     assert_eq!(fleet[0]["phase"], "build");
     let (code, body) = http_get(port, "/metrics");

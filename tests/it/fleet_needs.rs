@@ -3,10 +3,9 @@
 //! sign-in" in the fleet table (`/api/fleet` and the HTML page) and raises
 //! `needs_input` in `--once --json`.
 
-use crate::fleet::{http_get, monitor, Remote, Running};
-use crate::support::{self, sshd};
+use crate::fleet::{http_get, http_witness, monitor, Remote};
+use crate::support::sshd;
 use serde_json::{json, Value};
-use std::time::Duration;
 
 fn waiting_host(h: &sshd::Harness) -> Remote {
     let r = Remote::new(h, "p", "", "");
@@ -57,33 +56,7 @@ fn the_fleet_table_says_a_host_waits_for_browser_sign_in() {
         "{a}"
     );
 
-    let port = sshd::free_port();
-    let port_s = port.to_string();
-    let _m = Running::start(monitor(
-        &h,
-        &[
-            "--host",
-            "pi",
-            "--remote-config",
-            &cfg,
-            "--mode",
-            "http",
-            "--port",
-            &port_s,
-            "--interval",
-            "1",
-        ],
-    ));
-    let mut fleet = Value::Null;
-    let ok = support::wait_until(Duration::from_secs(60), || {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            return false;
-        }
-        let (code, body) = http_get(port, "/api/fleet");
-        fleet = serde_json::from_str(&body).unwrap_or(Value::Null);
-        code == 200 && fleet[0]["needs"].is_string()
-    });
-    assert!(ok, "{fleet}");
+    let (_m, port, fleet) = http_witness(&h, &cfg, |f| f[0]["needs"].is_string());
     assert_eq!(fleet[0]["needs"], "waiting for browser sign-in");
     assert_eq!(fleet[0]["state"], "alert");
     let (code, page) = http_get(port, "/");

@@ -4,12 +4,11 @@
 //! alert, no `supervisor_stale`, and "deferred: memory critical for 4m"
 //! rather than a stale host.
 
-use crate::fleet::{http_get, monitor, once_json, Remote, Running};
+use crate::fleet::{http_get, http_witness, once_json, Remote};
 use crate::support::sysroot::SysRoot;
-use crate::support::{self, sshd, BIN};
+use crate::support::{sshd, BIN};
 use serde_json::{json, Value};
 use std::process::Command;
-use std::time::Duration;
 
 /// A metrics sample as serve writes it on this host (the real disk), with
 /// the fixture's memory facts.
@@ -167,33 +166,7 @@ fn a_deferring_host_reads_the_same_locally_and_through_the_fleet_witness() {
     let o = once_json(&h, &cfg);
     let remote = alerts(&lines(&o.stdout));
     assert_eq!(remote, local, "{}", String::from_utf8_lossy(&o.stdout));
-    let port = sshd::free_port();
-    let port_s = port.to_string();
-    let _m = Running::start(monitor(
-        &h,
-        &[
-            "--host",
-            "pi",
-            "--remote-config",
-            &cfg,
-            "--mode",
-            "http",
-            "--port",
-            &port_s,
-            "--interval",
-            "1",
-        ],
-    ));
-    let mut fleet = Value::Null;
-    let ok = support::wait_until(Duration::from_secs(60), || {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            return false;
-        }
-        let (code, body) = http_get(port, "/api/fleet");
-        fleet = serde_json::from_str(&body).unwrap_or(Value::Null);
-        code == 200 && fleet[0]["state"] == "deferred"
-    });
-    assert!(ok, "{fleet}");
+    let (_m, port, fleet) = http_witness(&h, &cfg, |f| f[0]["state"] == "deferred");
     assert_eq!(fleet[0]["deferred"], "deferred: memory critical for 4m");
     let (_, page) = http_get(port, "/");
     assert!(page.contains("deferred: memory critical for 4m"), "{page}");
