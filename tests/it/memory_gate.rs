@@ -7,14 +7,9 @@
 
 use crate::support::sysroot::{psi_text, SysRoot};
 use crate::support::*;
-use nix::sys::signal::{kill, Signal};
-use nix::unistd::Pid;
+use nix::sys::signal::Signal;
 use std::process::{Child, Stdio};
-use std::time::{Duration, Instant};
-
-fn sig(child: &Child, s: Signal) {
-    kill(Pid::from_raw(child.id() as i32), s).unwrap_or_else(|e| panic!("kill: {e}"));
-}
+use std::time::Duration;
 
 fn serve(p: &Project, root: &SysRoot, tick_ms: Option<u64>, args: &[&str]) -> Child {
     let mut c = p.cmd(args);
@@ -108,14 +103,7 @@ fn sigterm_ends_a_deferral_at_once_without_a_resume() {
     let mut child = serve(&p, &root, None, &["serve"]);
     wait_kind(&p, &mut child, "round_deferred", 20);
     std::thread::sleep(Duration::from_millis(300));
-    let t = Instant::now();
-    sig(&child, Signal::SIGTERM);
-    assert_eq!(wait_exit(&mut child, Duration::from_secs(10)), Some(0));
-    assert!(
-        t.elapsed() < Duration::from_secs(2),
-        "took {:?}",
-        t.elapsed()
-    );
+    sigterm_ends_at_once(&mut child);
     assert!(
         p.events_of("round_resumed").is_empty(),
         "a stop is not a resume"
@@ -179,7 +167,7 @@ fn serve_defers_on_a_bind_mounted_critical_psi_file_without_test_hooks() {
         !p.events_of("round_deferred").is_empty()
     });
     if !ok {
-        sig(&child, Signal::SIGKILL);
+        signal(&child, Signal::SIGKILL);
         let out = child.wait_with_output().unwrap_or_else(|e| panic!("{e}"));
         panic!(
             "serve did not defer under the bind-mounted PSI file (exit {:?}; 97 = the bind mount failed, so this needs root and unshare -m): {} {:?}",
@@ -194,7 +182,7 @@ fn serve_defers_on_a_bind_mounted_critical_psi_file_without_test_hooks() {
         d["message"],
         "PSI memory full avg10=88.5 (every task stalled on reclaim)"
     );
-    sig(&child, Signal::SIGTERM);
+    signal(&child, Signal::SIGTERM);
     assert_eq!(wait_exit(&mut child, Duration::from_secs(10)), Some(0));
     assert!(p.events_of("round_start").is_empty());
     // the mount stayed in the namespace that is gone now

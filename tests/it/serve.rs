@@ -1,13 +1,8 @@
 //! Layer 2 through the real binary: stop conditions, breakers, signals.
 
 use crate::support::*;
-use nix::sys::signal::{kill, Signal};
-use nix::unistd::Pid;
+use nix::sys::signal::Signal;
 use std::time::{Duration, Instant};
-
-fn sig(child: &std::process::Child, s: Signal) {
-    kill(Pid::from_raw(child.id() as i32), s).unwrap_or_else(|e| panic!("kill: {e}"));
-}
 
 #[test]
 fn max_rounds_runs_exactly_that_many() {
@@ -124,7 +119,7 @@ fn sigterm_during_a_round_lets_it_finish_then_exits_0() {
     assert!(wait_until(Duration::from_secs(20), || p
         .kinds()
         .contains(&"agent_spawn".to_string())));
-    sig(&child, Signal::SIGTERM);
+    signal(&child, Signal::SIGTERM);
     assert_eq!(wait_exit(&mut child, Duration::from_secs(30)), Some(0));
     let exits = p.events_of("agent_exit");
     assert_eq!(exits.len(), 1);
@@ -156,14 +151,7 @@ fn sigterm_during_an_hour_long_backoff_exits_within_2s() {
         .join("serve.pid")
         .exists()));
     std::thread::sleep(Duration::from_millis(500));
-    let t = Instant::now();
-    sig(&child, Signal::SIGTERM);
-    assert_eq!(wait_exit(&mut child, Duration::from_secs(10)), Some(0));
-    assert!(
-        t.elapsed() < Duration::from_secs(2),
-        "took {:?}",
-        t.elapsed()
-    );
+    sigterm_ends_at_once(&mut child);
     assert!(p.events_of("round_start").is_empty());
 }
 
@@ -177,9 +165,9 @@ fn two_sigints_end_a_stubborn_agent_and_its_group() {
     assert!(wait_until(Duration::from_secs(20), || read_pids(&pids)
         .len()
         == 2));
-    sig(&child, Signal::SIGINT);
+    signal(&child, Signal::SIGINT);
     std::thread::sleep(Duration::from_millis(300));
-    sig(&child, Signal::SIGINT);
+    signal(&child, Signal::SIGINT);
     assert_eq!(wait_exit(&mut child, Duration::from_secs(30)), Some(0));
     for pid in read_pids(&pids) {
         assert!(
@@ -266,14 +254,7 @@ fn a_pause_window_holds_rounds_and_sigterm_ends_the_pause_at_once() {
         "resume_at {resume} vs ~{expect}"
     );
     std::thread::sleep(Duration::from_millis(500));
-    let t = Instant::now();
-    sig(&child, Signal::SIGTERM);
-    assert_eq!(wait_exit(&mut child, Duration::from_secs(10)), Some(0));
-    assert!(
-        t.elapsed() < Duration::from_secs(2),
-        "took {:?}",
-        t.elapsed()
-    );
+    sigterm_ends_at_once(&mut child);
     assert!(
         p.events_of("round_start").is_empty(),
         "a round ran while paused"
@@ -300,7 +281,7 @@ fn outside_the_run_windows_serve_pauses_and_ignore_schedule_runs_anyway() {
     let mut child = paused_serve(&p, &["serve"]);
     let e = &p.events_of("schedule_paused")[0];
     assert_eq!(e["active_window"], "outside run_windows");
-    sig(&child, Signal::SIGTERM);
+    signal(&child, Signal::SIGTERM);
     assert_eq!(wait_exit(&mut child, Duration::from_secs(10)), Some(0));
     assert!(p.events_of("round_start").is_empty());
 
@@ -344,7 +325,7 @@ fn wait_policy_idles_until_the_rotation_phase_window_opens() {
     );
     assert_eq!(e["phase"], "day");
     std::thread::sleep(Duration::from_millis(300));
-    sig(&child, Signal::SIGTERM);
+    signal(&child, Signal::SIGTERM);
     assert_eq!(wait_exit(&mut child, Duration::from_secs(10)), Some(0));
     assert!(p.events_of("round_start").is_empty());
 }
@@ -659,7 +640,7 @@ fn skip_policy_with_every_agent_throttled_pauses_until_a_reset() {
     let e = &p.events_of("schedule_paused")[0];
     assert_eq!(payload_keys(e), ["active_window", "resume_at", "timezone"]);
     assert_eq!(e["resume_at"], "");
-    sig(&child, Signal::SIGTERM);
+    signal(&child, Signal::SIGTERM);
     assert_eq!(wait_exit(&mut child, Duration::from_secs(10)), Some(0));
     assert!(p.events_of("round_start").is_empty());
 }

@@ -211,3 +211,21 @@ pub fn wait_exit(child: &mut std::process::Child, timeout: Duration) -> Option<i
     let _ = child.kill();
     None
 }
+
+/// Send `s` to `child`.
+pub fn signal(child: &std::process::Child, s: nix::sys::signal::Signal) {
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), s)
+        .unwrap_or_else(|e| panic!("kill: {e}"));
+}
+
+/// SIGTERM to a waiting `serve` ends it at once: exit 0 within 2 s.
+pub fn sigterm_ends_at_once(child: &mut std::process::Child) {
+    let t = Instant::now();
+    signal(child, nix::sys::signal::Signal::SIGTERM);
+    assert_eq!(wait_exit(child, Duration::from_secs(10)), Some(0));
+    assert!(
+        t.elapsed() < Duration::from_secs(2),
+        "took {:?}",
+        t.elapsed()
+    );
+}
