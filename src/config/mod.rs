@@ -363,8 +363,11 @@ impl Config {
 /// A config with the defaults for every field, rooted at `work_dir` and
 /// logging to `log_dir` (through the real loader, so defaults never drift).
 /// For a bare log_dir (`probe --log-dir`), tests and benchmarks; real runs
-/// load `agent-runner.toml` with [`load`].
+/// load `agent-runner.toml` with [`load`]. Relative paths are taken from the
+/// current directory (the loader would resolve them again from `work_dir`).
 pub fn default_config(work_dir: &Path, log_dir: &Path) -> Result<Config, ConfigError> {
+    let abs = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+    let (work_dir, log_dir) = (&abs(work_dir), &abs(log_dir));
     let q = |p: &Path| toml::Value::String(p.display().to_string()).to_string();
     let text = format!(
         "schema_version = 1\n\n[agent]\ncommand = [\"true\"]\nprompt_arg_template = []\nprompt_delivery = \"stdin\"\n\n[runtime]\nwork_dir = {}\nlog_dir = {}\n\n[prompt]\nfile = \"prompts/main.md\"\n",

@@ -820,6 +820,48 @@ fn exit_on_giveup_records_the_giveup_and_exits_1() {
 }
 
 #[test]
+fn probe_log_dir_may_be_relative_to_the_current_directory() {
+    let tmp = tempfile::tempdir().unwrap();
+    let logs = tmp.path().join("logs");
+    std::fs::create_dir_all(&logs).unwrap();
+    let month = agent_runner::timefmt::month(chrono::Utc::now());
+    std::fs::write(
+        logs.join(format!("events-{month}.jsonl")),
+        format!(
+            "{{\"ts\": \"{}\", \"event\": \"round_start\", \"round_num\": 1}}\n",
+            agent_runner::timefmt::now_iso_ms()
+        ),
+    )
+    .unwrap();
+    let o = Command::new(BIN)
+        .args([
+            "--config",
+            "/nonexistent/agent-runner.toml",
+            "probe",
+            "--log-dir",
+            "logs",
+        ])
+        .current_dir(tmp.path())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let frames: Vec<Value> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let real = std::fs::canonicalize(&logs).unwrap();
+    let said = std::fs::canonicalize(frames[0]["log_dir"].as_str().unwrap()).unwrap();
+    assert_eq!(said, real, "{}", frames[0]);
+    assert_eq!(frames.iter().filter(|f| f["type"] == "event").count(), 1);
+}
+
+#[test]
 fn probe_frames_are_bounded_and_a_missing_config_is_an_error_frame() {
     let tmp = tempfile::tempdir().unwrap();
     let logs = tmp.path().join("logs");
