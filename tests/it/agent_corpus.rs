@@ -197,9 +197,7 @@ fn fake_cli(case: &Case, bin: &Path, scale: f64) {
         ));
     }
     let path = bin.join(&case.cli);
-    std::fs::write(&path, script).unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    crate::support::write_exec(&path, script);
 }
 
 /// The CLI's own preset, with a local log_dir, a short budget and no pause.

@@ -23,10 +23,7 @@ fn fake_docker(p: &Project) -> PathBuf {
         rec = rec.display()
     );
     let d = bin.join("docker");
-    std::fs::write(&d, script).unwrap_or_else(|e| panic!("{e}"));
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o755))
-        .unwrap_or_else(|e| panic!("{e}"));
+    crate::support::write_exec(&d, script);
     bin
 }
 

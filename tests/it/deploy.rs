@@ -43,8 +43,7 @@ fn text(b: &[u8]) -> String {
 /// A script on the remote PATH (the harness prepends `remote_bin`).
 fn shim(h: &sshd::Harness, name: &str, body: &str) {
     let p = h.remote_bin.join(name);
-    std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).expect("write shim");
-    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).expect("chmod shim");
+    crate::support::write_exec(&p, format!("#!/bin/sh\n{body}\n"));
 }
 
 /// A copy of this build in a directory of its own: what deploy picks by
@@ -53,7 +52,7 @@ fn lone_copy(h: &sshd::Harness) -> PathBuf {
     let lone = h.root.path().join("lone");
     std::fs::create_dir_all(&lone).expect("mkdir lone");
     let bin = lone.join("agent-runner");
-    std::fs::copy(BIN, &bin).expect("copy the binary");
+    crate::support::copy_exec(Path::new(BIN), &bin);
     bin
 }
 
@@ -230,8 +229,7 @@ fn arm_elf_header(path: &Path) {
     b[40..42].copy_from_slice(&52u16.to_le_bytes()); // e_ehsize
     b[42..44].copy_from_slice(&32u16.to_le_bytes()); // e_phentsize
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(path, b).unwrap();
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    crate::support::write_exec(path, b);
 }
 
 #[test]
@@ -241,7 +239,7 @@ fn the_host_uname_picks_the_armv7_build_and_armv6_is_refused() {
     let t = h.root.path().join("checkout/target");
     let this = t.join("release/agent-runner");
     std::fs::create_dir_all(this.parent().unwrap()).unwrap();
-    std::fs::copy(BIN, &this).unwrap();
+    crate::support::copy_exec(Path::new(BIN), &this);
     arm_elf_header(&t.join("armv7-unknown-linux-gnueabihf/release/agent-runner"));
     let dest = h.root.path().join("remote/bin/agent-runner");
 
@@ -308,7 +306,7 @@ fn a_fresh_static_build_next_to_this_one_is_what_deploy_ships() {
     let cross = t.join(triple).join("release/agent-runner");
     std::fs::create_dir_all(this.parent().unwrap()).unwrap();
     std::fs::create_dir_all(cross.parent().unwrap()).unwrap();
-    std::fs::copy(BIN, &this).unwrap();
+    crate::support::copy_exec(Path::new(BIN), &this);
     // It reports this build's version, as deploy requires.
     let src = h.root.path().join("static.c");
     std::fs::write(
@@ -381,8 +379,7 @@ fn c_program(h: &sshd::Harness, name: &str, main_body: &str) -> PathBuf {
 fn old_binary(dest: &Path) -> Vec<u8> {
     std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
     let bytes = b"#!/bin/sh\necho 'agent-runner 0.0.1-old'\n".to_vec();
-    std::fs::write(dest, &bytes).unwrap();
-    std::fs::set_permissions(dest, std::fs::Permissions::from_mode(0o755)).unwrap();
+    crate::support::write_exec(dest, &bytes);
     bytes
 }
 

@@ -665,13 +665,10 @@ fn a_remote_without_a_usable_agent_runner_is_named_and_pointed_at_deploy() {
     );
     // An old binary without the probe verb.
     let p = h.remote_bin.join("agent-runner");
-    std::fs::write(
+    support::write_exec(
         &p,
         "#!/bin/sh\necho \"error: unrecognized subcommand 'probe'\" >&2\nexit 2\n",
-    )
-    .unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    );
     let o = once_json(&h, &cfg);
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(69), "{err}");
@@ -1068,9 +1065,7 @@ fn on_a_terminal_the_table_is_redrawn_in_place() {
 fn put_remote_python(h: &Harness) {
     let py = support::python_tool();
     let p = h.remote_bin.join("agent-runner");
-    std::fs::write(&p, format!("#!/bin/sh\nexec '{}' \"$@\"\n", py.display())).unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    support::write_exec(&p, format!("#!/bin/sh\nexec '{}' \"$@\"\n", py.display()));
 }
 
 #[test]

@@ -27,10 +27,7 @@ fn hanging_git(p: &Project) -> std::path::PathBuf {
         "#!/bin/sh\nif [ \"$1 $2\" = \"stash list\" ]; then\n  touch \"$({git} rev-parse --git-dir)/index.lock\"\n  exec sleep 60\nfi\nexec {git} \"$@\"\n"
     );
     let path = bin.join("git");
-    std::fs::write(&path, script).unwrap_or_else(|e| panic!("{e}"));
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))
-        .unwrap_or_else(|e| panic!("{e}"));
+    crate::support::write_exec(&path, script);
     bin
 }
 

@@ -58,9 +58,7 @@ fn project(tool: &Path, script: &str) -> Project {
         String::from_utf8_lossy(&out.stderr)
     );
     let agent = tmp.path().join("agent.sh");
-    std::fs::write(&agent, format!("#!/bin/sh\n{script}\n")).unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&agent, std::fs::Permissions::from_mode(0o755)).unwrap();
+    crate::support::write_exec(&agent, format!("#!/bin/sh\n{script}\n"));
     let cfg_path = work.join("agent-runner.toml");
     let toml = std::fs::read_to_string(&cfg_path).unwrap();
     let start = toml.find("command = [").unwrap();

@@ -23,13 +23,10 @@ use std::time::{Duration, Instant};
 /// line to `out`.
 pub(crate) fn command_sink(dir: &Path, out: &Path) -> PathBuf {
     let p = dir.join("notify.sh");
-    std::fs::write(
+    crate::support::write_exec(
         &p,
         format!("#!/bin/sh\n{{ cat; echo; }} >> '{}'\n", out.display()),
-    )
-    .unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    );
     p
 }
 

@@ -2,7 +2,6 @@
 //! the e2e lab), what it spawns of itself — here `demo`'s serve and serve's
 //! rounds — goes through that wrapper, not `/proc/self/exe`.
 
-use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
 
 use crate::support::BIN;
@@ -12,15 +11,13 @@ fn self_spawns_go_through_the_wrapper() {
     let d = tempfile::tempdir().unwrap();
     let log = d.path().join("wrapper.log");
     let wrapper = d.path().join("wrapper");
-    std::fs::write(
+    crate::support::write_exec(
         &wrapper,
         format!(
             "#!/bin/sh\necho \"$*\" >> '{}'\nexec '{BIN}' \"$@\"\n",
             log.display()
         ),
-    )
-    .unwrap();
-    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    );
     let proj = d.path().join("demo");
     let out = Command::new(BIN)
         .env("AGENT_RUNNER_EXE", &wrapper)

@@ -159,13 +159,7 @@ fn status_reads_systemd_through_show_like_python_reads_is_active() {
         calls.display(),
         main.id()
     );
-    std::fs::write(bin.join("systemctl"), fake).unwrap_or_else(|e| panic!("{e}"));
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(
-        bin.join("systemctl"),
-        std::fs::Permissions::from_mode(0o755),
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+    crate::support::write_exec(&bin.join("systemctl"), fake);
     let path = format!(
         "{}:{}",
         bin.display(),

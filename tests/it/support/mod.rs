@@ -33,6 +33,48 @@ pub fn python_tool() -> PathBuf {
     p
 }
 
+/// Write an executable file (a fake CLI, a script on a remote PATH) so that
+/// running it cannot fail with ETXTBSY ("Text file busy"): the bytes are
+/// written by a short-lived `sh`, never through a file descriptor of this
+/// multi-threaded test process, where a sibling test's fork could hold it
+/// open while the file is executed; and they land by rename, so a copy that
+/// is still running keeps its own file.
+pub fn write_exec(path: &Path, bytes: impl AsRef<[u8]>) {
+    use std::io::Write;
+    let mut child = Command::new("sh")
+        .args(["-c", &format!("cat > \"$1.new\" {LAND}"), "sh"])
+        .arg(path)
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("run sh to write '{}': {e}", path.display()));
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin
+            .write_all(bytes.as_ref())
+            .unwrap_or_else(|e| panic!("write '{}': {e}", path.display()));
+    }
+    let st = child.wait().unwrap_or_else(|e| panic!("{e}"));
+    assert!(st.success(), "writing '{}' failed: {st}", path.display());
+}
+
+/// The tail of the `sh -c` that [`write_exec`] and [`copy_exec`] run.
+const LAND: &str = "&& chmod 755 \"$1.new\" && mv -f \"$1.new\" \"$1\"";
+
+/// Copy an executable (this build) to `dest`, ETXTBSY-safe as [`write_exec`].
+pub fn copy_exec(src: &Path, dest: &Path) {
+    let st = Command::new("sh")
+        .args(["-c", &format!("cp \"$2\" \"$1.new\" {LAND}"), "sh"])
+        .arg(dest)
+        .arg(src)
+        .status()
+        .unwrap_or_else(|e| panic!("run sh to copy to '{}': {e}", dest.display()));
+    assert!(
+        st.success(),
+        "copying '{}' to '{}' failed: {st}",
+        src.display(),
+        dest.display()
+    );
+}
+
 /// A scratch project: a git repo with a prompt, a fake HOME, a log_dir.
 pub struct Project {
     pub tmp: tempfile::TempDir,
@@ -90,11 +132,7 @@ impl Project {
     /// Write an executable agent script into the temp dir (outside the repo).
     pub fn agent(&self, name: &str, body: &str) -> PathBuf {
         let p = self.tmp.path().join(name);
-        std::fs::write(&p, format!("#!/usr/bin/env bash\n{body}\n"))
-            .unwrap_or_else(|e| panic!("{e}"));
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755))
-            .unwrap_or_else(|e| panic!("{e}"));
+        write_exec(&p, format!("#!/usr/bin/env bash\n{body}\n"));
         p
     }
 

@@ -367,10 +367,7 @@ impl Harness {
         }
         s.push_str(&format!("exec '{}' \"$@\"\n", super::BIN));
         let p = self.remote_bin.join("agent-runner");
-        std::fs::write(&p, s).expect("write the remote agent-runner");
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755))
-            .expect("chmod the remote agent-runner");
+        super::write_exec(&p, s);
     }
 
     /// `ssh -F <client config>` with the harness's HOME, for comparisons.

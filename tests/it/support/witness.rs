@@ -20,10 +20,7 @@ pub fn put_dispatcher(h: &Harness) {
         super::BIN
     );
     let p = h.remote_bin.join("agent-runner");
-    std::fs::write(&p, s).expect("write the remote dispatcher");
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755))
-        .expect("chmod the remote dispatcher");
+    crate::support::write_exec(&p, s);
 }
 
 /// Write the fake remote `name`'s script; returns the remote config path
