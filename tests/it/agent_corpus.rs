@@ -453,9 +453,11 @@ fn replay_project(cli: &str, case: &str, scale: f64) -> (Project, PathBuf) {
     (p, bin)
 }
 
-#[test]
-fn serve_stops_with_78_and_the_remedy_when_claude_is_refused_as_root() {
-    let (p, bin) = replay_project("claude", "root", 1.0);
+/// `serve` on a replayed case that needs a human: exit 78 within 3 rounds,
+/// the remedy (every one of `remedy`) in stderr's last line and in the
+/// `config_broken` event, no crash loop.
+fn serve_stops_with_78(cli: &str, case: &str, remedy: &[&str]) {
+    let (p, bin) = replay_project(cli, case, 1.0);
     let started = Instant::now();
     let out = cmd(&p, &bin, &["serve"]).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -468,17 +470,31 @@ fn serve_stops_with_78_and_the_remedy_when_claude_is_refused_as_root() {
     let rounds = p.events_of("round_start").len();
     assert!((1..=3).contains(&rounds), "{rounds} rounds");
     let last = stderr.lines().last().unwrap_or("");
-    assert!(
-        last.contains("IS_SANDBOX=1") && last.contains("non-root user"),
-        "last line: {last}"
-    );
+    assert!(remedy.iter().all(|r| last.contains(r)), "last line: {last}");
     let broken = p.events_of("config_broken");
     let reason = broken
         .last()
         .map(|e| e["reason"].to_string())
         .unwrap_or_default();
-    assert!(reason.contains("IS_SANDBOX=1"), "config_broken: {broken:?}");
+    assert!(
+        remedy.iter().all(|r| reason.contains(r)),
+        "config_broken: {broken:?}"
+    );
     assert!(p.events_of("crash_loop").is_empty());
+}
+
+#[test]
+fn serve_stops_with_78_and_the_remedy_when_claude_is_refused_as_root() {
+    serve_stops_with_78("claude", "root", &["IS_SANDBOX=1", "non-root user"]);
+}
+
+#[test]
+fn serve_stops_with_78_and_the_remedy_when_codewhale_has_no_key() {
+    serve_stops_with_78(
+        "codewhale",
+        "no-key",
+        &["DEEPSEEK_API_KEY", "codewhale auth set --provider deepseek"],
+    );
 }
 
 #[test]

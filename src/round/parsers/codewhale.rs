@@ -1,9 +1,11 @@
 //! codewhale `exec --output-format stream-json` (upstream
 //! `codewhale_error_detector`): usage from the last `metadata` record,
 //! transient errors from the last `error` record's `code`/`status_code`
-//! (today codewhale errors carry none, so this never fires). Auth errors
-//! (not upstream): an `error` record naming an auth failure, the one error
-//! codewhale has been seen to print.
+//! (codewhale 0.10.2's errors carry none, so this never fires). Not
+//! upstream: an `error` record naming an auth failure is an auth error, and
+//! the zero-token `metadata` record codewhale writes after a failed turn is
+//! no usage (tests/data/agents/codewhale/). The recognizer
+//! (`recognize/rules/codewhale.rs`) classifies the other failures.
 
 use super::pyval::{as_int, json_int, take_chars, truthy};
 use super::{auth_text, classify_status, AuthError, Found, ParseInput, Transient, Usage, RAW_CAP};
@@ -30,7 +32,9 @@ pub(super) fn parse(events: &[Obj], input: &ParseInput<'_>) -> Found {
         let mut u = Usage::new(AGENT, model);
         u.input_tokens = as_int(m.get("input_tokens"), 0);
         u.output_tokens = as_int(m.get("output_tokens"), 0);
-        found.usage = Some(u);
+        // not upstream: a failed turn's zeroed receipt spent nothing
+        let zero = u.input_tokens == 0 && u.output_tokens == 0;
+        found.usage = Some(u).filter(|_| !(error.is_some() && zero));
     }
     if let Some(e) = error {
         let raw = take_chars(
@@ -85,6 +89,26 @@ mod tests {
         assert_eq!(u["cache_creation_tokens"], json!(0));
         assert_eq!(u["models_breakdown"], json!(null));
         assert_eq!(u["tool_call_count"], json!(0));
+    }
+
+    #[test]
+    fn a_failed_turns_zero_receipt_is_not_usage() {
+        let meta = |i: u64| {
+            json!({"type": "metadata", "meta": {"receipt_kind": "terminal", "model": "deepseek-flash", "input_tokens": i, "output_tokens": 0}}).to_string()
+        };
+        let err = json!({"type": "error", "error": "Rate limit exceeded: Rate Limit Reached"})
+            .to_string();
+        let ev = post_round_events(&input("codewhale", &format!("{err}\n{}", meta(0))));
+        assert!(!kinds(&ev).contains(&"agent_usage_recorded"), "{ev:?}");
+        // tokens spent before the failure are usage; a zero receipt without
+        // an error stays (upstream)
+        let ev = post_round_events(&input("codewhale", &format!("{err}\n{}", meta(7))));
+        assert_eq!(
+            only(&ev, Kind::AgentUsageRecorded)["input_tokens"],
+            json!(7)
+        );
+        let ev = post_round_events(&input("codewhale", &meta(0)));
+        assert_eq!(kinds(&ev), ["agent_usage_recorded"]);
     }
 
     #[test]

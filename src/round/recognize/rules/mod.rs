@@ -4,6 +4,7 @@
 
 mod aider;
 mod claude;
+mod codewhale;
 mod codex;
 mod gemini;
 mod kimi;
@@ -19,6 +20,7 @@ pub(super) fn for_name(name: &str) -> Option<Recognizer> {
         "aider" => aider::line,
         "kimi" => kimi::line,
         "pi" => pi::line,
+        "codewhale" => codewhale::line,
         _ => return None,
     })
 }
