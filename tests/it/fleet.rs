@@ -830,28 +830,7 @@ fn probe_log_dir_may_be_relative_to_the_current_directory() {
         ),
     )
     .unwrap();
-    let o = Command::new(BIN)
-        .args([
-            "--config",
-            "/nonexistent/agent-runner.toml",
-            "probe",
-            "--log-dir",
-            "logs",
-        ])
-        .current_dir(tmp.path())
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    let frames: Vec<Value> = String::from_utf8_lossy(&o.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let (_, frames) = support::probe_once("logs", tmp.path());
     let real = std::fs::canonicalize(&logs).unwrap();
     let said = std::fs::canonicalize(frames[0]["log_dir"].as_str().unwrap()).unwrap();
     assert_eq!(said, real, "{}", frames[0]);
@@ -874,28 +853,7 @@ fn probe_frames_are_bounded_and_a_missing_config_is_an_error_frame() {
         ),
     )
     .unwrap();
-    let o = Command::new(BIN)
-        .args([
-            "--config",
-            "/nonexistent/agent-runner.toml",
-            "probe",
-            "--log-dir",
-        ])
-        .arg(&logs)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    let text = String::from_utf8_lossy(&o.stdout);
-    let frames: Vec<Value> = text
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let (text, frames) = support::probe_once(&logs, tmp.path());
     assert!(text.lines().all(|l| l.len() < 64 * 1024));
     assert_eq!(frames[0]["type"], "hello");
     assert!(frames.iter().all(|f| f["v"] == 1));

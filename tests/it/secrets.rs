@@ -5,7 +5,7 @@
 use crate::support::*;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 /// Every file and directory under `dir` (symlinks themselves excluded) with
@@ -163,24 +163,7 @@ fn log_tail_frames_are_redacted_before_they_leave_the_host() {
     );
     std::fs::write(logs.join("rounds/R1-20261120T120001.log"), &text)
         .unwrap_or_else(|e| panic!("{e}"));
-    let o = Command::new(BIN)
-        .args([
-            "--config",
-            "/nonexistent/agent-runner.toml",
-            "probe",
-            "--log-dir",
-        ])
-        .arg(&logs)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    let out = String::from_utf8_lossy(&o.stdout);
+    let (out, _) = probe_once(&logs, &logs);
     let tails: Vec<String> = out
         .lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())

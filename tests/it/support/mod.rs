@@ -56,6 +56,38 @@ pub fn write_exec(path: &Path, bytes: impl AsRef<[u8]>) {
     assert!(st.success(), "writing '{}' failed: {st}", path.display());
 }
 
+/// `probe --log-dir DIR` (no config) run once from `cwd`: exit 0 asserted;
+/// its stdout, and the frames in it.
+pub fn probe_once(
+    log_dir: impl AsRef<std::ffi::OsStr>,
+    cwd: &Path,
+) -> (String, Vec<serde_json::Value>) {
+    let o = Command::new(BIN)
+        .args([
+            "--config",
+            "/nonexistent/agent-runner.toml",
+            "probe",
+            "--log-dir",
+        ])
+        .arg(log_dir)
+        .current_dir(cwd)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let text = String::from_utf8_lossy(&o.stdout).into_owned();
+    let frames = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    (text, frames)
+}
+
 /// The tail of the `sh -c` that [`write_exec`] and [`copy_exec`] run.
 const LAND: &str = "&& chmod 755 \"$1.new\" && mv -f \"$1.new\" \"$1\"";
 
