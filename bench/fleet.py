@@ -143,13 +143,14 @@ def is_sshd(pid):
 
 
 def mem_of(roots, with_roots=True):
-    """(rss, pss, process count, rss and pss of the processes other than sshd)
-    summed over the trees."""
+    """(rss, pss, process count, rss, pss and anonymous RSS of the processes
+    other than sshd) summed over the trees."""
     t = proc_table()
     ps = tree(t, roots, with_roots)
     own = [p for p in ps if not is_sshd(p)]
     return (sum(t[p][2] for p in ps), sum(pss(p) for p in ps), len(ps),
-            sum(t[p][2] for p in own), sum(pss(p) for p in own))
+            sum(t[p][2] for p in own), sum(pss(p) for p in own),
+            sum(vm_kib(p, "RssAnon") for p in own))
 
 
 def cmdlines(roots):
@@ -490,6 +491,9 @@ class Result:
         self.w_rss = self.w_hwm = self.w_pss = 0
         self.r_rss = self.r_pss = self.r_procs = 0
         self.r_own_rss = self.r_own_pss = 0  # remote processes other than sshd
+        # anonymous RSS (heap, stacks, relocated data): what the hosts cannot
+        # reclaim; the rest of RSS is the binary's file pages, clean page cache
+        self.w_anon = self.r_own_anon = 0
         self.cycle = []
         self.orphans = None
         self.note = ""
@@ -524,6 +528,7 @@ class Result:
             "sshd_rss_mib_per_host": round(mib(self.r_rss - self.r_own_rss) / self.n, 2),
             "own_rss_mib_per_host": round(mib(self.w_rss / self.n + self.r_own_rss / self.n), 2),
             "own_pss_mib_per_host": round(mib(self.w_pss / self.n + self.r_own_pss / self.n), 2),
+            "own_anon_mib_per_host": round(mib(self.w_anon / self.n + self.r_own_anon / self.n), 2),
             "cycle_median_s": round(statistics.median(self.cycle), 3) if self.cycle else None,
             "orphans_after_stop": self.orphans,
             "note": self.note,
@@ -559,7 +564,8 @@ def measure(lab, res, names, witness_pids, reader, match, args, local_cpu_extra=
     time.sleep(args.duration / 2)
     res.w_rss = sum(vm_kib(p, "VmRSS") for p in tree(proc_table(), witness_pids))
     res.w_pss = sum(pss(p) for p in tree(proc_table(), witness_pids))
-    res.r_rss, res.r_pss, res.r_procs, res.r_own_rss, res.r_own_pss = mem_of(dpids, with_roots=False)
+    res.w_anon = sum(vm_kib(p, "RssAnon") for p in tree(proc_table(), witness_pids))
+    res.r_rss, res.r_pss, res.r_procs, res.r_own_rss, res.r_own_pss, res.r_own_anon = mem_of(dpids, with_roots=False)
     load.join()
     time.sleep(args.drain)
     res.window_s = time.monotonic() - t0
@@ -906,6 +912,7 @@ def report(results, args):
         ("remote_rss_mib_per_host", "rem RSS/h", "{}"), ("remote_pss_mib_per_host", "rem PSS/h", "{}"),
         ("total_rss_mib_per_host", "tot RSS/h", "{}"), ("total_pss_mib_per_host", "tot PSS/h", "{}"),
         ("remote_own_rss_mib_per_host", "rem-sshd RSS/h", "{}"), ("own_rss_mib_per_host", "tot-sshd RSS/h", "{}"),
+        ("own_anon_mib_per_host", "tot-sshd anon/h", "{}"),
         ("cycle_median_s", "cycle s", "{}"),
         ("orphans_after_stop", "orphans", "{}"),
     ]
@@ -952,6 +959,10 @@ def report(results, args):
               f"({big['own_pss_mib_per_host']} MiB PSS), the Python relay {p['own_rss_mib_per_host']} MiB RSS "
               f"({p['own_pss_mib_per_host']} MiB PSS): {ratio(big['own_rss_mib_per_host'], p['own_rss_mib_per_host'])} "
               "below")
+        print(f"info  per host, sshd excluded, anonymous memory only (what the host cannot reclaim; the rest of "
+              f"RSS is clean file pages of the binary or the interpreter): ours {big['own_anon_mib_per_host']} MiB, "
+              f"the Python relay {p['own_anon_mib_per_host']} MiB: "
+              f"{ratio(big['own_anon_mib_per_host'], p['own_anon_mib_per_host'])} below")
         print(f"info  per host, sshd included: ours {big['total_rss_mib_per_host']} MiB RSS "
               f"({big['total_pss_mib_per_host']} MiB PSS), the Python relay {p['total_rss_mib_per_host']} MiB RSS "
               f"({p['total_pss_mib_per_host']} MiB PSS): {ratio(big['total_rss_mib_per_host'], p['total_rss_mib_per_host'])} "

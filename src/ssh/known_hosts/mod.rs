@@ -2,7 +2,8 @@
 //! `RevokedHostKeys` list (`revoked`), and the `StrictHostKeyChecking`
 //! policy applied to the key a server offers.
 //!
-//! The files are read once per connection ([`HostKeys::load`]); a file that
+//! The files are read before each connection ([`HostKeys::load`]), and the
+//! parsed copy is shared while they stay unchanged (`shared`); a file that
 //! exists but cannot be read refuses the connection, a line that cannot be
 //! used is skipped with a warning. A changed key, a key of a type other than
 //! the recorded ones, and a revoked key are refused under every setting.
@@ -10,13 +11,14 @@
 
 mod file;
 mod revoked;
+mod shared;
 
 #[cfg(test)]
 mod tests;
 
 use std::collections::HashSet;
 use std::path::PathBuf;
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use russh::keys::{Algorithm, HashAlg, PublicKey};
 
@@ -137,7 +139,7 @@ pub struct HostKeys {
     /// The lookup name (see [`lookup_name`]).
     pub name: String,
     user: Vec<PathBuf>,
-    known: KnownHosts,
+    known: Arc<KnownHosts>,
     revoked: Option<RevokedKeys>,
 }
 
@@ -147,14 +149,14 @@ impl HostKeys {
         let name = lookup_name(&host.hostname, host.port, host.host_key_alias.as_deref());
         let (user, global) = files_for(host);
         let all: Vec<PathBuf> = user.iter().chain(global.iter()).cloned().collect();
-        let known = KnownHosts::load(&all)?;
-        for (file, line, why) in &known.skipped {
+        let (known, fresh) = shared::load(&all)?;
+        for (file, line, why) in known.skipped.iter().filter(|_| fresh) {
             warn_once(format!(
                 "known_hosts '{}' line {line} skipped: {why}",
                 file.display()
             ));
         }
-        for e in known.entries.iter().filter(|e| e.key.is_none()) {
+        for e in known.entries.iter().filter(|e| fresh && e.key.is_none()) {
             warn_once(format!(
                 "known_hosts '{}' line {}: its '{}' key cannot be read, so it matches no key (the hosts it names still count as having a key of that type)",
                 e.file.display(),
