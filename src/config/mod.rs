@@ -360,6 +360,23 @@ impl Config {
     }
 }
 
+/// For tests: the default config at `/nonexistent/p`, and the same with
+/// two `[goal]` checks of 10 s (the default) and 4 s.
+#[cfg(test)]
+pub(crate) fn with_two_goal_checks() -> (Config, Config) {
+    let dir = Path::new("/nonexistent/p");
+    let plain = default_config(dir, &dir.join("logs")).unwrap_or_else(|e| panic!("{e}"));
+    let text = format!(
+        "schema_version = 1\n[agent]\ncommand = [\"true\"]\nprompt_arg_template = []\nprompt_delivery = \"stdin\"\n\
+         [runtime]\nwork_dir = \"{d}\"\nlog_dir = \"{d}/logs\"\n[prompt]\nfiles = [\"a.md\", \"logs/l.md\"]\n\
+         [goal]\nledger = \"logs/l.md\"\n[[goal.checks]]\nname = \"a\"\ncmd = [\"true\"]\n\
+         [[goal.checks]]\nname = \"b\"\ncmd = [\"true\"]\ntimeout_s = 4\n",
+        d = dir.display()
+    );
+    let goal = from_str(&dir.join("agent-runner.toml"), &text).unwrap_or_else(|e| panic!("{e}"));
+    (plain, goal)
+}
+
 /// A config with the defaults for every field, rooted at `work_dir` and
 /// logging to `log_dir` (through the real loader, so defaults never drift).
 /// For a bare log_dir (`probe --log-dir`), tests and benchmarks; real runs

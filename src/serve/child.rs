@@ -250,18 +250,7 @@ mod tests {
     /// Two checks of 10 s and 4 s add (10 + 6) + (4 + 6) s to the ceiling.
     #[test]
     fn goal_checks_extend_the_outer_ceiling() {
-        let dir = std::path::Path::new("/nonexistent/p");
-        let plain =
-            crate::config::default_config(dir, &dir.join("logs")).unwrap_or_else(|e| panic!("{e}"));
-        let text = format!(
-            "schema_version = 1\n[agent]\ncommand = [\"true\"]\nprompt_arg_template = []\nprompt_delivery = \"stdin\"\n\
-             [runtime]\nwork_dir = \"{d}\"\nlog_dir = \"{d}/logs\"\n[prompt]\nfiles = [\"a.md\", \"logs/l.md\"]\n\
-             [goal]\nledger = \"logs/l.md\"\n[[goal.checks]]\nname = \"a\"\ncmd = [\"true\"]\n\
-             [[goal.checks]]\nname = \"b\"\ncmd = [\"true\"]\ntimeout_s = 4\n",
-            d = dir.display()
-        );
-        let goal = crate::config::from_str(&dir.join("agent-runner.toml"), &text)
-            .unwrap_or_else(|e| panic!("{e}"));
+        let (plain, goal) = crate::config::with_two_goal_checks();
         assert_eq!(goal.goal_allowance_s(), 26);
         assert_eq!(
             super::outer_ceiling(&goal).as_secs(),

@@ -132,46 +132,27 @@ fn host_health_thresholds_come_from_the_config() {
         "[monitor.host_health.disk]\nwarning_pct = 45\ncritical_pct = 49.5",
     );
     assert!(d.contains(&"disk_critical".to_string()), "{d:?}");
-    // disk growth: +1 point in 1000 s = 3.6 points per hour
-    let f = Fixture::new();
-    f.metric(
-        1000,
-        serde_json::json!({"disk_used_pct": 50.0, "inode_used_pct": 10.0}),
-    );
-    now(
-        &f,
-        serde_json::json!({"disk_used_pct": 51.0, "inode_used_pct": 10.0}),
-    );
-    assert!(with(&f, "").is_empty());
-    assert_eq!(
-        with(
+    // disk and inode growth: +1 point in 1000 s = 3.6 points per hour
+    for (disk, inode, key) in [
+        (51.0, 10.0, "disk_growth_pct_per_hr_warning"),
+        (50.0, 11.0, "inode_growth_pct_per_hr_warning"),
+    ] {
+        let f = Fixture::new();
+        f.metric(
+            1000,
+            serde_json::json!({"disk_used_pct": 50.0, "inode_used_pct": 10.0}),
+        );
+        now(
             &f,
-            "[monitor.host_health.disk]\ndisk_growth_pct_per_hr_warning = 3.0"
-        ),
-        ["disk_growth"]
-    );
-    assert!(with(
-        &f,
-        "[monitor.host_health.disk]\ndisk_growth_pct_per_hr_warning = 3.0\ngrowth_window_s = 900"
-    )
-    .is_empty());
-    let f = Fixture::new();
-    f.metric(
-        1000,
-        serde_json::json!({"disk_used_pct": 50.0, "inode_used_pct": 10.0}),
-    );
-    now(
-        &f,
-        serde_json::json!({"disk_used_pct": 50.0, "inode_used_pct": 11.0}),
-    );
-    assert!(with(&f, "").is_empty());
-    assert_eq!(
-        with(
-            &f,
-            "[monitor.host_health.disk]\ninode_growth_pct_per_hr_warning = 3.0"
-        ),
-        ["disk_growth"]
-    );
+            serde_json::json!({"disk_used_pct": disk, "inode_used_pct": inode}),
+        );
+        assert!(with(&f, "").is_empty());
+        let set = format!("[monitor.host_health.disk]\n{key} = 3.0");
+        assert_eq!(with(&f, &set), ["disk_growth"], "{key}");
+        if key.starts_with("disk") {
+            assert!(with(&f, &format!("{set}\ngrowth_window_s = 900")).is_empty());
+        }
+    }
     // memory: PSI rungs
     let f = Fixture::new();
     now(

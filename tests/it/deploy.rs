@@ -46,6 +46,15 @@ fn shim(h: &sshd::Harness, name: &str, body: &str) {
     crate::support::write_exec(&p, format!("#!/bin/sh\n{body}\n"));
 }
 
+/// The remote `uname -m` says `arch` (the rest of uname is the real one).
+fn uname_m(h: &sshd::Harness, arch: &str) {
+    shim(
+        h,
+        "uname",
+        &format!("if [ \"$1\" = -m ]; then echo {arch}; else exec /bin/uname \"$@\"; fi"),
+    );
+}
+
 /// A copy of this build in a directory of its own: what deploy picks by
 /// default must not depend on the builds under this checkout's target/.
 fn lone_copy(h: &sshd::Harness) -> PathBuf {
@@ -181,11 +190,7 @@ fn no_binary_for_the_remote_arch_says_how_to_build_one() {
         "x86_64-unknown-linux-gnu"
     };
     // The host says it is the other architecture.
-    shim(
-        &h,
-        "uname",
-        &format!("if [ \"$1\" = -m ]; then echo {foreign}; else exec /bin/uname \"$@\"; fi"),
-    );
+    uname_m(&h, foreign);
     // Run a copy of this build from a directory with no target/<triple>
     // neighbours, so no cross build can be found.
     let bin = lone_copy(&h);
@@ -244,11 +249,7 @@ fn the_host_uname_picks_the_armv7_build_and_armv6_is_refused() {
     let dest = h.root.path().join("remote/bin/agent-runner");
 
     // A Pi Zero (armv6l): refused before anything is sent, with the reason.
-    shim(
-        &h,
-        "uname",
-        "if [ \"$1\" = -m ]; then echo armv6l; else exec /bin/uname \"$@\"; fi",
-    );
+    uname_m(&h, "armv6l");
     let out = deploy(
         &h,
         this.to_str().unwrap(),
@@ -271,11 +272,7 @@ fn the_host_uname_picks_the_armv7_build_and_armv6_is_refused() {
     // A 32-bit Pi OS (armv7l): the armv7 build is the one sent, not this
     // x86_64/aarch64 one (which would run here and be installed); this
     // stand-in cannot run, so the host refuses it and nothing is installed.
-    shim(
-        &h,
-        "uname",
-        "if [ \"$1\" = -m ]; then echo armv7l; else exec /bin/uname \"$@\"; fi",
-    );
+    uname_m(&h, "armv7l");
     let out = deploy(
         &h,
         this.to_str().unwrap(),
